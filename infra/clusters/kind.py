@@ -1,0 +1,257 @@
+"""The kind target: a local cluster in Docker containers, the course's default.
+
+Why a Pulumi dynamic provider rather than pulumi-command: the cluster is a real resource with a
+lifecycle Pulumi must understand. `diff` marks a node-count or image change as a replacement that
+deletes before it creates (kind cluster names are unique, so both cannot exist at once); `read`
+lets `pulumi refresh` notice a cluster deleted behind Pulumi's back (`kind delete cluster`, Docker
+reset): it answers "gone", Pulumi drops it from the state, and the next `lab up` creates it again.
+A dynamic provider needs no extra plugin download, and its create/delete are plain Python we test.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pulumi
+import pulumi.dynamic as dynamic
+import pulumi_kubernetes as k8s
+
+from infra import paths
+from infra.clusters import Capabilities
+from infra.errors import LabsError
+from infra.settings import StackSettings
+
+KUBERNETES_VERSION = "v1.36.1"
+# kindest/node image built for kind v0.32 (see infra/toolchain for the pinned kind CLI).
+NODE_IMAGE = f"kindest/node:{KUBERNETES_VERSION}"
+INGRESS_NODE_LABEL = "ingress-ready"
+CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d"
+CREATE_TIMEOUT_S = 600
+
+# Control-plane metrics listen on all addresses so Prometheus (monitoring layer) can scrape them.
+# kind >= 0.32 generates kubeadm v1beta4 for Kubernetes 1.36, where extraArgs are name/value lists.
+_CONTROL_PLANE_METRICS_PATCH = """\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+controllerManager:
+  extraArgs:
+  - name: bind-address
+    value: 0.0.0.0
+scheduler:
+  extraArgs:
+  - name: bind-address
+    value: 0.0.0.0
+etcd:
+  local:
+    extraArgs:
+    - name: listen-metrics-urls
+      value: http://0.0.0.0:2381
+"""
+_KUBE_PROXY_METRICS_PATCH = """\
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+metricsBindAddress: 0.0.0.0:10249
+"""
+_INGRESS_NODE_PATCH = f"""\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+nodeRegistration:
+  kubeletExtraArgs:
+  - name: node-labels
+    value: {INGRESS_NODE_LABEL}=true
+"""
+
+
+def cluster_name(session: str) -> str:
+    return f"labs-{session}"
+
+
+def mirrors_dir(session: str) -> Path:
+    """Host folder mounted at /etc/containerd/certs.d on every node.
+
+    Node images from kind v0.27 on already point containerd's registry `config_path` there, and
+    containerd reads the per-registry hosts.toml files at each pull: a pull-through cache plugs in
+    later by writing files here, without recreating the cluster (so no containerd patch is needed).
+    """
+    return paths.session_dir(session) / "containerd-certs.d"
+
+
+def kind_config(settings: StackSettings) -> dict:
+    """The kind cluster configuration (what `kind create cluster --config` reads)."""
+    mount = {"hostPath": str(mirrors_dir(settings.session)), "containerPath": CONTAINERD_CERTS_DIR}
+    control_plane = {
+        "role": "control-plane",
+        "image": NODE_IMAGE,
+        "kubeadmConfigPatches": [_INGRESS_NODE_PATCH],
+        "extraPortMappings": [
+            {"containerPort": 80, "hostPort": settings.http_port, "protocol": "TCP"},
+            {"containerPort": 443, "hostPort": settings.https_port, "protocol": "TCP"},
+        ],
+        "extraMounts": [mount],
+    }
+    workers = [{"role": "worker", "image": NODE_IMAGE, "extraMounts": [mount]} for _ in range(settings.workers)]
+    return {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "name": cluster_name(settings.session),
+        "nodes": [control_plane, *workers],
+        "kubeadmConfigPatches": [_CONTROL_PLANE_METRICS_PATCH, _KUBE_PROXY_METRICS_PATCH],
+    }
+
+
+def _kind(*args: str, timeout: int = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
+    from infra.toolchain import require_tool
+
+    try:
+        return subprocess.run(
+            [require_tool("kind"), *args], input=stdin, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise LabsError(f"`kind {' '.join(args)}` did not finish within {timeout} s: is Docker responsive?") from None
+
+
+def existing_clusters() -> set[str]:
+    result = _kind("get", "clusters")
+    return set(result.stdout.split()) if result.returncode == 0 else set()
+
+
+def _checked(result: subprocess.CompletedProcess, what: str) -> str:
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise RuntimeError(f"{what} failed: {detail[-1] if detail else 'no output'}")
+    return result.stdout
+
+
+class KindClusterProvider(dynamic.ResourceProvider):
+    """Creates and deletes a kind cluster with the kind CLI (runs inside Pulumi's provider process)."""
+
+    # Every input shapes the nodes themselves: any change means a new cluster.
+    REPLACE_ON = ("name", "config", "mirrors_dir")
+
+    def create(self, props: dict) -> dynamic.CreateResult:
+        import yaml
+
+        Path(props["mirrors_dir"]).mkdir(parents=True, exist_ok=True)
+        config_file = Path(props["mirrors_dir"]).parent / "kind-config.yaml"
+        config_file.write_text(yaml.safe_dump(props["config"], sort_keys=False))
+        _checked(
+            _kind("create", "cluster", "--name", props["name"], "--config", str(config_file), "--wait", "5m",
+                  timeout=CREATE_TIMEOUT_S),
+            f"kind create cluster {props['name']}",
+        )
+        return dynamic.CreateResult(id_=props["name"], outs={**props, "kubeconfig": self._kubeconfig(props["name"])})
+
+    def read(self, id_: str, props: dict) -> dynamic.ReadResult:
+        if id_ not in existing_clusters():
+            return dynamic.ReadResult(None, {})  # gone: refresh drops it, the next up recreates it
+        return dynamic.ReadResult(id_, {**props, "kubeconfig": self._kubeconfig(id_)})
+
+    def diff(self, id_: str, olds: dict, news: dict) -> dynamic.DiffResult:
+        replaces = [key for key in self.REPLACE_ON if olds.get(key) != news.get(key)]
+        return dynamic.DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
+
+    def delete(self, id_: str, props: dict) -> None:
+        _checked(_kind("delete", "cluster", "--name", id_, timeout=CREATE_TIMEOUT_S), f"kind delete cluster {id_}")
+
+    @staticmethod
+    def _kubeconfig(name: str) -> str:
+        return _checked(_kind("get", "kubeconfig", "--name", name), f"kind get kubeconfig {name}")
+
+
+class KindCluster(dynamic.Resource):
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            KindClusterProvider(),
+            name,
+            {**props, "kubeconfig": None},
+            pulumi.ResourceOptions.merge(
+                opts,
+                pulumi.ResourceOptions(
+                    additional_secret_outputs=["kubeconfig"],
+                    delete_before_replace=True,
+                    custom_timeouts=pulumi.CustomTimeouts(create="15m", delete="10m"),
+                ),
+            ),
+        )
+
+
+class KindClusterComponent(pulumi.ComponentResource):
+    """The kind cluster and the Kubernetes provider bound to its kubeconfig (never the ambient one)."""
+
+    def __init__(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("labs:cluster:Kind", "cluster", None, opts)
+        config = kind_config(settings)
+        cluster = KindCluster(
+            "kind",
+            {"name": config["name"], "config": config, "mirrors_dir": str(mirrors_dir(settings.session))},
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig)
+        self.provider = k8s.Provider(
+            "k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        summary = {
+            "provider": "kind",
+            "name": config["name"],
+            "kubernetes_version": KUBERNETES_VERSION,
+            "nodes": len(config["nodes"]),
+            "config": config,
+        }
+        self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig})
+
+
+def port_in_use(port: int) -> bool:
+    """True when something already listens on host `port` (kind would fail late, after minutes)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+            return False
+        except PermissionError:
+            pass  # privileged port as non-root: fall back to asking whether anyone answers
+        except OSError:
+            return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class KindTarget:
+    name = "kind"
+
+    def capabilities(self, settings: StackSettings) -> Capabilities:
+        return Capabilities(
+            provider="kind",
+            load_balancer=False,
+            ingress_exposure="host-ports",
+            http_port=settings.http_port,
+            https_port=settings.https_port,
+            default_storage_class="standard",
+            metrics_server=False,
+        )
+
+    def preflight(self, settings: StackSettings) -> None:
+        from infra.doctor import docker_daemon_ready
+
+        docker_daemon_ready()
+        if cluster_name(settings.session) in existing_clusters():
+            return  # its own port mappings hold the ports
+        for option, port in (("--http-port", settings.http_port), ("--https-port", settings.https_port)):
+            if port_in_use(port):
+                raise LabsError(
+                    f"host port {port} is already in use (another web server or kind cluster): "
+                    f"stop it or choose a free port with {option}=<port>"
+                )
+
+    def create(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> KindClusterComponent:
+        return KindClusterComponent(settings, opts)
+
+    def cleanup(self, settings: StackSettings) -> None:
+        name = cluster_name(settings.session)
+        if name in existing_clusters():
+            _checked(_kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S), f"kind delete cluster {name}")

@@ -1,0 +1,67 @@
+"""The layer registry: which layers exist and which layers each one needs.
+
+This module is plain data (no Pulumi import) so the catalog can validate lab.yaml files and resolve
+dependency closures instantly. Each layer's component, chart pins and values live in its own
+module, named in `component`.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from infra.errors import LabsError
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    summary: str
+    component: str  # "module:Class" of the ComponentResource
+    requires: tuple[str, ...] = ()
+
+
+LAYERS: dict[str, LayerInfo] = {
+    info.name: info
+    for info in (
+        LayerInfo(
+            "gateway-api",
+            "Gateway API standard CRDs, owned once by the stack (shared by ingress and mesh)",
+            "infra.layers.gateway_api:GatewayApiLayer",
+        ),
+        LayerInfo(
+            "ingress",
+            "Traefik serving Ingress and Gateway API on host ports 80/443",
+            "infra.layers.ingress:IngressLayer",
+            requires=("gateway-api",),
+        ),
+    )
+}
+
+
+def closure(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The layers `names` need, dependencies first (a stable topological order)."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name not in LAYERS:
+            raise LabsError(f"unknown layer '{name}': known layers are {', '.join(sorted(LAYERS))}")
+        if name in visiting:
+            raise LabsError(f"layer dependency cycle through '{name}'")
+        visiting.add(name)
+        for dep in LAYERS[name].requires:
+            visit(dep)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in names:
+        visit(name)
+    return ordered
+
+
+def component_class(name: str) -> type:
+    """Import a layer's ComponentResource class (this imports Pulumi: program path only)."""
+    module, _, cls = LAYERS[name].component.partition(":")
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,77 @@
+"""The ingress layer (Ingress slide): Traefik serving both Ingress and the Gateway API.
+
+On kind, Traefik listens on the control-plane node's host ports, which kind maps to the host's
+80/443: http://<anything>.localhost reaches it from the browser. Elsewhere it sits behind the
+cloud's load balancer. The Gateway API CRDs come from the gateway-api layer (one owner in the
+stack); Traefik's own CRDs come with its chart.
+
+No free-form value maps beyond check_k8s's known ones are used (nodeSelector, tolerations,
+resources), so the render has no "key not in default values.yaml" warning for this release.
+"""
+from __future__ import annotations
+
+import pulumi
+
+from infra.clusters import Capabilities
+from infra.layers.base import ChartPin, Layer
+
+PIN = ChartPin(chart="traefik", repo="https://traefik.github.io/charts", version="41.3.0")
+NAMESPACE = "traefik"
+INGRESS_CLASS = "traefik"
+GATEWAY_CLASS = "traefik"
+GATEWAY = "traefik-gateway"
+WEB_ENTRYPOINT_PORT = 8000  # Traefik's container port for `web`; the Gateway listener must match it
+
+
+def traefik_values(caps: Capabilities) -> dict:
+    """Chart values for a target profile (keys checked against traefik 41.3.0 values.yaml and schema)."""
+    values: dict = {
+        "ingressClass": {"enabled": True, "isDefaultClass": True, "name": INGRESS_CLASS},
+        "gatewayClass": {"enabled": True, "name": GATEWAY_CLASS},
+        "gateway": {
+            "enabled": True,
+            "name": GATEWAY,
+            "listeners": {
+                "web": {"port": WEB_ENTRYPOINT_PORT, "protocol": "HTTP", "namespacePolicy": {"from": "All"}},
+            },
+        },
+        "providers": {
+            "kubernetesCRD": {"enabled": True},
+            "kubernetesIngress": {"enabled": True},
+            "kubernetesGateway": {"enabled": True},
+        },
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+    }
+    if caps.ingress_exposure == "host-ports":
+        values.update(
+            {
+                # kind maps the host's ports to the node labelled ingress-ready (the control plane).
+                "ports": {"web": {"hostPort": 80}, "websecure": {"hostPort": 443}},
+                "nodeSelector": {"ingress-ready": "true"},
+                "tolerations": [
+                    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
+                ],
+                # A hostPort cannot be held by two pods on one node: replace the pod, don't surge.
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+                "service": {"spec": {"type": "ClusterIP"}},
+            }
+        )
+        # No load balancer publishes an address: show students where the entry point is.
+        values["providers"]["kubernetesIngress"].update(
+            {"publishedService": {"enabled": False}, "ingressEndpoint": {"hostname": "localhost"}}
+        )
+        values["providers"]["kubernetesGateway"]["statusAddress"] = {
+            "hostname": "localhost",
+            "service": {"enabled": False},
+        }
+    return values
+
+
+class IngressLayer(Layer):
+    type_name = "Ingress"
+
+    def __init__(self, name, ctx, provider, requires=None):
+        super().__init__(name, ctx, provider, requires)
+        namespace = self.namespace(NAMESPACE)
+        self.traefik = self.release("traefik", namespace, PIN, traefik_values(ctx.capabilities))
+        self.register_outputs({"ingress_class": INGRESS_CLASS, "gateway": f"{NAMESPACE}/{GATEWAY}"})

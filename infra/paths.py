@@ -1,0 +1,53 @@
+"""Where things live: the project checkout, per-user state, per-user tools.
+
+Every location can be overridden by an environment variable so tests and instructors with unusual
+machines can move it (LABS_STATE_DIR, LABS_TOOLS_DIR).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LABS_DIR = PROJECT_ROOT / "labs"
+STACKS_DIR = PROJECT_ROOT / "stacks"
+
+_SESSION_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+def state_root() -> Path:
+    """Per-user state: Pulumi backends (one per session) and the passphrase file."""
+    override = os.environ.get("LABS_STATE_DIR")
+    return Path(override) if override else _xdg("XDG_STATE_HOME", ".local/state") / "k8s-labs"
+
+
+def tools_dir() -> Path:
+    """Per-user folder where `invoke setup` installs kind, kubectl and the Pulumi CLI."""
+    override = os.environ.get("LABS_TOOLS_DIR")
+    return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "k8s-labs" / "tools"
+
+
+def passphrase_file() -> Path:
+    return state_root() / "passphrase"
+
+
+def check_session_name(session: str) -> str:
+    """Session names key stacks, state folders and kind cluster names: keep them DNS-safe and short."""
+    if not _SESSION_NAME.match(session or ""):
+        from infra.errors import LabsError
+
+        raise LabsError(
+            f"invalid session name '{session}': use 1-20 lowercase letters, digits or '-' "
+            "(not starting or ending with '-'), e.g. --session=monday"
+        )
+    return session
+
+
+def session_dir(session: str) -> Path:
+    """Everything a session owns on this machine; `session down` removes this folder."""
+    return state_root() / "sessions" / check_session_name(session)

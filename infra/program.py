@@ -1,0 +1,30 @@
+"""The Pulumi program: target cluster, then the closure of the lab's layers on it.
+
+`build` is the only entry: `__main__.py` calls it under the Pulumi engine (`lab up`), and
+`infra.render` calls it under the SDK's mock runtime (`lab render`), so both see the same program.
+"""
+from __future__ import annotations
+
+import pulumi
+
+from infra.catalog import Catalog
+from infra.clusters import get_target
+from infra.layers import LAYERS, component_class
+from infra.layers.base import LayerContext
+from infra.settings import StackSettings
+
+
+def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
+    """Register the stack's resources; returns the components by name (used by tests)."""
+    target = get_target(settings.target)
+    cluster = target.create(settings)
+    lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None
+    ctx = LayerContext(settings=settings, capabilities=target.capabilities(settings))
+    layers: dict = {}
+    for name in lab.layer_closure() if lab else []:
+        requires = [layers[dep] for dep in LAYERS[name].requires]
+        layers[name] = component_class(name)(name, ctx, cluster.provider, requires=requires)
+    pulumi.export("lab", lab.id if lab else "")
+    pulumi.export("layers", list(layers))
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    return {"cluster": cluster, "layers": layers}

@@ -1,0 +1,147 @@
+"""Offline render: what `lab up` would register, as data, with no cluster, Docker, CLI or network.
+
+It runs the very program `up` runs (`infra.program.build`) under the Pulumi SDK's mock runtime and
+records every registration: a MockMonitor subclass sees each resource's type, name, inputs and
+dependencies, and the outputs components register (the cluster's summary). Secret values arrive
+still wrapped as secrets and are written as "[secret]".
+"""
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+
+from infra.catalog import Catalog, Lab
+from infra.settings import PROJECT, StackSettings
+
+SECRET = "[secret]"
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+MANIFEST_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict
+    dependencies: list[str] = field(default_factory=list)
+
+
+def _plain(value):
+    """Registered values as a manifest would hold them: secrets masked, whole numbers as ints
+    (the engine's protobuf carries every number as a double)."""
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _record_program(settings: StackSettings, catalog: Catalog) -> tuple[list[Registration], dict[str, dict]]:
+    import pulumi
+    from pulumi.runtime import rpc
+    from pulumi.runtime.mocks import MockMonitor
+
+    from infra.program import build
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return f"{args.name}-id", args.inputs
+
+        def call(self, args):
+            return {}
+
+    class RecordingMonitor(MockMonitor):
+        def __init__(self):
+            super().__init__(Mocks())
+            self.registrations: list[Registration] = []
+            self.component_outputs: dict[str, dict] = {}
+
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            self.registrations.append(
+                Registration(
+                    urn=response.urn, type=request.type, name=request.name, custom=request.custom,
+                    inputs=rpc.deserialize_properties(request.object), dependencies=list(request.dependencies),
+                )
+            )
+            return response
+
+        def RegisterResourceOutputs(self, request):
+            self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+            return super().RegisterResourceOutputs(request)
+
+    monitor = RecordingMonitor()
+
+    def run() -> None:
+        pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=settings.stack_name, preview=False, monitor=monitor)
+        pulumi.runtime.test(lambda: build(settings, catalog) and None)()
+
+    contextvars.Context().run(run)  # a fresh root stack per render
+    return monitor.registrations, monitor.component_outputs
+
+
+def _label(reg: Registration) -> str:
+    if reg.type == RELEASE_TYPE:
+        return f"release/{reg.inputs.get('name', reg.name)}"
+    if reg.type.startswith("labs:layer:"):
+        return f"layer/{reg.name}"
+    if reg.type in MANIFEST_TYPES:
+        return f"manifest/{reg.name}"
+    if reg.custom and "kind" in reg.inputs:
+        return f"{reg.inputs['kind']}/{(reg.inputs.get('metadata') or {}).get('name', reg.name)}"
+    return reg.name
+
+
+def render_lab(lab: Lab, settings: StackSettings, catalog: Catalog) -> dict:
+    registrations, outputs = _record_program(settings, catalog)
+    labels = {reg.urn: _label(reg) for reg in registrations}
+    cluster: dict = {}
+    releases, manifests, objects = [], [], []
+    for reg in registrations:
+        if reg.type.startswith("labs:cluster:"):
+            cluster = _plain(outputs.get(reg.urn, {}).get("summary", {}))
+        elif reg.type == RELEASE_TYPE:
+            inputs = reg.inputs
+            releases.append(
+                {
+                    "name": inputs["name"],
+                    "namespace": inputs["namespace"],
+                    "chart": inputs["chart"],
+                    "repo": (inputs.get("repositoryOpts") or {}).get("repo", ""),
+                    "version": inputs["version"],
+                    "values": _plain(inputs.get("values") or {}),
+                    "depends_on": sorted(labels[d] for d in reg.dependencies if d in labels),
+                }
+            )
+        elif reg.type in MANIFEST_TYPES:
+            manifests.append({"name": reg.name, "source": reg.inputs.get("file") or reg.inputs.get("files")})
+        elif reg.custom and reg.type.startswith("kubernetes:") and "kind" in reg.inputs:
+            objects.append(_plain(reg.inputs))
+    return {
+        "lab": lab.id,
+        "slide": lab.slide,
+        "target": settings.target,
+        "cluster": cluster,
+        "layers": lab.layer_closure(),
+        "releases": releases,
+        "manifests": manifests,
+        "objects": objects,
+    }
+
+
+def render(ref: str, settings: StackSettings, catalog: Catalog | None = None) -> dict | list[dict]:
+    """One lab's render document, or a list of them for `all`."""
+    from dataclasses import replace
+
+    catalog = catalog or Catalog.load()
+    labs = catalog.select(ref)
+    documents = [render_lab(lab, replace(settings, lab=lab.slug), catalog) for lab in labs]
+    return documents if (ref or "").strip().lower() == "all" else documents[0]

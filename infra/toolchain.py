@@ -1,0 +1,237 @@
+"""The external CLIs the labs drive: where to find them and how `invoke setup` installs them.
+
+kind and kubectl are downloaded into paths.tools_dir()/bin and only kept if their SHA-256 matches the
+pin below, so a tampered or truncated download never becomes executable. The Pulumi CLI is installed
+by the Pulumi SDK itself, at the SDK's version. Docker stays the user's to install. Nothing needs root.
+Pulumi is imported only inside install_pulumi(), so importing this module stays instant.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path
+from typing import Callable
+
+from infra.errors import LabsError
+from infra.paths import tools_dir
+
+# Same version as the `pulumi` SDK pinned in pyproject.toml: the Automation API refuses older CLIs.
+PULUMI_VERSION = "3.272.0"
+
+DOWNLOAD_TIMEOUT_S = 60
+SUPPORTED_PLATFORMS = ("linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64")
+
+MANUAL_INSTALL = {
+    "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+    "kubectl": "https://kubernetes.io/docs/tasks/tools/",
+    "pulumi": "https://www.pulumi.com/docs/install/",
+    "docker": "https://docs.docker.com/get-docker/",
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One downloadable tool: its version, where each platform's binary lives, and its SHA-256."""
+
+    version: str
+    url_template: str  # fields: {version}, {os}, {arch}
+    sha256: dict[str, str]  # platform key ("linux-amd64") -> hex digest; missing = not pinned yet
+
+    def url(self, platform: str) -> str:
+        os_name, arch = platform.split("-")
+        return self.url_template.format(version=self.version, os=os_name, arch=arch)
+
+
+# Digests are the ones the projects publish next to each file (kind-<os>-<arch>.sha256sum,
+# kubectl.sha256). To bump a version, copy the new published values for all four platforms.
+PINS: dict[str, Pin] = {
+    "kind": Pin(
+        version="v0.32.0",
+        url_template="https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{os}-{arch}",
+        sha256={
+            "linux-amd64": "50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54",
+            "linux-arm64": "b92cd615e97585de8ddade28ed5cd7feb4248d717c233eea5b03c37298900f5d",
+            "darwin-amd64": "295ac6d0d634c9819c9907df45e3017d1f13166bd13c3404c45e79f7faa47498",
+            "darwin-arm64": "dca67911095a110c2b5c36e26df6cac860c602033e456c0db47be498cdef1ebb",
+        },
+    ),
+    # Matches the kindest/node:v1.36.1 image the kind clusters run (kubectl supports +/-1 minor).
+    "kubectl": Pin(
+        version="v1.36.1",
+        url_template="https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl",
+        sha256={
+            "linux-amd64": "629d3f410e09bf49b64ae7079f7f0bda1191efed311f7d37fdbab0ad5b0ec2b7",
+            "linux-arm64": "59f7ee8e477fae658447607dc3c8790ac17a1b016c01c622c12070e969e2d4e7",
+            "darwin-amd64": "b4973e90ebb00537d735b63d6f8293c1959156e6ff435f6a43c08aeaa1a2e7d7",
+            "darwin-arm64": "9092778abaef3079449da4cd70ded0e4be112480c93efcdeace3155968d1d133",
+        },
+    ),
+}
+
+Downloader = Callable[[str, Path], None]
+
+
+def bin_dir() -> Path:
+    return tools_dir() / "bin"
+
+
+def pulumi_root() -> Path:
+    """The SDK installs the CLI as <root>/bin/pulumi."""
+    return tools_dir() / "pulumi"
+
+
+def _installed_candidates(name: str) -> list[Path]:
+    candidates = [bin_dir() / name]
+    if name == "pulumi":
+        candidates.append(pulumi_root() / "bin" / "pulumi")
+    return candidates
+
+
+def find_tool(name: str) -> str | None:
+    """Path of `name`: our own install wins over PATH, so labs run the pinned versions."""
+    for candidate in _installed_candidates(name):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which(name)
+
+
+def install_hint(name: str) -> str:
+    """How to get `name`: the fix half of every 'not found' message."""
+    if name == "docker":
+        return f"Docker is yours to install (`invoke setup` does not): see {MANUAL_INSTALL['docker']}"
+    version = PULUMI_VERSION if name == "pulumi" else PINS[name].version
+    return f"run `invoke setup` (installs {name} {version} into {tools_dir()}) or see {MANUAL_INSTALL[name]}"
+
+
+def require_tool(name: str) -> str:
+    path = find_tool(name)
+    if path is None:
+        raise LabsError(f"{name} not found: {install_hint(name)}")
+    return path
+
+
+def platform_key(system: str, machine: str) -> str:
+    """'Linux', 'aarch64' -> 'linux-arm64': the naming both kind and Kubernetes use for downloads."""
+    os_name = system.lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "arm64": "arm64", "aarch64": "arm64"}.get(machine.lower(), machine)
+    key = f"{os_name}-{arch}"
+    if key not in SUPPORTED_PLATFORMS:
+        raise LabsError(
+            f"unsupported platform {key}: `invoke setup` supports {', '.join(SUPPORTED_PLATFORMS)}; "
+            f"install kind and kubectl by hand ({MANUAL_INSTALL['kind']}, {MANUAL_INSTALL['kubectl']})"
+        )
+    return key
+
+
+def current_platform() -> str:
+    uname = os.uname()
+    return platform_key(uname.sysname, uname.machine)
+
+
+def download_file(url: str, dest: Path) -> None:
+    """Default downloader: plain urllib (honours HTTPS_PROXY), with a timeout, errors as LabsError."""
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(dest, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (OSError, HTTPException) as exc:  # URLError and socket timeouts are OSErrors
+        reason = getattr(exc, "reason", None) or exc
+        raise LabsError(
+            f"could not download {url}: {reason}; check your network (or HTTPS_PROXY) and disk space, "
+            "then rerun `invoke setup`"
+        ) from exc
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install_tool(name: str, *, download: Downloader = download_file, platform: str | None = None) -> Path:
+    """Install the pinned `name` into tools_dir()/bin, verified against its SHA-256.
+
+    A file already there with the pinned digest is kept as is, so rerunning setup is cheap.
+    """
+    pin = PINS[name]
+    platform = platform or current_platform()
+    expected = pin.sha256.get(platform, "")
+    if not expected:
+        raise LabsError(
+            f"no checksum pinned yet for {name} {pin.version} {platform}, so `invoke setup` will not "
+            f"install it unverified: install {name} by hand ({MANUAL_INSTALL[name]}) and put it on PATH"
+        )
+    target = bin_dir() / name
+    if target.is_file() and sha256_of(target) == expected:
+        return target
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Outside bin/ (a killed download never looks installed) but on the same filesystem (atomic move).
+    fd, partial_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".part", dir=tools_dir())
+    os.close(fd)
+    partial = Path(partial_name)
+    try:
+        download(pin.url(platform), partial)
+        actual = sha256_of(partial)
+        if actual != expected:
+            raise LabsError(
+                f"checksum mismatch for {name} {pin.version} {platform}: expected {expected}, got {actual}; "
+                "the download was discarded (rerun `invoke setup`; if it happens again, do not install "
+                "this file and report it)"
+            )
+        partial.chmod(0o755)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def install_pulumi() -> Path:
+    """Install the Pulumi CLI the way the SDK expects it, under tools_dir()/pulumi."""
+    import subprocess
+
+    from pulumi.automation import InvalidVersionError, PulumiCommand
+    from semver import VersionInfo
+
+    root = pulumi_root()
+    try:
+        PulumiCommand.install(root=str(root), version=VersionInfo.parse(PULUMI_VERSION))
+    except (OSError, subprocess.CalledProcessError, InvalidVersionError) as exc:
+        output = getattr(exc, "output", None) or b""
+        detail = output.decode(errors="replace").strip().splitlines() if isinstance(output, bytes) else []
+        reason = detail[-1] if detail else str(exc).splitlines()[0]
+        raise LabsError(
+            f"could not install the Pulumi CLI {PULUMI_VERSION} into {root}: {reason}; check your network "
+            f"and rerun `invoke setup`, or install it by hand: {MANUAL_INSTALL['pulumi']}"
+        ) from exc
+    return root / "bin" / "pulumi"
+
+
+def setup(console_print: Callable[[str], None] = print) -> list[str]:
+    """`invoke setup`: install the Pulumi CLI, kind and kubectl; return one summary line per tool."""
+    steps = [
+        ("pulumi", PULUMI_VERSION, install_pulumi),
+        ("kind", PINS["kind"].version, lambda: install_tool("kind")),
+        ("kubectl", PINS["kubectl"].version, lambda: install_tool("kubectl")),
+    ]
+    summary = []
+    for name, version, install in steps:
+        console_print(f"{name} {version}: installing into {tools_dir()} ...")
+        line = f"{name} {version}: ready at {install()}"
+        console_print(line)
+        summary.append(line)
+    summary.append(f"docker: not installed by setup: {install_hint('docker')}")
+    summary.append(
+        f"the labs find these tools by themselves; to use them in your shell too: "
+        f'export PATH="{bin_dir()}:{pulumi_root() / "bin"}:$PATH"'
+    )
+    for line in summary[len(steps):]:
+        console_print(line)
+    return summary
