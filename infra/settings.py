@@ -1,9 +1,24 @@
-"""Typed stack settings: the one object the program, the render and the driver agree on."""
+"""Typed stack settings: the one object the program, the render and the driver agree on.
+
+Values come, lowest priority first, from the dataclass defaults, the target's committed stack file
+(`stacks/Pulumi.<target>.yaml`) and the command line. Under the Pulumi engine the program reads
+them back from the stack's config, through the same parser.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PROJECT = "k8s-labs"
+
+# config key -> (field, parser, accepted range for ints)
+_KEYS = {
+    "session": ("session", str, None),
+    "target": ("target", str, None),
+    "lab": ("lab", str, None),
+    "workers": ("workers", int, (0, 10)),
+    "httpPort": ("http_port", int, (1, 65535)),
+    "httpsPort": ("https_port", int, (1, 65535)),
+}
 
 
 @dataclass(frozen=True)
@@ -20,26 +35,53 @@ class StackSettings:
         return f"{self.session}-{self.target}"
 
     def as_config(self) -> dict[str, str]:
-        """Pulumi config (project-namespaced, as strings), the form the driver writes and Pulumi reads."""
-        return {
-            f"{PROJECT}:session": self.session,
-            f"{PROJECT}:target": self.target,
-            f"{PROJECT}:lab": self.lab,
-            f"{PROJECT}:workers": str(self.workers),
-            f"{PROJECT}:httpPort": str(self.http_port),
-            f"{PROJECT}:httpsPort": str(self.https_port),
-        }
+        """Pulumi config (project-namespaced strings): what the driver writes into the stack."""
+        return {f"{PROJECT}:{key}": str(getattr(self, attr)) for key, (attr, _, _) in _KEYS.items()}
+
+    def with_config(self, values: dict[str, object], source: str) -> "StackSettings":
+        """These settings overridden by config values (keys with or without the project prefix).
+
+        Bad values raise LabsError naming `source`, the key and what is accepted.
+        """
+        from infra.errors import LabsError
+
+        changes = {}
+        for raw_key, raw in values.items():
+            key = raw_key.split(":", 1)[1] if raw_key.startswith(f"{PROJECT}:") else raw_key
+            if key not in _KEYS or raw is None:
+                continue
+            attr, parse, bounds = _KEYS[key]
+            try:
+                value = parse(raw)
+            except (TypeError, ValueError):
+                raise LabsError(f"{source}: {key} must be a whole number, got '{raw}'") from None
+            if bounds and not bounds[0] <= value <= bounds[1]:
+                raise LabsError(f"{source}: {key} must be between {bounds[0]} and {bounds[1]}, got {value}")
+            changes[attr] = value
+        return replace(self, **changes)
+
+    @classmethod
+    def for_target(cls, target: str) -> "StackSettings":
+        """Defaults for `target`, with its committed stack file applied when there is one."""
+        import yaml
+
+        from infra.errors import LabsError
+        from infra.paths import STACKS_DIR
+
+        file = STACKS_DIR / f"Pulumi.{target}.yaml"
+        settings = cls(target=target)
+        if not file.is_file():
+            return settings
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError:
+            raise LabsError(f"{file}: not valid YAML: fix the syntax") from None
+        return settings.with_config(data.get("config") or {}, str(file))
 
     @classmethod
     def from_pulumi_config(cls) -> "StackSettings":
         import pulumi
 
         config = pulumi.Config(PROJECT)
-        return cls(
-            session=config.get("session") or cls.session,
-            target=config.get("target") or cls.target,
-            lab=config.get("lab") or "",
-            workers=config.get_int("workers") if config.get("workers") is not None else cls.workers,
-            http_port=config.get_int("httpPort") or cls.http_port,
-            https_port=config.get_int("httpsPort") or cls.https_port,
-        )
+        return cls().with_config({key: config.get(key) for key in _KEYS}, "stack config")
+

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform as host
 import shutil
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -116,10 +118,13 @@ def require_tool(name: str) -> str:
     return path
 
 
+_RELEASE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
+
+
 def platform_key(system: str, machine: str) -> str:
     """'Linux', 'aarch64' -> 'linux-arm64': the naming both kind and Kubernetes use for downloads."""
     os_name = system.lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "arm64": "arm64", "aarch64": "arm64"}.get(machine.lower(), machine)
+    arch = _RELEASE_ARCH.get(machine.lower(), machine)
     key = f"{os_name}-{arch}"
     if key not in SUPPORTED_PLATFORMS:
         raise LabsError(
@@ -130,8 +135,7 @@ def platform_key(system: str, machine: str) -> str:
 
 
 def current_platform() -> str:
-    uname = os.uname()
-    return platform_key(uname.sysname, uname.machine)
+    return platform_key(host.system(), host.machine())
 
 
 def download_file(url: str, dest: Path) -> None:
@@ -140,7 +144,8 @@ def download_file(url: str, dest: Path) -> None:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(dest, "wb") as out:
             shutil.copyfileobj(response, out)
     except (OSError, HTTPException) as exc:  # URLError and socket timeouts are OSErrors
-        reason = getattr(exc, "reason", None) or exc
+        # HTTPError's own text carries the status code; other URLErrors wrap the socket error.
+        reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
         raise LabsError(
             f"could not download {url}: {reason}; check your network (or HTTPS_PROXY) and disk space, "
             "then rerun `invoke setup`"
@@ -195,8 +200,6 @@ def install_tool(name: str, *, download: Downloader = download_file, platform: s
 
 def install_pulumi() -> Path:
     """Install the Pulumi CLI the way the SDK expects it, under tools_dir()/pulumi."""
-    import subprocess
-
     from pulumi.automation import InvalidVersionError, PulumiCommand
     from semver import VersionInfo
 
@@ -204,18 +207,23 @@ def install_pulumi() -> Path:
     try:
         PulumiCommand.install(root=str(root), version=VersionInfo.parse(PULUMI_VERSION))
     except (OSError, subprocess.CalledProcessError, InvalidVersionError) as exc:
-        output = getattr(exc, "output", None) or b""
-        detail = output.decode(errors="replace").strip().splitlines() if isinstance(output, bytes) else []
-        reason = detail[-1] if detail else str(exc).splitlines()[0]
         raise LabsError(
-            f"could not install the Pulumi CLI {PULUMI_VERSION} into {root}: {reason}; check your network "
-            f"and rerun `invoke setup`, or install it by hand: {MANUAL_INSTALL['pulumi']}"
+            f"could not install the Pulumi CLI {PULUMI_VERSION} into {root}: {_last_line(exc)}; "
+            f"check your network and rerun `invoke setup`, or install it by hand: {MANUAL_INSTALL['pulumi']}"
         ) from exc
     return root / "bin" / "pulumi"
 
 
+def _last_line(exc: Exception) -> str:
+    """The install script's last output line says what went wrong; keep the message to one line."""
+    output = getattr(exc, "output", None)
+    text = output.decode(errors="replace") if isinstance(output, bytes) else str(exc)
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
+
+
 def setup(console_print: Callable[[str], None] = print) -> list[str]:
-    """`invoke setup`: install the Pulumi CLI, kind and kubectl; return one summary line per tool."""
+    """`invoke setup`: install the Pulumi CLI, kind and kubectl, reporting each step; return the summary."""
     steps = [
         ("pulumi", PULUMI_VERSION, install_pulumi),
         ("kind", PINS["kind"].version, lambda: install_tool("kind")),
@@ -227,11 +235,11 @@ def setup(console_print: Callable[[str], None] = print) -> list[str]:
         line = f"{name} {version}: ready at {install()}"
         console_print(line)
         summary.append(line)
-    summary.append(f"docker: not installed by setup: {install_hint('docker')}")
-    summary.append(
-        f"the labs find these tools by themselves; to use them in your shell too: "
-        f'export PATH="{bin_dir()}:{pulumi_root() / "bin"}:$PATH"'
-    )
-    for line in summary[len(steps):]:
+    closing = [
+        f"docker: not installed by setup: {install_hint('docker')}",
+        "the labs find these tools by themselves; to use them in your shell too: "
+        f'export PATH="{bin_dir()}:{pulumi_root() / "bin"}:$PATH"',
+    ]
+    for line in closing:
         console_print(line)
-    return summary
+    return summary + closing

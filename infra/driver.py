@@ -1,0 +1,131 @@
+"""The Pulumi driver: every call of the Pulumi CLI goes through here (tests replace this class).
+
+Automation API on the local program (this checkout's Pulumi.yaml), with:
+  - a local `file://` backend per session under the per-user state folder (never Pulumi Cloud,
+    unless PULUMI_BACKEND_URL is set by the user), so `session down` can remove it whole;
+  - the passphrase secrets provider with a generated passphrase in a 0600 file: no prompt, no account;
+  - one stack per session and target (`<session>-<target>`), its config written from StackSettings;
+  - progress streamed from engine events, and failures reported as the failing resource's message.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from infra import paths
+from infra.errors import LabsError
+from infra.progress import ProgressDisplay
+from infra.settings import StackSettings
+from infra.toolchain import require_tool
+
+
+def ensure_passphrase() -> Path:
+    """The state passphrase file, created once with a random passphrase, readable by its owner only."""
+    file = paths.passphrase_file()
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return file
+
+
+def backend_url(session: str) -> str:
+    return os.environ.get("PULUMI_BACKEND_URL") or (paths.session_dir(session) / "pulumi").as_uri()
+
+
+class PulumiDriver:
+    """Brings a session's stack up or down with the Pulumi CLI."""
+
+    def __init__(self, session: str, console: Console):
+        self.session = session
+        self.console = console
+
+    def _workspace(self):
+        from pulumi import automation as auto
+
+        pulumi_bin = Path(require_tool("pulumi"))
+        backend = backend_url(self.session)
+        if backend.startswith("file://"):
+            Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        env = {
+            "PULUMI_BACKEND_URL": backend,
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(ensure_passphrase()),
+            # The program and the kind provider run in this very interpreter (its venv has infra/).
+            "PULUMI_PYTHON_CMD": sys.executable,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+        }
+        return auto.LocalWorkspace(
+            work_dir=str(paths.PROJECT_ROOT),
+            env_vars=env,
+            secrets_provider="passphrase",
+            pulumi_command=auto.PulumiCommand(root=str(pulumi_bin.parent.parent), skip_version_check=True),
+        )
+
+    def _stack(self, workspace, stack_name: str):
+        from pulumi import automation as auto
+
+        return auto.Stack.create_or_select(stack_name, workspace)
+
+    def up(self, settings: StackSettings, title: str) -> dict:
+        """Converge the session's stack to `settings`; returns the stack outputs (secrets stay secret)."""
+        workspace = self._workspace()
+        stack = self._stack(workspace, settings.stack_name)
+        from pulumi import automation as auto
+
+        stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
+        outputs = self._run(title, lambda on_event: stack.up(on_event=on_event, on_output=self._log, color="never"))
+        return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
+
+    def destroy_session(self) -> list[str]:
+        """Destroy and remove every stack of the session; returns their names."""
+        workspace = self._workspace()
+        names = [summary.name for summary in workspace.list_stacks()]
+        for name in names:
+            stack = self._stack(workspace, name)
+            self._run(f"destroying {name}", lambda on_event: stack.destroy(on_event=on_event, on_output=self._log,
+                                                                          color="never"))
+            workspace.remove_stack(name)
+        return names
+
+    def _log(self, line: str) -> None:
+        """The engine's text output goes to the session's log, not the screen (the live display is there)."""
+        log = paths.session_dir(self.session) / "last-run.log"
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def _run(self, title: str, operation):
+        from pulumi import automation as auto
+
+        log = paths.session_dir(self.session) / "last-run.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("")
+        with ProgressDisplay(self.console, title) as progress:
+            try:
+                result = operation(progress.handle)
+            except auto.ConcurrentUpdateError:
+                raise LabsError(
+                    f"another command is already changing session '{self.session}': wait for it to finish"
+                ) from None
+            except auto.CommandError as exc:
+                failure = progress.failures[0] if progress.failures else None
+                what = f"{failure.resource}: {failure.message}" if failure else str(exc).strip().splitlines()[-1]
+                raise LabsError(f"{title} failed at {what} (full log: {log})") from None
+        self.console.print(f"[green]done[/green]: {progress.summary()}")
+        return getattr(result, "outputs", {})
+
+
+def remove_session_files(session: str) -> None:
+    """What a session leaves on this machine once its stacks are gone: state folder and stack files."""
+    from infra.clusters import TARGETS
+
+    shutil.rmtree(paths.session_dir(session), ignore_errors=True)
+    for target in TARGETS:
+        (paths.STACKS_DIR / f"Pulumi.{StackSettings(session=session, target=target).stack_name}.yaml").unlink(
+            missing_ok=True
+        )
