@@ -114,5 +114,4 @@ def doctor() -> bool:
 def setup() -> None:
     from infra.toolchain import setup as install_tools
 
-    for line in install_tools(console.print):
-        out.print(line)
+    install_tools(console.print)

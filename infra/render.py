@@ -25,6 +25,8 @@ class Registration:
     name: str
     custom: bool
     inputs: dict
+    provider: str = ""  # provider reference ("<urn>::<id>") the resource is bound to
+    parent: str = ""
     dependencies: list[str] = field(default_factory=list)
 
 
@@ -44,44 +46,18 @@ def _plain(value):
     return value
 
 
-def _record_program(settings: StackSettings, catalog: Catalog) -> tuple[list[Registration], dict[str, dict]]:
+def record_program(settings: StackSettings, catalog: Catalog) -> tuple[list[Registration], dict[str, dict]]:
+    """Run the program under the mock runtime; returns its registrations and the components' outputs."""
     import pulumi
-    from pulumi.runtime import rpc
-    from pulumi.runtime.mocks import MockMonitor
 
     from infra.program import build
-
-    class Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args):
-            return f"{args.name}-id", args.inputs
-
-        def call(self, args):
-            return {}
-
-    class RecordingMonitor(MockMonitor):
-        def __init__(self):
-            super().__init__(Mocks())
-            self.registrations: list[Registration] = []
-            self.component_outputs: dict[str, dict] = {}
-
-        def RegisterResource(self, request):
-            response = super().RegisterResource(request)
-            self.registrations.append(
-                Registration(
-                    urn=response.urn, type=request.type, name=request.name, custom=request.custom,
-                    inputs=rpc.deserialize_properties(request.object), dependencies=list(request.dependencies),
-                )
-            )
-            return response
-
-        def RegisterResourceOutputs(self, request):
-            self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
-            return super().RegisterResourceOutputs(request)
+    from infra.recording import RecordingMonitor
 
     monitor = RecordingMonitor()
 
     def run() -> None:
-        pulumi.runtime.set_mocks(Mocks(), project=PROJECT, stack=settings.stack_name, preview=False, monitor=monitor)
+        pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=settings.stack_name, preview=False,
+                                 monitor=monitor)
         pulumi.runtime.test(lambda: build(settings, catalog) and None)()
 
     contextvars.Context().run(run)  # a fresh root stack per render
@@ -101,7 +77,7 @@ def _label(reg: Registration) -> str:
 
 
 def render_lab(lab: Lab, settings: StackSettings, catalog: Catalog) -> dict:
-    registrations, outputs = _record_program(settings, catalog)
+    registrations, outputs = record_program(settings, catalog)
     labels = {reg.urn: _label(reg) for reg in registrations}
     cluster: dict = {}
     releases, manifests, objects = [], [], []

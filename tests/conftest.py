@@ -1,0 +1,59 @@
+"""Shared fixtures: isolated per-user folders, the real catalog, a small fake catalog, ../shared."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.catalog import Catalog
+from infra.paths import LABS_DIR, PROJECT_ROOT
+
+SHARED = PROJECT_ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path, monkeypatch):
+    """No test touches the real ~/.local state or tools folders."""
+    monkeypatch.setenv("LABS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LABS_TOOLS_DIR", str(tmp_path / "tools"))
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return Catalog.load(LABS_DIR)
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not (SHARED / "tools" / "check_k8s.py").is_file():
+        pytest.skip("../shared reference data is absent")
+    return SHARED
+
+
+def write_lab(root: Path, folder: str, lab_yaml: str) -> Path:
+    """A minimal valid lab folder with the given lab.yaml text."""
+    lab = root / folder
+    (lab / "manifests").mkdir(parents=True)
+    (lab / "solution").mkdir()
+    (lab / "README.fr.md").write_text("# guide\n")
+    (lab / "README.en.md").write_text("# guide\n")
+    (lab / "lab.yaml").write_text(lab_yaml)
+    return lab
+
+
+def lab_yaml(slug: str, layers: str = "[ingress]", slide: str = "Ingress") -> str:
+    return (
+        f"slide: {slide}\nslug: {slug}\nlayers: {layers}\nduration: 30\n"
+        "objectives:\n  fr: [Comprendre]\n  en: [Understand]\n"
+    )
+
+
+@pytest.fixture
+def copy_of_real_lab(tmp_path) -> Path:
+    """A copy of labs/07-ingress in a temporary labs folder, for breaking it on purpose."""
+    root = tmp_path / "labs"
+    shutil.copytree(LABS_DIR / "07-ingress", root / "07-ingress")
+    return root

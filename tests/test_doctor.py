@@ -1,0 +1,142 @@
+"""`invoke doctor` against a fake machine: which tools exist and what their commands answer."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from infra import doctor, toolchain
+from infra.errors import LabsError
+
+ALL_PRESENT = {name: f"/opt/bin/{name}" for name in ("docker", "kind", "pulumi", "kubectl")}
+HEALTHY_ANSWERS = {
+    "docker": subprocess.CompletedProcess([], 0, stdout="29.0.1\n", stderr=""),
+    "kind": subprocess.CompletedProcess([], 0, stdout="kind v0.32.0 go1.26.5 linux/amd64\n", stderr=""),
+    "pulumi": subprocess.CompletedProcess([], 0, stdout="v3.272.0\n", stderr=""),
+    "kubectl": subprocess.CompletedProcess(
+        [], 0, stdout="Client Version: v1.36.1\nKustomize Version: v5.8.1\n", stderr=""
+    ),
+}
+DAEMON_DOWN = subprocess.CompletedProcess(
+    [], 1, stdout="\n",
+    stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n",
+)
+
+
+class FakeMachine:
+    """Replaces toolchain.find_tool and doctor.run; answers are CompletedProcess or an exception to raise."""
+
+    def __init__(self, monkeypatch, present=ALL_PRESENT, answers=HEALTHY_ANSWERS):
+        self.present = dict(present)
+        self.answers = dict(answers)
+        self.calls: list[tuple[list[str], dict]] = []
+        monkeypatch.setattr(toolchain, "find_tool", self.present.get)
+        monkeypatch.setattr(doctor, "run", self.run)
+
+    def run(self, argv, **kwargs):
+        self.calls.append((argv, kwargs))
+        answer = self.answers[argv[0].rsplit("/", 1)[-1]]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def by_name(results):
+    return {result.name: result for result in results}
+
+
+def test_all_ok_reports_each_version_in_order(monkeypatch):
+    machine = FakeMachine(monkeypatch)
+
+    results = doctor.run_doctor()
+
+    assert [r.name for r in results] == ["docker", "kind", "Pulumi CLI", "kubectl"]
+    assert all(r.ok and r.fix == "" for r in results)
+    found = by_name(results)
+    assert found["docker"].version_or_problem == "server 29.0.1"
+    assert found["kind"].version_or_problem == "kind v0.32.0 go1.26.5 linux/amd64 (/opt/bin/kind)"
+    assert found["Pulumi CLI"].version_or_problem == "v3.272.0 (/opt/bin/pulumi)"
+    assert found["kubectl"].version_or_problem == "Client Version: v1.36.1 (/opt/bin/kubectl)"
+    assert machine.calls[0][0] == ["/opt/bin/docker", "info", "--format", "{{.ServerVersion}}"]
+    assert all(kwargs["timeout"] == doctor.COMMAND_TIMEOUT_S for _, kwargs in machine.calls)
+    doctor.docker_daemon_ready()  # does not raise
+
+
+def test_docker_missing_points_at_get_docker_and_runs_nothing(monkeypatch):
+    machine = FakeMachine(monkeypatch, present={k: v for k, v in ALL_PRESENT.items() if k != "docker"})
+
+    result = doctor.check_docker()
+
+    assert (result.ok, result.version_or_problem) == (False, "not installed")
+    assert "https://docs.docker.com/get-docker/" in result.fix
+    assert machine.calls == []
+    with pytest.raises(LabsError) as error:
+        doctor.docker_daemon_ready()
+    assert str(error.value).startswith("docker not installed: Docker is yours to install")
+
+
+def test_daemon_down_is_told_apart_from_not_installed(monkeypatch):
+    FakeMachine(monkeypatch, answers={**HEALTHY_ANSWERS, "docker": DAEMON_DOWN})
+
+    result = doctor.check_docker()
+
+    assert not result.ok
+    assert result.version_or_problem == (
+        "daemon not answering (Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+        "Is the docker daemon running?)"
+    )
+    assert "Docker Desktop" in result.fix and "`sudo systemctl start docker`" in result.fix
+    with pytest.raises(LabsError) as error:
+        doctor.docker_daemon_ready()
+    message = str(error.value)
+    assert message.startswith("docker daemon not answering (Cannot connect")
+    assert message.endswith(doctor.DAEMON_FIX)
+    assert "\n" not in message
+
+
+def test_daemon_that_hangs_is_cut_off_by_the_timeout(monkeypatch):
+    hang = subprocess.TimeoutExpired(["docker", "info"], doctor.COMMAND_TIMEOUT_S)
+    FakeMachine(monkeypatch, answers={**HEALTHY_ANSWERS, "docker": hang})
+
+    result = doctor.check_docker()
+
+    assert not result.ok
+    assert result.version_or_problem == f"daemon not answering (no answer within {doctor.COMMAND_TIMEOUT_S}s)"
+    assert result.fix == doctor.DAEMON_FIX
+
+
+def test_socket_permission_problem_gets_the_docker_group_fix(monkeypatch):
+    denied = subprocess.CompletedProcess(
+        [], 1, stdout="",
+        stderr="permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock"
+        ": connect: permission denied\n",
+    )
+    FakeMachine(monkeypatch, answers={**HEALTHY_ANSWERS, "docker": denied})
+
+    result = doctor.check_docker()
+
+    assert not result.ok
+    assert result.fix == doctor.SOCKET_PERMISSION_FIX
+
+
+def test_missing_setup_tools_say_invoke_setup(monkeypatch):
+    FakeMachine(monkeypatch, present={"docker": ALL_PRESENT["docker"]})
+
+    found = by_name(doctor.run_doctor())
+
+    assert found["docker"].ok
+    for name in ("kind", "Pulumi CLI", "kubectl"):
+        assert not found[name].ok
+        assert found[name].version_or_problem == "not installed"
+        assert found[name].fix.startswith("run `invoke setup`")
+
+
+def test_a_tool_that_cannot_run_is_reported_not_raised(monkeypatch):
+    broken = OSError(8, "Exec format error")
+    FakeMachine(monkeypatch, answers={**HEALTHY_ANSWERS, "kubectl": broken})
+
+    result = doctor.check_tool("kubectl")
+
+    assert not result.ok
+    assert result.version_or_problem == "/opt/bin/kubectl does not run (Exec format error)"
+    assert "invoke setup" in result.fix
