@@ -1,0 +1,156 @@
+"""The invoke CLI, in process, with the Pulumi driver replaced by a fake.
+
+`invoke lab up --lab=ingress` exactly as typed must ask the driver to bring up the right stack with
+the right config; bad input must give one line, a non-zero exit and no driver call.
+"""
+from __future__ import annotations
+
+import pytest
+from invoke import Program
+
+import tasks
+from infra import commands
+from infra.errors import LabsError
+
+
+class FakeDriver:
+    instances: list["FakeDriver"] = []
+
+    def __init__(self, session):
+        self.session = session
+        self.calls: list[tuple] = []
+        FakeDriver.instances.append(self)
+
+    def up(self, settings, title):
+        self.calls.append(("up", settings))
+        return {"lab": settings.lab}
+
+    def destroy_session(self):
+        self.calls.append(("destroy",))
+        return [f"{self.session}-kind"]
+
+
+@pytest.fixture
+def driver(monkeypatch):
+    FakeDriver.instances = []
+    monkeypatch.setattr(commands, "make_driver", FakeDriver)
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
+    return FakeDriver
+
+
+def invoke(*argv: str) -> None:
+    Program(namespace=tasks.ns, name="invoke").run(["invoke", *argv])
+
+
+def only_call(driver):
+    (instance,) = driver.instances
+    (call,) = instance.calls
+    return instance, call
+
+
+@pytest.mark.parametrize("argv", [("lab", "up", "--lab=ingress"), ("lab.up", "--lab=ingress"), ("lab", "up", "--lab=7")])
+def test_lab_up_asks_the_driver_for_the_sessions_stack(driver, argv):
+    invoke(*argv)
+    instance, (op, settings) = only_call(driver)
+    assert op == "up" and instance.session == "default"
+    assert (settings.lab, settings.target, settings.stack_name) == ("ingress", "kind", "default-kind")
+    assert settings.as_config()["k8s-labs:lab"] == "ingress"
+    assert (settings.workers, settings.http_port, settings.https_port) == (2, 80, 443)
+
+
+def test_lab_up_options_reach_the_stack_config(driver):
+    invoke("lab", "up", "--lab=ingress", "--session=monday", "--workers=1", "--http-port=8080", "--https-port=8443")
+    instance, (_, settings) = only_call(driver)
+    assert instance.session == "monday" and settings.stack_name == "monday-kind"
+    assert settings.as_config() == {
+        "k8s-labs:session": "monday", "k8s-labs:target": "kind", "k8s-labs:lab": "ingress",
+        "k8s-labs:workers": "1", "k8s-labs:httpPort": "8080", "k8s-labs:httpsPort": "8443",
+    }
+
+
+def test_lab_down_keeps_the_cluster_and_drops_the_layers(driver):
+    invoke("lab", "down", "--session=monday")
+    _, (op, settings) = only_call(driver)
+    assert op == "up" and settings.lab == "" and settings.stack_name == "monday-kind"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("lab", "up", "--lab=ingres"), "error: unknown lab 'ingres'. Did you mean 'ingress'?"),
+        (("lab", "up", "--lab=ingress", "--target=minikube"), "error: unknown target 'minikube'"),
+        (("lab", "up", "--lab=ingress", "--workers=many"), "workers must be a whole number"),
+        (("lab", "up", "--lab=ingress", "--http-port=70000"), "httpPort must be between 1 and 65535"),
+        (("lab", "up", "--lab=ingress", "--session=Mon Day"), "invalid session name"),
+        (("lab", "up"), "`lab up` needs --lab=<slug|number>"),
+        (("lab", "fly", "--lab=ingress"), "unknown action 'fly'"),
+        (("lab", "render", "--lab=ingress", "--format=xml"), "unknown format 'xml'"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_non_zero_exit_with_nothing_created(driver, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        invoke(*argv)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert all(not instance.calls for instance in driver.instances)
+
+
+def test_a_failing_preflight_stops_before_the_driver(driver, monkeypatch, capsys):
+    def daemon_down(self, settings):
+        raise LabsError("docker daemon not answering: start Docker Desktop")
+
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", daemon_down)
+    with pytest.raises(SystemExit):
+        invoke("lab", "up", "--lab=ingress")
+    assert "docker daemon not answering" in capsys.readouterr().err
+    assert driver.instances == []
+
+
+def test_session_down_destroys_the_stacks_deletes_the_cluster_and_the_state(driver, monkeypatch, tmp_path):
+    from infra import paths
+
+    deleted = []
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: deleted.append(settings.session))
+    state = paths.session_dir("monday")
+    state.mkdir(parents=True)
+    (state / "kind-config.yaml").write_text("kind: Cluster\n")
+    monkeypatch.setattr(paths, "STACKS_DIR", tmp_path)
+    stack_file = tmp_path / "Pulumi.monday-kind.yaml"
+    stack_file.write_text("config: {}\n")
+    other = tmp_path / "Pulumi.monday-2-kind.yaml"
+    other.write_text("config: {}\n")
+    invoke("session", "down", "--session=monday")
+    _, call = only_call(driver)
+    assert call == ("destroy",) and deleted == ["monday"]
+    assert not state.exists() and not stack_file.exists() and other.exists()
+
+
+def test_lab_list_shows_slide_number_title_slug_and_layers(capsys):
+    invoke("lab", "list")
+    out = capsys.readouterr().out
+    assert "07" in out and "Ingress" in out and "ingress" in out
+
+
+def test_lab_render_prints_json_for_the_lab(capsys):
+    import json
+
+    invoke("lab", "render", "--lab=ingress")
+    document = json.loads(capsys.readouterr().out)
+    assert document["lab"] == "07-ingress" and document["releases"][0]["version"] == "41.3.0"
+
+
+def test_listing_labs_imports_no_pulumi():
+    """`invoke lab list` and `invoke --list` must stay instant: no Pulumi or provider SDK on that path."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from invoke import Program; import tasks; "
+        "Program(namespace=tasks.ns).run(['invoke', 'lab', 'list']); "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_kubernetes', 'grpc')); "
+        "print('LOADED', loaded)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tasks.__file__.rsplit("/", 1)[0])
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stdout

@@ -1,0 +1,70 @@
+"""The Pulumi driver's local parts: passphrase file, backend per session, failure reporting."""
+from __future__ import annotations
+
+import stat
+from types import SimpleNamespace
+
+import pytest
+from pulumi import automation as auto
+from rich.console import Console
+
+from infra import driver, paths
+from infra.errors import LabsError
+
+
+def test_passphrase_file_is_created_once_and_private():
+    first = driver.ensure_passphrase()
+    secret = first.read_text()
+    assert len(secret) >= 32
+    assert stat.S_IMODE(first.stat().st_mode) == 0o600
+    assert driver.ensure_passphrase().read_text() == secret
+
+
+def test_each_session_has_its_own_local_backend():
+    monday, tuesday = driver.backend_url("monday"), driver.backend_url("tuesday")
+    assert monday.startswith("file://") and monday != tuesday
+    assert monday.endswith("/sessions/monday/pulumi")
+    assert str(paths.state_root()) in monday
+
+
+def test_a_user_backend_wins(monkeypatch):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://bucket/labs")
+    assert driver.backend_url("monday") == "s3://bucket/labs"
+
+
+def test_missing_pulumi_cli_is_one_line_before_anything_is_created(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LabsError) as err:
+        driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))._workspace()
+    assert "pulumi" in str(err.value).lower() and "invoke setup" in str(err.value)
+    assert not paths.session_dir("monday").exists()
+
+
+def _diagnostic(urn: str, message: str):
+    return SimpleNamespace(resource_pre_event=None, res_outputs_event=None, res_op_failed_event=None,
+                           summary_event=None,
+                           diagnostic_event=SimpleNamespace(severity="error", urn=urn, message=message))
+
+
+def test_a_failed_update_names_the_failing_resource_and_its_message():
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    urn = "urn:pulumi:monday-kind::k8s-labs::labs:layer:Ingress$kubernetes:helm.sh/v3:Release::traefik"
+
+    def failing_up(on_event):
+        on_event(_diagnostic(urn, "context deadline exceeded\n"))
+        raise auto.CommandError(auto.CommandResult("", "error: update failed", 255))
+
+    with pytest.raises(LabsError) as err:
+        pulumi_driver._run("lab 07-ingress", failing_up)
+    message = str(err.value)
+    assert "Release traefik: context deadline exceeded" in message and "last-run.log" in message
+
+
+def test_a_locked_stack_says_another_command_is_running():
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+
+    def locked(on_event):
+        raise auto.ConcurrentUpdateError(auto.CommandResult("", "the stack is currently locked", 255))
+
+    with pytest.raises(LabsError, match="another command is already changing session 'monday'"):
+        pulumi_driver._run("lab up", locked)

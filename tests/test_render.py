@@ -1,0 +1,111 @@
+"""The offline render: its contract, its validity against real schemas, and secret masking."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pulumi
+import pytest
+import yaml
+
+from infra.paths import LABS_DIR
+from infra.render import SECRET, render
+from infra.settings import StackSettings
+
+K8S_MINOR = "1.36.0"  # kindest/node v1.36.1
+
+
+@pytest.fixture(scope="module")
+def ingress_render():
+    from infra.catalog import Catalog
+
+    return render("ingress", StackSettings(), Catalog.load(LABS_DIR))
+
+
+def test_render_follows_the_contract(ingress_render):
+    doc = ingress_render
+    assert {k: doc[k] for k in ("lab", "slide", "target")} == {"lab": "07-ingress", "slide": "Ingress", "target": "kind"}
+    assert doc["cluster"]["provider"] == "kind" and doc["cluster"]["kubernetes_version"] == "v1.36.1"
+    assert doc["cluster"]["nodes"] == 3 == len(doc["cluster"]["config"]["nodes"])
+    assert doc["layers"] == ["gateway-api", "ingress"]
+    (release,) = doc["releases"]
+    assert {k: release[k] for k in ("name", "namespace", "chart", "repo", "version")} == {
+        "name": "traefik", "namespace": "traefik", "chart": "traefik",
+        "repo": "https://traefik.github.io/charts", "version": "41.3.0",
+    }
+    assert release["depends_on"] == ["Namespace/traefik", "manifest/gateway-api-crds"]
+    assert [obj["kind"] for obj in doc["objects"]] == ["Namespace"]
+
+
+def test_render_maps_host_ports_80_and_443(ingress_render):
+    mappings = ingress_render["cluster"]["config"]["nodes"][0]["extraPortMappings"]
+    assert {(m["containerPort"], m["hostPort"]) for m in mappings} == {(80, 80), (443, 443)}
+    assert all(isinstance(m["hostPort"], int) for m in mappings)
+
+
+def test_every_rendered_object_is_valid_for_kubernetes_1_36(ingress_render):
+    for obj in ingress_render["objects"]:
+        kubernetes_validate.validate(obj, K8S_MINOR, strict=True)
+
+
+def test_render_all_is_a_list_of_every_lab(catalog):
+    documents = render("all", StackSettings(), catalog)
+    assert [doc["lab"] for doc in documents] == [lab.id for lab in catalog.labs]
+
+
+def test_secrets_are_masked_in_the_render(catalog, monkeypatch):
+    import infra.layers.ingress as ingress
+
+    real_values = ingress.traefik_values
+    monkeypatch.setattr(ingress, "traefik_values",
+                        lambda caps: {**real_values(caps), "env": [{"name": "TOKEN", "value": pulumi.Output.secret("hunter2")}]})
+    document = render("ingress", StackSettings(), catalog)
+    assert "hunter2" not in json.dumps(document)
+    # A secret anywhere in a resource input makes that whole input secret: the render masks it all.
+    assert document["releases"][0]["values"] == SECRET
+
+
+def _lab_manifests():
+    return sorted(p for sub in ("manifests", "solution") for p in LABS_DIR.glob(f"*/{sub}/**/*.y*ml"))
+
+
+def _crd_schema(shared: Path, obj: dict) -> Path | None:
+    group, _, version = obj["apiVersion"].rpartition("/")
+    return shared / "schemas" / "crds" / group / f"{obj['kind'].lower()}_{version}.json" if group else None
+
+
+@pytest.mark.parametrize("path", _lab_manifests(), ids=lambda p: str(p.relative_to(LABS_DIR)))
+def test_every_lab_manifest_is_valid(path, request):
+    """Kubernetes objects against the 1.36 schema (strict); custom resources against ../shared CRD schemas."""
+    import jsonschema
+
+    for obj in (doc for doc in yaml.safe_load_all(path.read_text()) if doc):
+        try:
+            kubernetes_validate.validate(obj, K8S_MINOR, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            shared = request.getfixturevalue("shared")
+            schema = _crd_schema(shared, obj)
+            assert schema and schema.is_file(), f"{path}: no schema for {obj['apiVersion']} {obj['kind']}"
+            jsonschema.validate(obj, json.loads(schema.read_text()))
+
+
+def test_check_k8s_accepts_the_render_of_every_lab(shared, tmp_path):
+    out = tmp_path / "render.json"
+    done = subprocess.run([sys.executable, "-m", "invoke", "lab", "render", "--lab=all", "--format=json"],
+                          capture_output=True, text=True, cwd=LABS_DIR.parent, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out.write_text(done.stdout)
+    check = subprocess.run([sys.executable, str(shared / "tools" / "check_k8s.py"), "render", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert " 0 errors" in check.stdout
+
+
+def test_yaml_format_is_the_same_document(catalog):
+    from infra.commands import lab_render
+
+    settings = StackSettings()
+    assert yaml.safe_load(lab_render("ingress", settings, "yaml")) == json.loads(lab_render("ingress", settings, "json"))
