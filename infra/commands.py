@@ -102,7 +102,7 @@ def doctor() -> bool:
 
     table = Table(title="Prerequisites")
     for column in ("tool", "status", "version / problem", "fix"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     results = run_doctor()
     for result in results:
         status = "[green]ok[/green]" if result.ok else "[red]missing[/red]"

@@ -79,7 +79,8 @@ class PulumiDriver:
         from pulumi import automation as auto
 
         stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
-        outputs = self._run(title, lambda on_event: stack.up(on_event=on_event, on_output=self._log, color="never"))
+        outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
+                                                                        on_output=self._log, color="never"))
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
 
     def destroy_session(self) -> list[str]:
@@ -88,8 +89,8 @@ class PulumiDriver:
         names = [summary.name for summary in workspace.list_stacks()]
         for name in names:
             stack = self._stack(workspace, name)
-            self._run(f"destroying {name}", lambda on_event: stack.destroy(on_event=on_event, on_output=self._log,
-                                                                          color="never"))
+            self._run(f"destroying {name}", lambda on_event: stack.destroy(refresh=True, on_event=on_event,
+                                                                          on_output=self._log, color="never"))
             workspace.remove_stack(name)
         return names
 

@@ -45,6 +45,7 @@ def test_the_kubeconfig_is_a_secret_wired_into_an_explicit_provider(catalog):
     (provider,) = by_type(registrations, "pulumi:providers:kubernetes")
     assert "kubeconfig" in provider.inputs
     assert provider.inputs.get("enableServerSideApply") in ("true", True)
+    assert provider.inputs.get("deleteUnreachable") in ("true", True)
 
 
 def test_ingress_lab_installs_traefik_with_its_pins_on_the_cluster_provider(catalog):

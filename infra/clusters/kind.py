@@ -3,8 +3,10 @@
 Why a Pulumi dynamic provider rather than pulumi-command: the cluster is a real resource with a
 lifecycle Pulumi must understand. `diff` marks a node-count or image change as a replacement that
 deletes before it creates (kind cluster names are unique, so both cannot exist at once); `read`
-lets `pulumi refresh` notice a cluster deleted behind Pulumi's back (`kind delete cluster`, Docker
-reset): it answers "gone", Pulumi drops it from the state, and the next `lab up` creates it again.
+lets a refresh notice a cluster deleted behind Pulumi's back (`kind delete cluster`, Docker reset): it
+answers "gone" and Pulumi drops it from the state. The driver refreshes before every `up` and
+`destroy`, and the Kubernetes provider is created with `delete_unreachable`, so the objects that lived
+in the vanished cluster are dropped too: the same `lab up` then recreates the cluster and its layers.
 A dynamic provider needs no extra plugin download, and its create/delete are plain Python we test.
 """
 from __future__ import annotations
@@ -194,6 +196,7 @@ class KindClusterComponent(pulumi.ComponentResource):
             "k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
+            delete_unreachable=True,  # a vanished kind cluster takes its objects with it (see module doc)
             opts=pulumi.ResourceOptions(parent=self),
         )
         summary = {
