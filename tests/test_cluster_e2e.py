@@ -60,7 +60,7 @@ def _get(port: int, host: str) -> str:
 def test_ingress_lab_routes_a_request_and_session_down_leaves_nothing(real_machine, monkeypatch):
     from infra.toolchain import find_tool
 
-    monkeypatch.delenv("LABS_STATE_DIR")  # the CLI runs as the instructor would
+    monkeypatch.delenv("LABS_TOOLS_DIR")  # the tools `invoke setup` installed; state stays in tmp
     session = f"e2e-{uuid.uuid4().hex[:6]}"
     http_port = _free_port()
     try:
