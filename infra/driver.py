@@ -39,6 +39,22 @@ def backend_url(session: str) -> str:
     return os.environ.get("PULUMI_BACKEND_URL") or (paths.session_dir(session) / "pulumi").as_uri()
 
 
+def interpreter_env() -> dict[str, str]:
+    """Make Pulumi run the program and the kind dynamic provider with this very interpreter.
+
+    The program's host honours PULUMI_PYTHON_CMD; the dynamic provider's launcher runs the Python of
+    PULUMI_RUNTIME_VIRTUALENV when set, else `python3` from PATH: set both, whatever venv (or none)
+    the user installed k8s-labs in.
+    """
+    env = {
+        "PULUMI_PYTHON_CMD": sys.executable,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+    if sys.prefix != sys.base_prefix:
+        env["PULUMI_RUNTIME_VIRTUALENV"] = sys.prefix
+    return env
+
+
 class PulumiDriver:
     """Brings a session's stack up or down with the Pulumi CLI."""
 
@@ -56,9 +72,8 @@ class PulumiDriver:
         env = {
             "PULUMI_BACKEND_URL": backend,
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(ensure_passphrase()),
-            # The program and the kind provider run in this very interpreter (its venv has infra/).
-            "PULUMI_PYTHON_CMD": sys.executable,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
+            **interpreter_env(),
         }
         return auto.LocalWorkspace(
             work_dir=str(paths.PROJECT_ROOT),

@@ -68,3 +68,14 @@ def test_a_locked_stack_says_another_command_is_running():
 
     with pytest.raises(LabsError, match="another command is already changing session 'monday'"):
         pulumi_driver._run("lab up", locked)
+
+
+def test_pulumi_runs_the_program_and_dynamic_provider_with_this_interpreter():
+    import sys
+    from pathlib import Path
+
+    env = driver.interpreter_env()
+    assert env["PULUMI_PYTHON_CMD"] == sys.executable
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    if sys.prefix != sys.base_prefix:
+        assert env["PULUMI_RUNTIME_VIRTUALENV"] == sys.prefix
