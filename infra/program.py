@@ -19,9 +19,11 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     target = get_target(settings.target)
     cluster = target.create(settings)
     lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None
-    ctx = LayerContext(settings=settings, capabilities=target.capabilities(settings))
+    closure = lab.layer_closure() if lab else []
+    ctx = LayerContext(settings=settings, capabilities=target.capabilities(settings), layers=tuple(closure),
+                       cluster=cluster)
     layers: dict = {}
-    for name in lab.layer_closure() if lab else []:
+    for name in closure:
         requires = [layers[dep] for dep in LAYERS[name].requires]
         layers[name] = component_class(name)(name, ctx, cluster.provider, requires=requires)
     pulumi.export("lab", lab.id if lab else "")

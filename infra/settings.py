@@ -18,6 +18,7 @@ _KEYS = {
     "workers": ("workers", int, (0, 10)),
     "httpPort": ("http_port", int, (1, 65535)),
     "httpsPort": ("https_port", int, (1, 65535)),
+    "lbAddressRange": ("lb_address_range", str, None),
 }
 
 
@@ -29,6 +30,7 @@ class StackSettings:
     workers: int = 2
     http_port: int = 80
     https_port: int = 443
+    lb_address_range: str = ""  # "" = taken from the kind Docker network at up (MetalLB pool)
 
     @property
     def stack_name(self) -> str:

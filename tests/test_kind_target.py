@@ -68,9 +68,15 @@ class FakeKind:
         return subprocess.CompletedProcess(args, 0, "", "")
 
 
+@pytest.fixture(autouse=True)
+def kind_network(monkeypatch):
+    """The kind Docker network's LoadBalancer range, as `docker network inspect` would give it."""
+    monkeypatch.setattr(kind, "discover_lb_address_range", lambda: "172.18.255.200-172.18.255.250")
+
+
 def _props(tmp_path, settings=StackSettings(session="monday")):
     config = kind.kind_config(settings)
-    return {"name": config["name"], "config": config, "mirrors_dir": str(tmp_path / "certs.d")}
+    return {"name": config["name"], "config": config, "mirrors_dir": str(tmp_path / "certs.d"), "lb_address_range": ""}
 
 
 def test_create_writes_the_config_and_returns_the_kubeconfig(tmp_path, monkeypatch):
@@ -79,6 +85,7 @@ def test_create_writes_the_config_and_returns_the_kubeconfig(tmp_path, monkeypat
     result = kind.KindClusterProvider().create(_props(tmp_path))
     assert result.id == "labs-monday"
     assert result.outs["kubeconfig"].startswith("apiVersion: v1")
+    assert result.outs["lb_address_range"] == "172.18.255.200-172.18.255.250"
     create = next(call for call in fake.calls if call[0] == "create")
     config_file = create[create.index("--config") + 1]
     assert "labs-monday" in open(config_file).read()
@@ -153,3 +160,18 @@ def test_a_free_port_is_not_reported_in_use():
         probe.bind(("0.0.0.0", 0))
         port = probe.getsockname()[1]
     assert not kind.port_in_use(port)
+
+
+def test_lb_address_range_sits_at_the_top_of_the_kind_network():
+    assert kind.lb_address_range(["fc00:f853:ccd:e793::/64", "172.18.0.0/16"]) == "172.18.255.200-172.18.255.250"
+    assert kind.lb_address_range(["192.168.49.0/24"]) == "192.168.49.200-192.168.49.250"
+    with pytest.raises(RuntimeError, match="lbAddressRange"):
+        kind.lb_address_range(["10.0.0.0/28"])
+
+
+def test_a_configured_lb_range_is_kept_and_changes_in_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(kind, "_kind", FakeKind())
+    props = {**_props(tmp_path), "lb_address_range": "10.1.0.10-10.1.0.20"}
+    assert kind.KindClusterProvider().create(props).outs["lb_address_range"] == "10.1.0.10-10.1.0.20"
+    diff = kind.KindClusterProvider().diff("labs-monday", props, {**props, "lb_address_range": "10.1.0.30-10.1.0.40"})
+    assert diff.changes and diff.replaces == []

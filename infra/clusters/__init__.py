@@ -32,6 +32,8 @@ class Capabilities:
     https_port: int
     default_storage_class: str
     metrics_server: bool  # preinstalled by the provider
+    base_domain: str = "localhost"  # web UIs are published at <name>.<base_domain>
+    nodes: int = 1  # nodes at creation (DaemonSets run one pod on each)
 
 
 def get_target(name: str):

@@ -30,6 +30,7 @@ NODE_IMAGE = f"kindest/node:{KUBERNETES_VERSION}"
 INGRESS_NODE_LABEL = "ingress-ready"
 CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d"
 CREATE_TIMEOUT_S = 600
+LB_RANGE_AT_UP = "discovered-at-up-from-the-kind-docker-network"
 
 # Control-plane metrics listen on all addresses so Prometheus (monitoring layer) can scrape them.
 # kind >= 0.32 generates kubeadm v1beta4 for Kubernetes 1.36, where extraArgs are name/value lists.
@@ -118,6 +119,30 @@ def existing_clusters() -> set[str]:
     return set(result.stdout.split()) if result.returncode == 0 else set()
 
 
+def lb_address_range(subnets: list[str]) -> str:
+    """Addresses MetalLB may hand out: 51 addresses near the top of the kind network's IPv4 subnet,
+    far from the nodes (Docker allocates container addresses from the bottom)."""
+    import ipaddress
+
+    for subnet in subnets:
+        network = ipaddress.ip_network(subnet, strict=False)
+        if network.version == 4 and network.num_addresses >= 256:
+            top = network.broadcast_address
+            return f"{top - 55}-{top - 5}"
+    raise RuntimeError(f"no IPv4 subnet of /24 or larger on the kind Docker network ({subnets}): "
+                       "set lbAddressRange in the stack config")
+
+
+def discover_lb_address_range() -> str:
+    from infra.toolchain import require_tool
+
+    result = subprocess.run(
+        [require_tool("docker"), "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    return lb_address_range(_checked(result, "docker network inspect kind").split())
+
+
 def _checked(result: subprocess.CompletedProcess, what: str) -> str:
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
@@ -142,16 +167,30 @@ class KindClusterProvider(dynamic.ResourceProvider):
                   timeout=CREATE_TIMEOUT_S),
             f"kind create cluster {props['name']}",
         )
-        return dynamic.CreateResult(id_=props["name"], outs={**props, "kubeconfig": self._kubeconfig(props["name"])})
+        return dynamic.CreateResult(id_=props["name"], outs=self._outputs(props["name"], props))
 
     def read(self, id_: str, props: dict) -> dynamic.ReadResult:
         if id_ not in existing_clusters():
             return dynamic.ReadResult(None, {})  # gone: refresh drops it, the next up recreates it
-        return dynamic.ReadResult(id_, {**props, "kubeconfig": self._kubeconfig(id_)})
+        return dynamic.ReadResult(id_, self._outputs(id_, props))
+
+    def _outputs(self, name: str, props: dict) -> dict:
+        """The kubeconfig, and the LoadBalancer address range (configured, or taken from the kind
+        Docker network, which exists only once a cluster does)."""
+        return {
+            **props,
+            "kubeconfig": self._kubeconfig(name),
+            "lb_address_range": props.get("lb_address_range") or discover_lb_address_range(),
+        }
 
     def diff(self, id_: str, olds: dict, news: dict) -> dynamic.DiffResult:
         replaces = [key for key in self.REPLACE_ON if olds.get(key) != news.get(key)]
-        return dynamic.DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
+        changed = bool(replaces) or olds.get("lb_address_range") != news.get("lb_address_range")
+        return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+
+    def update(self, id_: str, olds: dict, news: dict) -> dynamic.UpdateResult:
+        """Only the configured LoadBalancer range can change in place."""
+        return dynamic.UpdateResult(outs=self._outputs(id_, news))
 
     def delete(self, id_: str, props: dict) -> None:
         _checked(_kind("delete", "cluster", "--name", id_, timeout=CREATE_TIMEOUT_S), f"kind delete cluster {id_}")
@@ -163,6 +202,7 @@ class KindClusterProvider(dynamic.ResourceProvider):
 
 class KindCluster(dynamic.Resource):
     kubeconfig: pulumi.Output[str]
+    lb_address_range: pulumi.Output[str]
 
     def __init__(self, name: str, props: dict, opts: pulumi.ResourceOptions | None = None):
         super().__init__(
@@ -188,10 +228,13 @@ class KindClusterComponent(pulumi.ComponentResource):
         config = kind_config(settings)
         cluster = KindCluster(
             "kind",
-            {"name": config["name"], "config": config, "mirrors_dir": str(mirrors_dir(settings.session))},
+            {"name": config["name"], "config": config, "mirrors_dir": str(mirrors_dir(settings.session)),
+             "lb_address_range": settings.lb_address_range},
             pulumi.ResourceOptions(parent=self),
         )
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig)
+        # Known only once the cluster exists; an offline render shows where it will come from.
+        self.lb_address_range = cluster.lb_address_range.apply(lambda r: r or LB_RANGE_AT_UP)
         self.provider = k8s.Provider(
             "k8s",
             kubeconfig=self.kubeconfig,
@@ -236,6 +279,8 @@ class KindTarget:
             https_port=settings.https_port,
             default_storage_class="standard",
             metrics_server=False,
+            base_domain="localhost",  # *.localhost resolves to 127.0.0.1 in browsers and curl
+            nodes=1 + settings.workers,
         )
 
     def preflight(self, settings: StackSettings) -> None:

@@ -34,6 +34,45 @@ LAYERS: dict[str, LayerInfo] = {
             "infra.layers.ingress:IngressLayer",
             requires=("gateway-api",),
         ),
+        LayerInfo(
+            "loadbalancer",
+            "MetalLB giving LoadBalancer Services an address (kind only; clouds have their own)",
+            "infra.layers.loadbalancer:LoadBalancerLayer",
+        ),
+        LayerInfo("metrics", "metrics-server for kubectl top and the HPA", "infra.layers.metrics:MetricsLayer"),
+        LayerInfo(
+            "storage",
+            "StorageClasses to compare: Retain, Immediate, and a CSI class with expansion and snapshots",
+            "infra.layers.storage:StorageLayer",
+        ),
+        LayerInfo(
+            "monitoring",
+            "kube-prometheus-stack: Prometheus, Alertmanager, Grafana, control-plane targets",
+            "infra.layers.monitoring:MonitoringLayer",
+        ),
+        LayerInfo(
+            "alerting",
+            "Course alert rules, an Alertmanager route tree and a web inbox where alerts arrive",
+            "infra.layers.alerting:AlertingLayer",
+            requires=("monitoring",),
+        ),
+        LayerInfo(
+            "logging",
+            "Loki (single binary) and Alloy shipping pod logs, seen in the monitoring layer's Grafana",
+            "infra.layers.logging:LoggingLayer",
+            requires=("monitoring",),
+        ),
+        LayerInfo(
+            "mesh",
+            "Istio in ambient mode and Kiali on the monitoring layer's Prometheus",
+            "infra.layers.mesh:MeshLayer",
+            requires=("gateway-api", "monitoring"),
+        ),
+        LayerInfo(
+            "autoscaler",
+            "cluster-autoscaler with KWOK simulated nodes (kind)",
+            "infra.layers.autoscaler:AutoscalerLayer",
+        ),
     )
 }
 

@@ -1,7 +1,9 @@
-"""What every layer shares: its context, its Helm release helper, its namespace helper.
+"""What every layer shares: its context, its Helm release, namespace and web UI helpers.
 
 A layer is a ComponentResource with type token `labs:layer:<Name>`; its children are created with
-`parent=self` and inherit the cluster's explicit Kubernetes provider from the component.
+`parent=self` and inherit the cluster's explicit Kubernetes provider from the component. Each layer
+module also declares `WORKLOADS`: the containers its charts run and where their resources live in
+the values, so `lab footprint` reads requests from the very values the program installs.
 """
 from __future__ import annotations
 
@@ -26,9 +28,25 @@ class ChartPin:
 
 
 @dataclass(frozen=True)
+class Workload:
+    """A container a chart runs, and the dotted path of its `resources` in the chart's values."""
+
+    container: str
+    resources_path: str  # e.g. "prometheus.prometheusSpec.resources"
+    per_node: bool = False  # a DaemonSet: one per node
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
 class LayerContext:
     settings: StackSettings
     capabilities: Capabilities
+    layers: tuple[str, ...] = ()  # the lab's whole layer closure: a layer adapts to its neighbours
+    cluster: object = None  # the target's cluster component (outputs such as kind's LB address range)
+
+    def hostname(self, name: str) -> str:
+        """Where a web UI is published through the ingress layer, e.g. grafana.localhost on kind."""
+        return f"{name}.{self.capabilities.base_domain}"
 
 
 class Layer(pulumi.ComponentResource):
@@ -47,13 +65,52 @@ class Layer(pulumi.ComponentResource):
         # so independent layers still install in parallel.
         self.requires = list(requires or [])
 
-    def namespace(self, name: str) -> k8s.core.v1.Namespace:
+    def child_opts(self, *depends_on: pulumi.Resource, after_requirements: bool = True) -> pulumi.ResourceOptions:
+        """Options for a child: parented to the layer, waiting for `depends_on` and, unless told not
+        to, for the layers this one requires (their CRDs, their services)."""
+        return pulumi.ResourceOptions(
+            parent=self, depends_on=[*(self.requires if after_requirements else []), *depends_on]
+        )
+
+    def namespace(self, name: str, labels: dict | None = None) -> k8s.core.v1.Namespace:
         """The layer's own namespace, created (and deleted) with the layer."""
         return k8s.core.v1.Namespace(
             f"{name}-ns",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=MANAGED_BY),
-            opts=pulumi.ResourceOptions(parent=self),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**MANAGED_BY, **(labels or {})}),
+            opts=self.child_opts(after_requirements=False),
         )
+
+    def web_ui(self, name: str, namespace: k8s.core.v1.Namespace, service: str, port: int) -> str | None:
+        """Publish a Service at http://<name>.<domain>/ through the ingress layer, when the lab has it.
+
+        Returns the URL, or None when the lab has no ingress layer (students then port-forward).
+        """
+        if "ingress" not in self.ctx.layers:
+            return None
+        from infra.layers.ingress import INGRESS_CLASS
+
+        host = self.ctx.hostname(name)
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name=service, port=k8s.networking.v1.ServiceBackendPortArgs(number=port)
+            )
+        )
+        k8s.networking.v1.Ingress(
+            f"{name}-ui",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-ui", namespace=namespace.metadata.name, labels=MANAGED_BY),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name=INGRESS_CLASS,
+                rules=[k8s.networking.v1.IngressRuleArgs(
+                    host=host,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[
+                        k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)
+                    ]),
+                )],
+            ),
+            opts=self.child_opts(namespace),
+        )
+        port_suffix = "" if self.ctx.capabilities.http_port == 80 else f":{self.ctx.capabilities.http_port}"
+        return f"http://{host}{port_suffix}/"
 
     def release(self, name: str, namespace: k8s.core.v1.Namespace, pin: ChartPin, values: dict) -> k8s.helm.v3.Release:
         """A Helm release with a fixed name (no random suffix), so students find `traefik`, not `traefik-x7f`.
@@ -73,5 +130,5 @@ class Layer(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *self.requires]),
+            opts=self.child_opts(namespace),
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.clusters import Capabilities
-from infra.layers.base import ChartPin, Layer
+from infra.layers.base import ChartPin, Layer, Workload
 
 PIN = ChartPin(chart="traefik", repo="https://traefik.github.io/charts", version="41.3.0")
 NAMESPACE = "traefik"
@@ -22,6 +22,7 @@ INGRESS_CLASS = "traefik"
 GATEWAY_CLASS = "traefik"
 GATEWAY = "traefik-gateway"
 WEB_ENTRYPOINT_PORT = 8000  # Traefik's container port for `web`; the Gateway listener must match it
+WORKLOADS = {"traefik": [Workload("traefik", "resources")]}
 
 
 def traefik_values(caps: Capabilities) -> dict:
