@@ -57,3 +57,26 @@ def copy_of_real_lab(tmp_path) -> Path:
     root = tmp_path / "labs"
     shutil.copytree(LABS_DIR / "07-ingress", root / "07-ingress")
     return root
+
+
+def render_with_layers(root: Path, layers: list[str], settings=None) -> dict:
+    """Render a throw-away lab that needs exactly `layers` (plus their dependencies)."""
+    from infra.render import render
+    from infra.settings import StackSettings
+
+    write_lab(root, "99-probe", lab_yaml("probe", layers="[" + ", ".join(layers) + "]", slide="Probe"))
+    return render("probe", settings or StackSettings(), Catalog.load(root))
+
+
+def check_k8s_render(shared: Path, document: dict, tmp_path: Path) -> str:
+    """Run ../shared/tools/check_k8s.py on a render document; returns its output, asserts 0 errors."""
+    import json
+    import subprocess
+    import sys
+
+    file = tmp_path / "render.json"
+    file.write_text(json.dumps(document))
+    done = subprocess.run([sys.executable, str(shared / "tools" / "check_k8s.py"), "render", str(file)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
