@@ -279,6 +279,7 @@ class KindTarget:
             https_port=settings.https_port,
             default_storage_class="standard",
             metrics_server=False,
+            kubelet_certs_verifiable=False,  # kind kubelets serve self-signed certificates
             base_domain="localhost",  # *.localhost resolves to 127.0.0.1 in browsers and curl
             nodes=1 + settings.workers,
         )
