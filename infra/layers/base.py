@@ -112,17 +112,22 @@ class Layer(pulumi.ComponentResource):
         port_suffix = "" if self.ctx.capabilities.http_port == 80 else f":{self.ctx.capabilities.http_port}"
         return f"http://{host}{port_suffix}/"
 
-    def release(self, name: str, namespace: k8s.core.v1.Namespace, pin: ChartPin, values: dict) -> k8s.helm.v3.Release:
+    def release(self, name: str, namespace: k8s.core.v1.Namespace | str, pin: ChartPin, values: dict,
+                *depends_on: pulumi.Resource) -> k8s.helm.v3.Release:
         """A Helm release with a fixed name (no random suffix), so students find `traefik`, not `traefik-x7f`.
+
+        `namespace` is the layer's own Namespace resource, or the name of one the cluster already has
+        (kube-system), which the layer then neither creates nor deletes.
 
         helm.v3.Release rather than helm.v4.Chart: Helm keeps its own release record, so
         `helm list -A` in class shows what the lab installed, and chart hooks and CRDs behave as
         with the helm CLI the Helm slide teaches.
         """
+        owned = not isinstance(namespace, str)
         return k8s.helm.v3.Release(
             name,
             name=name,
-            namespace=namespace.metadata.name,
+            namespace=namespace.metadata.name if owned else namespace,
             chart=pin.chart,
             version=pin.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
@@ -130,5 +135,5 @@ class Layer(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             timeout=600,
-            opts=self.child_opts(namespace),
+            opts=self.child_opts(*([namespace] if owned else []), *depends_on),
         )
