@@ -86,7 +86,16 @@ def lab_render(c, lab, target="kind", session="default", format="json"):
     print(commands.lab_render(lab, _settings(target, session), format))
 
 
-LAB_ACTIONS = {"list": lab_list, "show": lab_show, "up": lab_up, "down": lab_down, "render": lab_render}
+@task(help=helps("lab", "target", "session"))
+@user_errors
+def lab_footprint(c, lab="all", target="kind", session="default"):
+    """CPU and memory requests per layer, from the values the program installs; checks the budget."""
+    if not commands.lab_footprint(lab, _settings(target, session)):
+        raise Exit("over the laptop budget, or a container without requests (see above)", code=1)
+
+
+LAB_ACTIONS = {"list": lab_list, "show": lab_show, "up": lab_up, "down": lab_down, "render": lab_render,
+               "footprint": lab_footprint}
 
 
 @task(positional=["action"], help={"action": " | ".join(LAB_ACTIONS), **LAB_HELP})

@@ -84,6 +84,35 @@ def lab_render(ref: str, settings: StackSettings, fmt: str = "json") -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
+def lab_footprint(ref: str, settings: StackSettings) -> bool:
+    """Print requests per layer; False when over budget or a container lacks requests."""
+    from infra.footprint import BUDGET_CPU_M, BUDGET_MEMORY_MI, footprint, totals
+
+    per_layer = footprint(ref or "all", settings)
+    table = Table(title=f"Requests per layer ({settings.target}, {ref or 'all'} labs)")
+    for column in ("layer", "workload", "container", "×", "cpu", "memory", "mem limit"):
+        table.add_column(column, overflow="fold")
+    every_row = [row for rows in per_layer.values() for row in rows]
+    for layer, rows in per_layer.items():
+        for row in rows:
+            flag = "[red]none[/red]"
+            table.add_row(layer, row.owner, row.container, str(row.count),
+                          f"{row.cpu_m:g}m" if row.cpu_m is not None else flag,
+                          f"{row.memory_mi:g}Mi" if row.memory_mi is not None else flag,
+                          f"{row.memory_limit_mi:g}Mi" if row.memory_limit_mi is not None else "-")
+        cpu, memory = totals(rows)
+        table.add_row(f"[bold]{layer}[/bold]", "", "total", "", f"{cpu:g}m", f"{memory:g}Mi", "", end_section=True)
+    cpu, memory = totals(every_row)
+    out.print(table)
+    lacking = [f"{row.owner}/{row.container}" for row in every_row if row.lacks_requests]
+    within = cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
+    out.print(f"all layers: {cpu:g}m CPU, {memory:g}Mi memory requested "
+              f"(budget {BUDGET_CPU_M}m / {BUDGET_MEMORY_MI}Mi: {'within' if within else 'OVER'})")
+    if lacking:
+        out.print(f"[red]containers without requests:[/red] {', '.join(lacking)}")
+    return within and not lacking
+
+
 def session_down(session: str) -> None:
     """Destroy every stack of the session, delete its cluster, remove its state and stack files."""
     from infra.clusters import TARGETS
