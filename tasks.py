@@ -22,7 +22,11 @@ LAB_HELP = {
     "http_port": "host port for HTTP into the ingress controller (default 80)",
     "https_port": "host port for HTTPS into the ingress controller (default 443)",
     "format": "render output: json or yaml",
-    "lang": "guide language: fr or en",
+    "lang": "language of guides and hints: fr or en",
+    "namespace": "namespace to check (default: the lab's; a student's namespace in a classroom)",
+    "kubeconfig": "kubeconfig file (default: ~/.kube/config with the session's kind context)",
+    "context": "kubeconfig context (default: kind-labs-<session> on kind)",
+    "timeout": "seconds to keep retrying a failing check (state that converges)",
 }
 
 
@@ -94,23 +98,57 @@ def lab_footprint(c, lab="all", target="kind", session="default"):
         raise Exit("over the laptop budget, or a container without requests (see above)", code=1)
 
 
+@task(help=helps("lab", "target", "session", "namespace", "kubeconfig", "context", "lang", "timeout"))
+@user_errors
+def lab_check(c, lab, target="kind", session="default", namespace=None, kubeconfig=None, context=None, lang="fr",
+              timeout=30):
+    """Check a lab's result: each check passed/failed with its hint; exit 0 only when all pass."""
+    if not commands.lab_check(lab, _settings(target, session), namespace, kubeconfig, context, lang, float(timeout)):
+        raise Exit(code=1)
+
+
+@task(help=helps("lab", "target", "session", "kubeconfig", "context"))
+@user_errors
+def lab_solve(c, lab, target="kind", session="default", kubeconfig=None, context=None):
+    """Apply the lab's starting point and solution."""
+    commands.lab_solve(lab, _settings(target, session), kubeconfig, context)
+
+
+@task(help=helps("lab", "target", "session", "kubeconfig", "context"))
+@user_errors
+def lab_reset(c, lab, target="kind", session="default", kubeconfig=None, context=None):
+    """Remove what the lab created and restore its starting point."""
+    commands.lab_reset(lab, _settings(target, session), kubeconfig, context)
+
+
+@task(help=helps("lab", "target", "session", "timeout"))
+@user_errors
+def lab_test(c, lab, target="kind", session="default", timeout=180):
+    """Before class, on a real cluster: up, checks fail, solve, checks pass, reset, checks fail again."""
+    if not commands.lab_test(lab, _settings(target, session), float(timeout)):
+        raise Exit("some labs did not behave (see the report)", code=1)
+
+
 LAB_ACTIONS = {"list": lab_list, "show": lab_show, "up": lab_up, "down": lab_down, "render": lab_render,
-               "footprint": lab_footprint}
+               "footprint": lab_footprint, "check": lab_check, "solve": lab_solve, "reset": lab_reset,
+               "test": lab_test}
 
 
 @task(positional=["action"], help={"action": " | ".join(LAB_ACTIONS), **LAB_HELP})
 def lab_action(c, action, lab=None, target="kind", session="default", workers=None, http_port=None,
-               https_port=None, format="json", lang="fr"):
+               https_port=None, format="json", lang="fr", namespace=None, kubeconfig=None, context=None,
+               timeout=None):
     """`invoke lab <action> ...`: the same as `invoke lab.<action> ...`."""
     if action not in LAB_ACTIONS:
         raise Exit(f"error: unknown action '{action}': use one of {', '.join(LAB_ACTIONS)}", code=1)
     given = {"lab": lab, "target": target, "session": session, "workers": workers, "http_port": http_port,
-             "https_port": https_port, "format": format, "lang": lang}
+             "https_port": https_port, "format": format, "lang": lang, "namespace": namespace,
+             "kubeconfig": kubeconfig, "context": context, "timeout": timeout}
     task_body = LAB_ACTIONS[action]
     accepted = inspect.signature(task_body.body).parameters
-    if "lab" in accepted and lab is None and action in ("show", "up", "render"):
+    if "lab" in accepted and lab is None and action not in ("list", "down", "footprint"):
         raise Exit(f"error: `lab {action}` needs --lab=<slug|number> (see `invoke lab list`)", code=1)
-    task_body(c, **{name: value for name, value in given.items() if name in accepted})
+    task_body(c, **{name: value for name, value in given.items() if name in accepted and value is not None})
 
 
 @task(help=helps("session"))

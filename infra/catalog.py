@@ -24,7 +24,9 @@ _FIELDS = {
     "slug": str,
     "layers": list,
     "duration": int,
+    "namespace": str,  # where students work; `lab check --namespace` overrides it (classrooms)
     "objectives": dict,
+    "checks": list,
 }
 
 
@@ -36,6 +38,8 @@ class Lab:
     layers: tuple[str, ...]
     duration: int  # minutes
     objectives: dict[str, tuple[str, ...]]  # language -> objectives
+    namespace: str
+    checks: tuple[dict, ...]  # normalised by infra.checks.validate_spec
     path: Path
 
     @property
@@ -66,7 +70,7 @@ def load_lab(folder: Path) -> Lab:
         line = f" at line {mark.line + 1}" if mark else ""
         raise _fail(file, None, f"not valid YAML{line}: fix the syntax") from None
     if not isinstance(data, dict):
-        raise _fail(file, None, "must be a mapping of fields (slide, slug, layers, duration, objectives)")
+        raise _fail(file, None, "must be a mapping of fields (slide, slug, layers, duration, namespace, objectives, checks)")
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise _fail(file, unknown[0], f"unknown field (allowed: {', '.join(_FIELDS)})")
@@ -94,6 +98,14 @@ def load_lab(folder: Path) -> Lab:
     extra_langs = sorted(set(objectives) - set(_LANGS))
     if extra_langs:
         raise _fail(file, f"objectives.{extra_langs[0]}", f"unknown language (use {', '.join(_LANGS)})")
+    from infra.checks import validate_spec
+
+    if not data["checks"]:
+        raise _fail(file, "checks", "needs at least one check (see infra/checks.py for the vocabulary)")
+    checks = tuple(validate_spec(check, f"{file}: checks[{i}]") for i, check in enumerate(data["checks"]))
+    ids = [check["id"] for check in checks]
+    if len(set(ids)) != len(ids):
+        raise _fail(file, "checks", f"check ids must be unique, got {ids}")
     for name in _REQUIRED_FILES:
         if not (folder / name).is_file():
             raise _fail(folder / name, None, "missing: every lab has a French and an English guide")
@@ -107,6 +119,8 @@ def load_lab(folder: Path) -> Lab:
         layers=tuple(data["layers"]),
         duration=data["duration"],
         objectives={lang: tuple(objectives[lang]) for lang in _LANGS},
+        namespace=data["namespace"],
+        checks=checks,
         path=folder,
     )
 

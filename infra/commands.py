@@ -113,6 +113,99 @@ def lab_footprint(ref: str, settings: StackSettings) -> bool:
     return within and not lacking
 
 
+def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:
+    """The kubeconfig and context to talk to: the given ones, else the session's kind context."""
+    if kubeconfig or context or settings.target != "kind":
+        return kubeconfig, context
+    from infra.clusters.kind import cluster_name
+
+    return None, f"kind-{cluster_name(settings.session)}"
+
+
+def _kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True):
+    import subprocess
+
+    from infra.toolchain import require_tool
+
+    argv = [require_tool("kubectl"), *(["--kubeconfig", kubeconfig] if kubeconfig else []),
+            *(["--context", context] if context else []), *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()
+        raise LabsError(f"`kubectl {' '.join(args)}` failed: {last[-1] if last else 'no output'}")
+    return done
+
+
+def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, kubeconfig: str | None = None,
+              context: str | None = None, lang: str = "fr", timeout: float = 30) -> bool:
+    """Run the lab's checks; prints each as passed/failed with its hint. True when all pass."""
+    from infra.checks import ClusterReader, run_checks
+
+    lab = Catalog.load().resolve(ref)
+    if lang not in ("fr", "en"):
+        raise LabsError(f"unknown language '{lang}': use --lang=fr or --lang=en")
+    kubeconfig, context = _kube_target(settings, kubeconfig, context)
+    reader = ClusterReader(kubeconfig, context, ingress_url=f"http://127.0.0.1:{settings.http_port}")
+
+    def show(result):
+        mark = "[green]✓[/green]" if result.passed else "[red]✗[/red]"
+        out.print(f"{mark} {result.id}: {result.detail}")
+        if not result.passed:
+            out.print(f"    [yellow]→ {result.hint}[/yellow]")
+
+    run = run_checks(list(lab.checks), reader, namespace or lab.namespace, lang, timeout_s=timeout, on_result=show)
+    passed = sum(r.passed for r in run.results)
+    out.print(f"{lab.id}: {passed}/{len(run.results)} checks passed")
+    return run.passed
+
+
+def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None) -> None:
+    """Apply the starting point, then the solution (late joiners catch up in one command)."""
+    lab = Catalog.load().resolve(ref)
+    kubeconfig, context = _kube_target(settings, kubeconfig, context)
+    for folder in ("manifests", "solution"):
+        _kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+    console.print(f"{lab.id}: solution applied")
+
+
+def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None) -> None:
+    """Remove what the lab created (solution and starting point) and restore the starting point."""
+    lab = Catalog.load().resolve(ref)
+    kubeconfig, context = _kube_target(settings, kubeconfig, context)
+    for folder in ("solution", "manifests"):
+        _kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"], kubeconfig, context)
+    _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
+    console.print(f"{lab.id}: reset to the starting point")
+
+
+def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
+    """For instructors before class, on a real cluster: up, checks fail, solve, checks pass, reset,
+    checks fail again. Prints a report; True when every lab behaved."""
+    report = Table(title="lab test")
+    for column in ("lab", "up", "starter fails", "solution passes", "reset fails"):
+        report.add_column(column)
+    all_good = True
+    for lab in Catalog.load().select(ref):
+        lab_settings = replace(settings, lab=lab.slug)
+        steps: list[bool] = []
+        try:
+            lab_up(lab.slug, lab_settings)
+            steps.append(True)
+            lab_reset(lab.slug, lab_settings)
+            steps.append(not lab_check(lab.slug, lab_settings, timeout=0))
+            lab_solve(lab.slug, lab_settings)
+            steps.append(lab_check(lab.slug, lab_settings, timeout=timeout))
+            lab_reset(lab.slug, lab_settings)
+            steps.append(not lab_check(lab.slug, lab_settings, timeout=0))
+        except LabsError as exc:
+            console.print(f"[red]{lab.id}: {exc}[/red]")
+        cells = ["[green]ok[/green]" if ok else "[red]no[/red]" for ok in steps] + ["-"] * (4 - len(steps))
+        all_good &= len(steps) == 4 and all(steps)
+        report.add_row(lab.id, *cells)
+    out.print(report)
+    return all_good
+
+
 def session_down(session: str) -> None:
     """Destroy every stack of the session, delete its cluster, remove its state and stack files."""
     from infra.clusters import TARGETS

@@ -46,8 +46,9 @@ def write_lab(root: Path, folder: str, lab_yaml: str) -> Path:
 
 def lab_yaml(slug: str, layers: str = "[ingress]", slide: str = "Ingress") -> str:
     return (
-        f"slide: {slide}\nslug: {slug}\nlayers: {layers}\nduration: 30\n"
+        f"slide: {slide}\nslug: {slug}\nlayers: {layers}\nduration: 30\nnamespace: lab-{slug}\n"
         "objectives:\n  fr: [Comprendre]\n  en: [Understand]\n"
+        "checks:\n  - {id: app, kind: rollout, object: Deployment, name: app, hint: {fr: Déploie, en: Deploy}}\n"
     )
 
 

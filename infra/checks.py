@@ -1,0 +1,294 @@
+"""Lab checks: a small declarative vocabulary in lab.yaml, and the engine that runs it on a cluster.
+
+Each check in lab.yaml has an `id`, a `kind` (below), its fields, and a `hint` in French and English.
+`namespace` defaults to the lab's `namespace` and is overridden by `lab check --namespace` (classroom).
+
+  exists      apiVersion, object (its kind), name[, namespace][, fields: {dotted.path: expected}]
+  rollout     object (Deployment|StatefulSet|DaemonSet), name[, namespace]: rollout complete
+  pods_ready  selector[, namespace][, count (minimum, default 1)]
+  pvc         name[, namespace][, phase (default Bound)][, capacity (minimum, e.g. 2Gi)]
+  hpa         name[, namespace], min_replicas: current replicas >= min_replicas
+  http        host[, path (default /)][, status (default 200)][, contains]: through the ingress
+  promql      query[, min]: a Prometheus query returns a value (>= min)
+  alert       alertname[, state (default firing)]: seen by Prometheus
+  loki        query (LogQL)[, contains]: a log line found in Loki
+  mtls        source, destination[, namespace]: ztunnel/sidecar report mutual TLS between two workloads
+
+How each kind is tested offline (tests/test_checks*.py): the engine talks HTTP to a fake Kubernetes API
+server seeded with the lab's objects and the statuses a cluster would report. `http`, `promql`,
+`alert`, `loki` and `mtls` depend on live traffic, metrics and logs: offline they are tested against
+responses in the real APIs' formats (Prometheus and Loki query results through the API server's
+service proxy, an HTTP answer through the ingress), not against the lab's own workloads; `lab test`
+runs them for real on a cluster.
+
+No Kubernetes client import at module level: the catalog validates specs without it.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+
+from infra.errors import LabsError
+
+LANGS = ("fr", "en")
+COMMON = {"id", "kind", "hint", "namespace"}
+KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required fields, optional fields)
+    "exists": ({"apiVersion", "kind_of", "name"}, {"fields"}),
+    "rollout": ({"kind_of", "name"}, set()),
+    "pods_ready": ({"selector"}, {"count"}),
+    "pvc": ({"name"}, {"phase", "capacity"}),
+    "hpa": ({"name", "min_replicas"}, set()),
+    "http": ({"host"}, {"path", "status", "contains"}),
+    "promql": ({"query"}, {"min"}),
+    "alert": ({"alertname"}, {"state"}),
+    "loki": ({"query"}, {"contains"}),
+    "mtls": ({"source", "destination"}, set()),
+}
+CLUSTER_SCOPED = {"Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
+                  "IngressClass", "GatewayClass", "CustomResourceDefinition", "VolumeSnapshotClass", "CSIDriver",
+                  "PriorityClass"}
+ROLLOUT_KINDS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
+PROMETHEUS = ("monitoring", "prometheus-operated", 9090)
+LOKI = ("logging", "loki", 3100)
+
+
+def validate_spec(check: object, where: str) -> dict:
+    """One check from lab.yaml, normalised (its object kind under `kind_of`); LabsError names the field."""
+    if not isinstance(check, dict):
+        raise LabsError(f"{where}: each check is a mapping with id, kind, hint and its fields")
+    spec = dict(check)
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise LabsError(f"{where}: field 'kind': unknown check kind '{kind}' (known: {', '.join(KINDS)})")
+    if kind in ("exists", "rollout"):
+        spec["kind_of"] = spec.pop("object", None)
+    required, optional = KINDS[kind]
+    missing = sorted(name for name in required if spec.get(name) in (None, ""))
+    if missing:
+        name = "object" if missing[0] == "kind_of" else missing[0]
+        raise LabsError(f"{where}: field '{name}': missing for a '{kind}' check")
+    unknown = sorted(set(spec) - required - optional - COMMON)
+    if unknown:
+        raise LabsError(f"{where}: field '{unknown[0]}': not a field of a '{kind}' check")
+    if not isinstance(spec.get("id"), str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", spec["id"]):
+        raise LabsError(f"{where}: field 'id': a short lowercase name (letters, digits, '-')")
+    hint = spec.get("hint")
+    if not isinstance(hint, dict) or any(not isinstance(hint.get(lang), str) or not hint[lang].strip() for lang in LANGS):
+        raise LabsError(f"{where}: field 'hint': needs a French and an English hint (hint: {{fr: ..., en: ...}})")
+    if kind == "rollout" and spec["kind_of"] not in ROLLOUT_KINDS:
+        raise LabsError(f"{where}: field 'object': a rollout check takes {', '.join(ROLLOUT_KINDS)}")
+    return spec
+
+
+@dataclass
+class CheckResult:
+    id: str
+    passed: bool
+    detail: str
+    hint: str = ""
+
+
+def plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith(("s", "x")):
+        return lower + "es"
+    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
+        return lower[:-1] + "ies"
+    return lower + "s"
+
+
+def resource_path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"{base}{scope}/{plural(kind)}" + (f"/{name}" if name else "")
+
+
+def _dig(obj, dotted: str):
+    for key in dotted.split("."):
+        if isinstance(obj, list) and key.isdigit() and int(key) < len(obj):
+            obj = obj[int(key)]
+        elif isinstance(obj, dict) and key in obj:
+            obj = obj[key]
+        else:
+            return None
+    return obj
+
+
+class ClusterReader:
+    """Read-only access to a cluster through the official Kubernetes Python client."""
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, ingress_url: str = "http://127.0.0.1"):
+        from kubernetes import client, config
+
+        try:
+            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        except (config.ConfigException, FileNotFoundError) as exc:
+            raise LabsError(f"cannot load kubeconfig {kubeconfig or '~/.kube/config'} "
+                            f"(context {context or 'current'}): {exc}; pass --kubeconfig=PATH") from None
+        self.api = api_client
+        self.client = client
+        self.ingress_url = ingress_url.rstrip("/")
+
+    def _get(self, path: str, query: dict | None = None):
+        """GET an API path (JSON decoded when it is JSON); None for 404, an error for other failures."""
+        method, url, headers, _, _ = self.api.param_serialize(
+            "GET", path, query_params=list((query or {}).items()), header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(method, url, header_params=headers, _request_timeout=15)
+        if response.status == 404:
+            return None
+        text = response.read().decode(errors="replace")
+        if response.status >= 400:
+            raise RuntimeError(f"GET {path} answered {response.status}")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None):
+        return self._get(resource_path(api_version, kind, namespace, name))
+
+    def list(self, api_version: str, kind: str, namespace: str | None, selector: str = "") -> list[dict]:
+        found = self._get(resource_path(api_version, kind, namespace), {"labelSelector": selector} if selector else None)
+        return (found or {}).get("items", [])
+
+    def service_get(self, service: tuple[str, str, int], path: str, query: dict):
+        namespace, name, port = service
+        return self._get(f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}", query)
+
+    def http_get(self, host: str, path: str) -> tuple[int, str]:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.ingress_url}{path}", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+
+
+def _condition(obj: dict, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True" for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def _quantity(text) -> float:
+    from infra.footprint import memory_mebibytes
+
+    return memory_mebibytes(text) or 0.0
+
+
+def _prom_values(result) -> list[float]:
+    data = (result or {}).get("data") or {}
+    return [float(item["value"][1]) for item in data.get("result") or [] if "value" in item]
+
+
+def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, str]:
+    """(passed, what was seen) for one normalised check."""
+    ns = check.get("namespace") or namespace
+    kind = check["kind"]
+    if kind == "exists":
+        scope = None if check["kind_of"] in CLUSTER_SCOPED else ns
+        obj = reader.get(check["apiVersion"], check["kind_of"], check["name"], scope)
+        if obj is None:
+            return False, f"{check['kind_of']} {check['name']} not found" + (f" in {scope}" if scope else "")
+        for path, expected in (check.get("fields") or {}).items():
+            actual = _dig(obj, path)
+            if actual != expected:
+                return False, f"{check['kind_of']} {check['name']}: {path} is {actual!r}, expected {expected!r}"
+        return True, f"{check['kind_of']} {check['name']} as expected"
+    if kind == "rollout":
+        obj = reader.get(ROLLOUT_KINDS[check["kind_of"]], check["kind_of"], check["name"], ns)
+        if obj is None:
+            return False, f"{check['kind_of']} {check['name']} not found in {ns}"
+        status, spec = obj.get("status") or {}, obj.get("spec") or {}
+        if check["kind_of"] == "DaemonSet":
+            want, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+            done = want > 0 and ready == want and status.get("updatedNumberScheduled", 0) == want
+        else:
+            want = spec.get("replicas", 1)
+            ready = status.get("readyReplicas", 0)
+            done = ready >= want and status.get("updatedReplicas", 0) >= want
+        generation_seen = status.get("observedGeneration", 0) >= (obj.get("metadata") or {}).get("generation", 0)
+        return done and generation_seen, f"{check['kind_of']} {check['name']}: {ready}/{want} ready"
+    if kind == "pods_ready":
+        pods = reader.list("v1", "Pod", ns, check["selector"])
+        ready = sum(1 for pod in pods if _condition(pod, "Ready"))
+        want = check.get("count", 1)
+        return ready >= want, f"{ready} ready pod(s) for '{check['selector']}' (want {want})"
+    if kind == "pvc":
+        obj = reader.get("v1", "PersistentVolumeClaim", check["name"], ns)
+        if obj is None:
+            return False, f"PersistentVolumeClaim {check['name']} not found in {ns}"
+        status = obj.get("status") or {}
+        phase, capacity = status.get("phase"), (status.get("capacity") or {}).get("storage")
+        ok = phase == check.get("phase", "Bound")
+        if ok and check.get("capacity"):
+            ok = _quantity(capacity) >= _quantity(check["capacity"])
+        return ok, f"PVC {check['name']}: {phase or 'no phase'}, capacity {capacity or 'none'}"
+    if kind == "hpa":
+        obj = reader.get("autoscaling/v2", "HorizontalPodAutoscaler", check["name"], ns)
+        current = ((obj or {}).get("status") or {}).get("currentReplicas", 0)
+        return current >= check["min_replicas"], f"HPA {check['name']}: {current} replica(s) (want >= {check['min_replicas']})"
+    if kind == "http":
+        status, body = reader.http_get(check["host"], check.get("path", "/"))
+        ok = status == check.get("status", 200) and check.get("contains", "") in body
+        return ok, f"GET http://{check['host']}{check.get('path', '/')} -> {status}"
+    if kind == "promql":
+        values = _prom_values(reader.service_get(PROMETHEUS, "/api/v1/query", {"query": check["query"]}))
+        ok = bool(values) and (check.get("min") is None or max(values) >= check["min"])
+        return ok, f"{check['query']} -> {values[:3] if values else 'no data'}"
+    if kind == "alert":
+        alerts = ((reader.service_get(PROMETHEUS, "/api/v1/alerts", {}) or {}).get("data") or {}).get("alerts") or []
+        state = check.get("state", "firing")
+        seen = [a for a in alerts if (a.get("labels") or {}).get("alertname") == check["alertname"]]
+        return any(a.get("state") == state for a in seen), f"alert {check['alertname']}: " + (
+            ", ".join(a.get("state", "?") for a in seen) or "not seen")
+    if kind == "loki":
+        result = reader.service_get(LOKI, "/loki/api/v1/query_range", {"query": check["query"], "limit": "100"}) or {}
+        lines = [entry[1] for stream in (result.get("data") or {}).get("result") or [] for entry in stream.get("values") or []]
+        ok = any(check.get("contains", "") in line for line in lines)
+        return ok, f"{len(lines)} log line(s) for {check['query']}"
+    if kind == "mtls":
+        query = ('sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",'
+                 f'source_workload="{check["source"]}",destination_workload="{check["destination"]}",'
+                 f'destination_workload_namespace="{ns}"}})')
+        values = _prom_values(reader.service_get(PROMETHEUS, "/api/v1/query", {"query": query}))
+        return bool(values) and max(values) > 0, f"mTLS connections {check['source']} -> {check['destination']}: " + (
+            f"{max(values):g}" if values else "none")
+    raise AssertionError(kind)  # validate_spec admits no other kind
+
+
+@dataclass
+class CheckRun:
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+
+def run_checks(checks: list[dict], reader: ClusterReader, namespace: str, lang: str = "fr",
+               timeout_s: float = 0, interval_s: float = 3, on_result=None) -> CheckRun:
+    """Run every check; a failing one is retried until `timeout_s` (eventually-consistent state)."""
+    run = CheckRun()
+    for check in checks:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                passed, detail = evaluate(check, reader, namespace)
+            except LabsError:
+                raise
+            except Exception as exc:  # the API or a service not answering yet: a failed attempt
+                passed, detail = False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if passed or time.monotonic() >= deadline:
+                break
+            time.sleep(interval_s)
+        result = CheckResult(check["id"], passed, detail, "" if passed else check["hint"][lang])
+        run.results.append(result)
+        if on_result:
+            on_result(result)
+    return run

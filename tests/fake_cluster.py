@@ -1,0 +1,162 @@
+"""A recorded fake of the Kubernetes API (and of what sits behind it) for testing the check engine.
+
+A real HTTP server on 127.0.0.1 that the official Kubernetes client talks to through a kubeconfig. It
+serves the objects it was given, with the statuses a healthy cluster would report once they have
+converged (`simulate`), lists with label selectors, the API server's service proxy (Prometheus, Loki)
+from recorded answers, and also stands in for the ingress (answers by Host header).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+
+from infra.checks import CLUSTER_SCOPED, resource_path
+
+NODES = 3
+
+
+def simulate(obj: dict) -> list[dict]:
+    """The object as a converged cluster would report it, plus the Pods its controller runs."""
+    obj = copy.deepcopy(obj)
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    metadata = obj.setdefault("metadata", {})
+    metadata.setdefault("generation", 1)
+    pods: list[dict] = []
+    if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        replicas = spec.get("replicas", 1)
+        obj["status"] = {"observedGeneration": 1, "replicas": replicas, "readyReplicas": replicas,
+                         "updatedReplicas": replicas, "availableReplicas": replicas}
+        pods = [_pod(obj, i) for i in range(replicas)]
+    elif kind == "DaemonSet":
+        obj["status"] = {"observedGeneration": 1, "desiredNumberScheduled": NODES, "numberReady": NODES,
+                         "updatedNumberScheduled": NODES, "numberAvailable": NODES}
+        pods = [_pod(obj, i) for i in range(NODES)]
+    elif kind == "PersistentVolumeClaim":
+        size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+        obj["status"] = {"phase": "Bound", "capacity": {"storage": size}, "accessModes": spec.get("accessModes", [])}
+    elif kind == "HorizontalPodAutoscaler":
+        obj["status"] = {"currentReplicas": spec.get("maxReplicas", 1), "desiredReplicas": spec.get("maxReplicas", 1)}
+    elif kind == "Pod":
+        obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    return [obj, *pods]
+
+
+def _pod(owner: dict, index: int) -> dict:
+    template = (owner.get("spec") or {}).get("template") or {}
+    name = owner["metadata"]["name"]
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{name}-{index}", "namespace": owner["metadata"].get("namespace"),
+                     "labels": (template.get("metadata") or {}).get("labels") or {}},
+        "spec": template.get("spec") or {},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def load_objects(*folders: Path, namespace: str) -> list[dict]:
+    objects = []
+    for folder in folders:
+        for file in sorted(folder.rglob("*.y*ml")):
+            for doc in yaml.safe_load_all(file.read_text()):
+                if doc:
+                    if doc["kind"] not in CLUSTER_SCOPED:
+                        doc.setdefault("metadata", {}).setdefault("namespace", namespace)
+                    objects.append(doc)
+    return objects
+
+
+def _is_list(path: str) -> bool:
+    """/api/v1[/namespaces/<ns>]/<plural> or /apis/<group>/<version>[/namespaces/<ns>]/<plural>."""
+    parts = path.strip("/").split("/")
+    rest = parts[2:] if parts[0] == "api" else parts[3:]
+    return len(rest) == (3 if rest[:1] == ["namespaces"] else 1)
+
+
+def _selected(obj: dict, selector: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in filter(None, selector.split(",")):
+        key, _, value = term.partition("=")
+        if labels.get(key.strip()) != value.strip().lstrip("="):
+            return False
+    return True
+
+
+class FakeCluster:
+    def __init__(self):
+        self.objects: dict[str, dict] = {}
+        self.service_answers: dict[tuple[str, str], object] = {}  # (service prefix, api path) -> JSON
+        self.http_answers: dict[tuple[str, str], tuple[int, str]] = {}  # (host, path) -> (status, body)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add(self, *objects: dict) -> None:
+        for obj in objects:
+            for item in simulate(obj):
+                meta = item["metadata"]
+                namespace = None if item["kind"] in CLUSTER_SCOPED else meta.get("namespace")
+                self.objects[resource_path(item["apiVersion"], item["kind"], namespace, meta["name"])] = item
+
+    def kubeconfig(self, folder: Path) -> str:
+        file = folder / "kubeconfig"
+        file.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+        }))
+        return str(file)
+
+    def __enter__(self) -> "FakeCluster":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self):
+        cluster = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, payload, content_type="application/json"):
+                body = payload if isinstance(payload, str) else json.dumps(payload)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def do_GET(self):
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                host = (self.headers.get("Host") or "").split(":")[0]
+                if (host, url.path) in cluster.http_answers:
+                    status, body = cluster.http_answers[(host, url.path)]
+                    return self._send(status, body, "text/plain")
+                if "/proxy/" in url.path:
+                    service, _, api = url.path.partition("/proxy")
+                    answer = cluster.service_answers.get((service, api))
+                    return self._send(200, answer) if answer is not None else self._send(503, {"status": "error"})
+                if _is_list(url.path):
+                    prefix = url.path.rstrip("/") + "/"
+                    items = [obj for path, obj in cluster.objects.items()
+                             if path.startswith(prefix) and "/" not in path[len(prefix):]
+                             and _selected(obj, query.get("labelSelector", ""))]
+                    return self._send(200, {"kind": "List", "items": items})
+                if url.path in cluster.objects:
+                    return self._send(200, cluster.objects[url.path])
+                return self._send(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+
+        return Handler

@@ -1,0 +1,164 @@
+"""The check engine against a fake Kubernetes API server the official client really talks to.
+
+For every lab: its checks fail on the starting point and pass on the solution (with the statuses a
+converged cluster reports). Live-data kinds (http, promql, alert, loki, mtls) are answered in the real
+APIs' formats for the solved state only (see infra/checks.py).
+"""
+from __future__ import annotations
+
+import pytest
+
+from infra.catalog import Catalog
+from infra.checks import ClusterReader, evaluate, run_checks, validate_spec
+from infra.errors import LabsError
+from infra.paths import LABS_DIR
+from tests.fake_cluster import FakeCluster, load_objects
+
+PROMETHEUS = "/api/v1/namespaces/monitoring/services/prometheus-operated:9090"
+LOKI = "/api/v1/namespaces/logging/services/loki:3100"
+
+
+def answer_live_checks(cluster: FakeCluster, checks) -> None:
+    """What Prometheus, Loki, Alertmanager and the ingress answer once the lab is solved."""
+    for check in checks:
+        if check["kind"] == "http":
+            body = f"ok\n{check.get('contains', '')}\n"
+            cluster.http_answers[(check["host"], check.get("path", "/"))] = (check.get("status", 200), body)
+        elif check["kind"] in ("promql", "mtls"):
+            value = str(max(check.get("min") or 1, 1))
+            cluster.service_answers[(PROMETHEUS, "/api/v1/query")] = {
+                "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, value]}]}}
+        elif check["kind"] == "alert":
+            alerts = cluster.service_answers.setdefault((PROMETHEUS, "/api/v1/alerts"), {"data": {"alerts": []}})
+            alerts["data"]["alerts"].append({"labels": {"alertname": check["alertname"]},
+                                             "state": check.get("state", "firing")})
+        elif check["kind"] == "loki":
+            cluster.service_answers[(LOKI, "/loki/api/v1/query_range")] = {
+                "status": "success", "data": {"resultType": "streams", "result": [
+                    {"stream": {}, "values": [["1", f"line {check.get('contains', '')}"]]}]}}
+
+
+def run_lab(lab, tmp_path, folders, solved: bool):
+    with FakeCluster() as cluster:
+        cluster.add(*load_objects(*(lab.path / f for f in folders), namespace=lab.namespace))
+        if solved:
+            answer_live_checks(cluster, lab.checks)
+        reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
+        return run_checks(list(lab.checks), reader, lab.namespace, "fr")
+
+
+@pytest.mark.parametrize("lab", Catalog.load(LABS_DIR).labs, ids=lambda lab: lab.id)
+def test_checks_fail_on_the_starting_point(lab, tmp_path):
+    run = run_lab(lab, tmp_path, ["manifests"], solved=False)
+    assert not run.passed, [r.id for r in run.results]
+    assert all(r.hint for r in run.results if not r.passed)
+
+
+@pytest.mark.parametrize("lab", Catalog.load(LABS_DIR).labs, ids=lambda lab: lab.id)
+def test_checks_pass_on_the_solution(lab, tmp_path):
+    run = run_lab(lab, tmp_path, ["manifests", "solution"], solved=True)
+    assert run.passed, [(r.id, r.detail) for r in run.results if not r.passed]
+
+
+def _spec(**fields):
+    return validate_spec({"id": "c", "hint": {"fr": "indice", "en": "hint"}, **fields}, "lab.yaml: checks[0]")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with FakeCluster() as fake:
+        fake.reader = ClusterReader(fake.kubeconfig(tmp_path), ingress_url=fake.url)
+        yield fake
+
+
+def deployment(name, replicas=2, labels=None):
+    labels = labels or {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "lab"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+
+
+def test_exists_compares_fields_by_path(cluster):
+    cluster.add(deployment("web"))
+    ok = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web", fields={"spec.replicas": 2})
+    wrong = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web", fields={"spec.replicas": 3})
+    missing = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="api")
+    assert evaluate(ok, cluster.reader, "lab")[0]
+    passed, detail = evaluate(wrong, cluster.reader, "lab")
+    assert not passed and "spec.replicas is 2, expected 3" in detail
+    assert not evaluate(missing, cluster.reader, "lab")[0]
+
+
+def test_cluster_scoped_objects_are_found_without_a_namespace(cluster):
+    cluster.add({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"},
+                 "provisioner": "x"})
+    assert evaluate(_spec(kind="exists", apiVersion="storage.k8s.io/v1", object="StorageClass", name="fast"),
+                    cluster.reader, "lab")[0]
+
+
+def test_rollout_waits_for_ready_replicas(cluster):
+    stuck = deployment("web")
+    cluster.add(stuck)
+    path = "/apis/apps/v1/namespaces/lab/deployments/web"
+    cluster.objects[path]["status"]["readyReplicas"] = 1
+    passed, detail = evaluate(_spec(kind="rollout", object="Deployment", name="web"), cluster.reader, "lab")
+    assert not passed and "1/2 ready" in detail
+
+
+def test_pods_ready_counts_by_label_selector(cluster):
+    cluster.add(deployment("web", replicas=3, labels={"app": "web", "tier": "front"}), deployment("db", 1))
+    assert evaluate(_spec(kind="pods_ready", selector="app=web,tier=front", count=3), cluster.reader, "lab")[0]
+    assert not evaluate(_spec(kind="pods_ready", selector="app=web", count=4), cluster.reader, "lab")[0]
+
+
+def test_pvc_bound_and_resized(cluster):
+    cluster.add({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "lab"},
+                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    assert evaluate(_spec(kind="pvc", name="data"), cluster.reader, "lab")[0]
+    passed, detail = evaluate(_spec(kind="pvc", name="data", capacity="2Gi"), cluster.reader, "lab")
+    assert not passed and "capacity 1Gi" in detail
+
+
+def test_promql_reads_a_vector_through_the_service_proxy(cluster):
+    cluster.service_answers[(PROMETHEUS, "/api/v1/query")] = {
+        "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "3"]}]}}
+    assert evaluate(_spec(kind="promql", query="up", min=2), cluster.reader, "lab")[0]
+    assert not evaluate(_spec(kind="promql", query="up", min=5), cluster.reader, "lab")[0]
+
+
+def test_http_goes_through_the_ingress_with_the_host_header(cluster):
+    cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue")
+    assert evaluate(_spec(kind="http", host="blue.localhost", contains="Name: blue"), cluster.reader, "lab")[0]
+    assert not evaluate(_spec(kind="http", host="green.localhost"), cluster.reader, "lab")[0]
+
+
+def test_a_failing_check_is_retried_until_it_converges(cluster):
+    cluster.add(deployment("web"))
+    path = "/apis/apps/v1/namespaces/lab/deployments/web"
+    cluster.objects[path]["status"]["readyReplicas"] = 0
+    timer = __import__("threading").Timer(0.3, lambda: cluster.objects[path]["status"].update(readyReplicas=2))
+    timer.start()
+    run = run_checks([_spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab",
+                     timeout_s=5, interval_s=0.1)
+    assert run.passed
+
+
+def test_hints_come_in_the_requested_language(cluster):
+    run = run_checks([_spec(kind="rollout", object="Deployment", name="nope")], cluster.reader, "lab", lang="en")
+    assert not run.passed and run.results[0].hint == "hint"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"kind": "teleport"}, "unknown check kind 'teleport'"),
+    ({"kind": "rollout", "name": "web"}, "field 'object': missing"),
+    ({"kind": "rollout", "object": "Pod", "name": "web"}, "a rollout check takes"),
+    ({"kind": "http", "host": "x.localhost", "colour": "blue"}, "field 'colour': not a field"),
+])
+def test_bad_check_specs_name_the_field(fields, message):
+    with pytest.raises(LabsError, match=message):
+        _spec(**fields)
+
+
+def test_a_check_without_both_hints_is_rejected():
+    with pytest.raises(LabsError, match="French and an English hint"):
+        validate_spec({"id": "c", "kind": "http", "host": "x", "hint": {"fr": "indice"}}, "lab.yaml")
