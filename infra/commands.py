@@ -63,6 +63,8 @@ def lab_up(ref: str, settings: StackSettings) -> dict:
     settings = replace(settings, lab=lab.slug)
     get_target(settings.target).preflight(settings)
     outputs = make_driver(settings.session).up(settings, f"lab {lab.id} on {settings.stack_name}")
+    # The starting point, so late joiners and fresh clusters have what the guide assumes.
+    _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *_kube_target(settings, None, None))
     guide = lab.path / "README.fr.md"
     console.print(f"[bold]{lab.slide}[/bold] ready. Guide: {guide} (English: README.en.md)")
     return outputs
@@ -114,9 +116,14 @@ def lab_footprint(ref: str, settings: StackSettings) -> bool:
 
 
 def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:
-    """The kubeconfig and context to talk to: the given ones, else the session's kind context."""
-    if kubeconfig or context or settings.target != "kind":
+    """The kubeconfig and context to talk to: the given ones, else the session's own kubeconfig
+    (written by `lab up`), else the session's kind context in ~/.kube/config."""
+    if kubeconfig or context:
         return kubeconfig, context
+    from infra.driver import session_kubeconfig
+
+    if session_kubeconfig(settings.session).is_file():
+        return str(session_kubeconfig(settings.session)), None
     from infra.clusters.kind import cluster_name
 
     return None, f"kind-{cluster_name(settings.session)}"

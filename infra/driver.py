@@ -28,11 +28,23 @@ def ensure_passphrase() -> Path:
     """The state passphrase file, created once with a random passphrase, readable by its owner only."""
     file = paths.passphrase_file()
     if not file.exists():
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
+        write_private(file, secrets.token_urlsafe(32))
     return file
+
+
+def write_private(file: Path, text: str) -> Path:
+    """Write a file only its owner can read (kubeconfigs): created 0600 before any byte is written."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.unlink(missing_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return file
+
+
+def session_kubeconfig(session: str) -> Path:
+    """The cluster's kubeconfig, from the stack's secret output, kept 0600 in the session folder."""
+    return paths.session_dir(session) / "kubeconfig"
 
 
 def backend_url(session: str) -> str:
@@ -96,6 +108,8 @@ class PulumiDriver:
         stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
         outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
                                                                         on_output=self._log, color="never"))
+        if "kubeconfig" in outputs:
+            write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
 
     def destroy_session(self) -> list[str]:

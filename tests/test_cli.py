@@ -30,10 +30,16 @@ class FakeDriver:
         return [f"{self.session}-kind"]
 
 
+KUBECTL_CALLS: list[list[str]] = []
+
+
 @pytest.fixture
 def driver(monkeypatch):
     FakeDriver.instances = []
+    KUBECTL_CALLS.clear()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
+    monkeypatch.setattr(commands, "_kubectl", lambda args, kubeconfig, context, check=True: KUBECTL_CALLS.append(
+        [*args, f"context={context}"]))
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
     return FakeDriver
 
@@ -56,6 +62,9 @@ def test_lab_up_asks_the_driver_for_the_sessions_stack(driver, argv):
     assert (settings.lab, settings.target, settings.stack_name) == ("ingress", "kind", "default-kind")
     assert settings.as_config()["k8s-labs:lab"] == "ingress"
     assert (settings.workers, settings.http_port, settings.https_port) == (2, 80, 443)
+    (apply,) = KUBECTL_CALLS
+    assert apply[:3] == ["apply", "-R", "-f"] and apply[3].endswith("labs/07-ingress/manifests")
+    assert apply[4] == "context=kind-labs-default"
 
 
 def test_lab_up_options_reach_the_stack_config(driver):

@@ -79,3 +79,10 @@ def test_pulumi_runs_the_program_and_dynamic_provider_with_this_interpreter():
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     if sys.prefix != sys.base_prefix:
         assert env["PULUMI_RUNTIME_VIRTUALENV"] == sys.prefix
+
+
+def test_private_files_are_created_0600_and_replaced(tmp_path):
+    file = driver.write_private(tmp_path / "kubeconfig", "first")
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    driver.write_private(file, "second")
+    assert file.read_text() == "second" and stat.S_IMODE(file.stat().st_mode) == 0o600
