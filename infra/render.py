@@ -30,13 +30,23 @@ class Registration:
     dependencies: list[str] = field(default_factory=list)
 
 
+def _masked(value):
+    """A secret value with every leaf replaced by "[secret]": keys and shape stay (a Secret's
+    stringData keeps its key names, so the object is still a valid manifest)."""
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return SECRET
+
+
 def _plain(value):
     """Registered values as a manifest would hold them: secrets masked, whole numbers as ints
     (the engine's protobuf carries every number as a double)."""
     from pulumi.runtime import rpc
 
     if rpc.is_rpc_secret(value):
-        return SECRET
+        return _masked(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

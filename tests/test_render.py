@@ -64,8 +64,11 @@ def test_secrets_are_masked_in_the_render(catalog, monkeypatch):
                         lambda caps: {**real_values(caps), "env": [{"name": "TOKEN", "value": pulumi.Output.secret("hunter2")}]})
     document = render("ingress", StackSettings(), catalog)
     assert "hunter2" not in json.dumps(document)
-    # A secret anywhere in a resource input makes that whole input secret: the render masks it all.
-    assert document["releases"][0]["values"] == SECRET
+    # A secret anywhere in an input makes that whole input secret: the render masks every leaf of it
+    # and keeps its shape (key names are not secret).
+    values = document["releases"][0]["values"]
+    assert values["env"] == [{"name": SECRET, "value": SECRET}]
+    assert values["ingressClass"]["name"] == SECRET
 
 
 def _lab_manifests():

@@ -1,0 +1,281 @@
+"""The storage layer: StorageClasses to compare, the CSI hostpath driver, snapshots."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from infra.catalog import Catalog
+from infra.clusters.kind import KindTarget
+from infra.layers.storage import (
+    BUDGET_CPU_M, BUDGET_MEMORY_MI, CSI_CLASS, DRIVER, IMAGES, IMMEDIATE_CLASS, NAMESPACE, PLUGIN, PLUGIN_SA,
+    RESOURCES, RETAIN_CLASS, SNAPSHOT_CLASS, SNAPSHOT_CONTROLLER, SNAPSHOT_CRD_URLS, SNAPSHOTTER_VERSION, WORKLOADS,
+    snapshot_class_object, storage_classes,
+)
+from infra.render import record_program
+from infra.settings import StackSettings
+from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+
+KIND = StackSettings(session="monday")
+CAPS = KindTarget().capabilities(KIND)
+POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")
+CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("storage")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABS_STATE_DIR", str(root / "state"))
+        patch.setenv("LABS_TOOLS_DIR", str(root / "tools"))
+        return render_with_layers(root / "labs", ["storage"], KIND)
+
+
+@pytest.fixture(scope="module")
+def registrations(tmp_path_factory):
+    root = tmp_path_factory.mktemp("storage-reg")
+    write_lab(root / "labs", "99-probe", lab_yaml("probe", layers="[storage]", slide="Probe"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABS_STATE_DIR", str(root / "state"))
+        patch.setenv("LABS_TOOLS_DIR", str(root / "tools"))
+        registrations, _ = record_program(replace(KIND, lab="probe"), Catalog.load(root / "labs"))
+    return registrations
+
+
+def objects(document: dict, kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in document["objects"] if o["kind"] == kind}
+
+
+def pod_owners(document: dict) -> list[dict]:
+    return [o for o in document["objects"] if o["kind"] in POD_OWNERS]
+
+
+def containers(owner: dict) -> list[dict]:
+    spec = owner["spec"] if owner["kind"] == "Pod" else owner["spec"]["template"]["spec"]
+    return [*(spec.get("initContainers") or []), *spec["containers"]]
+
+
+def one(registrations, type_: str, name: str):
+    (found,) = [r for r in registrations if r.type == type_ and r.name == name]
+    return found
+
+
+# Quantities, parsed independently of the project's footprint code.
+def millicores(quantity: str) -> float:
+    text = str(quantity)
+    return float(text[:-1]) if text.endswith("m") else float(text) * 1000
+
+
+def mebibytes(quantity: str) -> float:
+    text = str(quantity)
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * units[unit]
+    return float(text) / 2**20
+
+
+def test_quantity_parsing():
+    assert millicores("5m") == 5 and millicores("0.5") == 500 and millicores("1") == 1000
+    assert mebibytes("16Mi") == 16 and mebibytes("1Gi") == 1024 and mebibytes("512Ki") == 0.5
+    assert mebibytes(str(64 * 2**20)) == 64
+
+
+# --- StorageClasses ----------------------------------------------------------------------------------
+
+def test_kind_gets_a_retain_class_and_an_immediate_csi_class_with_expansion(rendered):
+    classes = objects(rendered, "StorageClass")
+    assert set(classes) == {RETAIN_CLASS, CSI_CLASS} == {"standard-retain", "csi-hostpath-sc"}
+    retain = classes[RETAIN_CLASS]
+    assert retain["provisioner"] == "rancher.io/local-path"  # kind's own provisioner, as `standard`
+    assert (retain["reclaimPolicy"], retain["volumeBindingMode"]) == ("Retain", "WaitForFirstConsumer")
+    assert "allowVolumeExpansion" not in retain  # local-path cannot grow a volume
+    csi = classes[CSI_CLASS]
+    assert (csi["provisioner"], csi["reclaimPolicy"], csi["volumeBindingMode"]) == (DRIVER, "Delete", "Immediate")
+    assert csi["allowVolumeExpansion"] is True
+    assert classes[IMMEDIATE_CLASS]["volumeBindingMode"] == "Immediate"
+
+
+def test_kinds_default_class_is_left_alone(rendered):
+    classes = objects(rendered, "StorageClass")
+    assert CAPS.default_storage_class == "standard" and "standard" not in classes
+    for storage_class in classes.values():
+        annotations = storage_class["metadata"].get("annotations") or {}
+        assert "storageclass.kubernetes.io/is-default-class" not in annotations
+
+
+def test_the_retain_class_follows_the_targets_provisioner_and_csi_classes_work_anywhere():
+    assert [c["name"] for c in storage_classes(CAPS)] == [RETAIN_CLASS, CSI_CLASS]
+    elsewhere = storage_classes(replace(CAPS, provider="somecloud"))
+    assert [c["name"] for c in elsewhere] == [CSI_CLASS]  # no local-path outside kind
+
+
+# --- The CSI driver -----------------------------------------------------------------------------------
+
+def test_csi_driver_object_needs_no_attach(rendered):
+    driver = objects(rendered, "CSIDriver")[DRIVER]
+    assert driver["spec"]["attachRequired"] is False
+    assert driver["spec"]["volumeLifecycleModes"] == ["Persistent", "Ephemeral"]
+    assert driver["spec"]["podInfoOnMount"] is True
+    names = {c["name"] for owner in pod_owners(rendered) for c in containers(owner)}
+    assert "csi-attacher" not in names  # attachRequired false: no VolumeAttachment to serve
+
+
+def test_plugin_pod_runs_the_driver_and_the_sidecars_on_one_node(rendered):
+    plugin = objects(rendered, "StatefulSet")[PLUGIN]
+    assert plugin["metadata"]["namespace"] == NAMESPACE and plugin["spec"]["replicas"] == 1
+    pod = plugin["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == PLUGIN_SA
+    by_name = {c["name"]: c for c in pod["containers"]}
+    assert set(by_name) == {"hostpath", "node-driver-registrar", "liveness-probe", "csi-provisioner",
+                            "csi-resizer", "csi-snapshotter"}
+    assert f"--drivername={DRIVER}" in by_name["hostpath"]["args"]
+    assert by_name["hostpath"]["securityContext"]["privileged"] is True
+    assert "--feature-gates=Topology=true" in by_name["csi-provisioner"]["args"]
+    # kubelet finds the driver's socket on the node where the socket-dir volume puts it.
+    socket_dir = {v["name"]: v for v in pod["volumes"]}["socket-dir"]["hostPath"]["path"]
+    registration = [a for a in by_name["node-driver-registrar"]["args"] if a.startswith("--kubelet-registration-path=")]
+    assert registration == [f"--kubelet-registration-path={socket_dir}/csi.sock"]
+    for container in by_name.values():
+        assert {"name": "socket-dir", "mountPath": "/csi"} in container["volumeMounts"]
+    # the liveness-probe sidecar serves the port the hostpath container's probe checks
+    assert "--health-port=9898" in by_name["liveness-probe"]["args"]
+    assert by_name["hostpath"]["ports"][0]["containerPort"] == 9898
+
+
+def test_namespace_allows_the_privileged_plugin(rendered):
+    namespace = objects(rendered, "Namespace")[NAMESPACE]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_each_sidecar_and_the_snapshot_controller_is_bound_to_its_account(rendered):
+    roles, bindings = objects(rendered, "ClusterRole"), objects(rendered, "ClusterRoleBinding")
+    assert set(roles) == set(bindings) == {
+        "csi-hostpath-provisioner", "csi-hostpath-resizer", "csi-hostpath-snapshotter",
+        "csi-hostpath-snapshot-controller"}
+    for name, binding in bindings.items():
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
+        account = SNAPSHOT_CONTROLLER if name.endswith("snapshot-controller") else PLUGIN_SA
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}]
+    assert set(objects(rendered, "ServiceAccount")) == {PLUGIN_SA, SNAPSHOT_CONTROLLER}
+
+    def grants(role, group, resource):
+        return {verb for rule in roles[role]["rules"] if group in rule["apiGroups"] and resource in rule["resources"]
+                for verb in rule["verbs"]}
+
+    assert {"create", "delete"} <= grants("csi-hostpath-provisioner", "", "persistentvolumes")
+    assert "patch" in grants("csi-hostpath-resizer", "", "persistentvolumeclaims/status")
+    assert "update" in grants("csi-hostpath-snapshotter", "snapshot.storage.k8s.io", "volumesnapshotcontents/status")
+    assert "create" in grants("csi-hostpath-snapshot-controller", "snapshot.storage.k8s.io", "volumesnapshotcontents")
+    lease_role = objects(rendered, "Role")["snapshot-controller-leaderelection"]
+    assert lease_role["rules"][0]["resources"] == ["leases"]
+    controller = objects(rendered, "Deployment")[SNAPSHOT_CONTROLLER]
+    assert "--leader-election=true" in containers(controller)[0]["args"]
+
+
+def test_images_are_pinned_sig_storage_tags_of_one_release_line(rendered):
+    for owner in pod_owners(rendered):
+        for container in containers(owner):
+            assert container["image"] == IMAGES[container["name"]]
+    for image in IMAGES.values():
+        assert re.fullmatch(r"registry\.k8s\.io/sig-storage/[a-z-]+:v\d+\.\d+\.\d+", image), image
+    # the sidecar, the controller and the CRDs come from the same external-snapshotter release
+    assert IMAGES["csi-snapshotter"].endswith(f":{SNAPSHOTTER_VERSION}")
+    assert IMAGES["snapshot-controller"].endswith(f":{SNAPSHOTTER_VERSION}")
+
+
+# --- Snapshots ------------------------------------------------------------------------------------------
+
+def test_snapshot_crds_come_from_the_pinned_external_snapshotter_release(rendered):
+    manifests = {m["name"]: m["source"] for m in rendered["manifests"]}
+    assert manifests["snapshot-crds"] == SNAPSHOT_CRD_URLS
+    prefix = ("https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter/"
+              f"{SNAPSHOTTER_VERSION}/client/config/crd/")
+    assert SNAPSHOTTER_VERSION == "v8.6.0"
+    assert sorted(SNAPSHOT_CRD_URLS) == [
+        f"{prefix}snapshot.storage.k8s.io_{plural}.yaml"
+        for plural in ("volumesnapshotclasses", "volumesnapshotcontents", "volumesnapshots")]
+
+
+def test_snapshot_class_is_applied_through_a_config_group_not_rendered_as_an_object(rendered, registrations):
+    assert SNAPSHOT_CLASS in {m["name"] for m in rendered["manifests"]}
+    assert not [o for o in rendered["objects"] if o["apiVersion"].startswith("snapshot.storage.k8s.io/")]
+    group = one(registrations, CONFIG_GROUP, SNAPSHOT_CLASS)
+    (snapshot_class,) = group.inputs["objs"]
+    assert snapshot_class == snapshot_class_object()
+    assert snapshot_class["apiVersion"] == "snapshot.storage.k8s.io/v1"
+    assert snapshot_class["kind"] == "VolumeSnapshotClass"
+    assert (snapshot_class["driver"], snapshot_class["deletionPolicy"]) == (DRIVER, "Delete")
+    assert snapshot_class["metadata"]["name"] == "csi-hostpath-snapclass"
+    crds = one(registrations, CONFIG_GROUP, "snapshot-crds")
+    driver = one(registrations, "kubernetes:storage.k8s.io/v1:CSIDriver", DRIVER)
+    assert {crds.urn, driver.urn} <= set(group.dependencies)
+
+
+# --- Ordering, parents, providers -----------------------------------------------------------------------
+
+def test_snapshot_controller_and_plugin_wait_for_the_crds_and_classes_wait_for_nothing(registrations):
+    crds = one(registrations, CONFIG_GROUP, "snapshot-crds")
+    assert crds.dependencies == []
+    controller = one(registrations, "kubernetes:apps/v1:Deployment", SNAPSHOT_CONTROLLER)
+    plugin = one(registrations, "kubernetes:apps/v1:StatefulSet", PLUGIN)
+    assert crds.urn in controller.dependencies and crds.urn in plugin.dependencies
+    for cls in (RETAIN_CLASS, CSI_CLASS):
+        assert one(registrations, "kubernetes:storage.k8s.io/v1:StorageClass", cls).dependencies == []
+    assert one(registrations, "kubernetes:storage.k8s.io/v1:CSIDriver", DRIVER).dependencies == []
+
+
+def test_dependency_chains_stay_within_three_levels_under_the_cluster(registrations):
+    (layer,) = [r for r in registrations if r.type == "labs:layer:Storage"]
+    mine = {r.urn: r for r in registrations if r.parent == layer.urn}
+    depth: dict[str, int] = {}
+
+    def level(urn: str) -> int:
+        if urn not in depth:
+            depth[urn] = 1 + max((level(d) for d in mine[urn].dependencies if d in mine), default=0)
+        return depth[urn]
+
+    assert max(level(urn) for urn in mine) <= 3  # + the cluster: at most 4 levels
+
+
+def test_every_resource_is_a_child_of_the_layer_on_the_cluster_provider(registrations):
+    (layer,) = [r for r in registrations if r.type == "labs:layer:Storage"]
+    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
+    children = [r for r in registrations if r.type.startswith("kubernetes:")]
+    assert children and all(r.parent == layer.urn for r in children)
+    assert all(r.provider.startswith(provider.urn) for r in children if r.custom)
+
+
+# --- Resources and budget -------------------------------------------------------------------------------
+
+def test_every_container_requests_cpu_and_memory_and_has_a_memory_limit(rendered):
+    seen = []
+    for owner in pod_owners(rendered):
+        for container in containers(owner):
+            resources = container.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            assert requests.get("cpu") and requests.get("memory"), container["name"]
+            assert limits.get("memory"), container["name"]
+            assert mebibytes(limits["memory"]) >= mebibytes(requests["memory"])
+            seen.append(container["name"])
+    assert sorted(seen) == sorted(RESOURCES)
+
+
+def test_requests_add_up_within_the_layer_budget(rendered):
+    cpu = memory = 0.0
+    for owner in pod_owners(rendered):
+        count = CAPS.nodes if owner["kind"] == "DaemonSet" else owner["spec"].get("replicas", 1)
+        for container in containers(owner):
+            requests = container["resources"]["requests"]
+            cpu += millicores(requests["cpu"]) * count
+            memory += mebibytes(requests["memory"]) * count
+    assert (cpu, memory) == (45, 136)
+    assert (BUDGET_CPU_M, BUDGET_MEMORY_MI) == (60, 160)
+    assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
+    assert WORKLOADS == {}  # no chart: the footprint reads these rendered objects
+
+
+def test_render_passes_the_contract_check(rendered, shared, tmp_path):
+    output = check_k8s_render(shared, rendered, tmp_path)
+    assert re.search(r"check_k8s: \d+ checked, 0 errors, 0 warnings", output), output
