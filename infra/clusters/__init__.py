@@ -32,6 +32,7 @@ class Capabilities:
     https_port: int
     default_storage_class: str
     metrics_server: bool  # preinstalled by the provider
+    node_autoscaling: bool = False  # the provider adds and removes nodes itself (node-pool autoscaling)
     kubelet_certs_verifiable: bool = True  # kubelet serving certs signed by the cluster CA
     base_domain: str = "localhost"  # web UIs are published at <name>.<base_domain>
     nodes: int = 1  # nodes at creation (DaemonSets run one pod on each)

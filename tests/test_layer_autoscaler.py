@@ -1,0 +1,344 @@
+"""The autoscaler layer: cluster-autoscaler (kwok provider) with KWOK simulated nodes, where the target
+has no node autoscaling of its own (kind)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+
+import pytest
+import yaml
+
+from infra.catalog import Catalog
+from infra.clusters import Capabilities
+from infra.clusters.kind import KindTarget
+from infra.layers import autoscaler
+from infra.layers.autoscaler import (
+    CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_PIN, CLUSTER_AUTOSCALER_RELEASE, KWOK_NAMESPACE, KWOK_PIN,
+    KWOK_RELEASE, MAX_NODES, MIN_NODES, NODE_GROUP, NODE_GROUP_LABEL, PROVIDER_CONFIGMAP, SIMULATED_LABEL,
+    SIMULATED_NODE_SELECTOR, SIMULATED_TAINT, SIMULATED_TOLERATION, STAGE_FAST_PIN, STAGE_FAST_RELEASE,
+    TEMPLATES_CONFIGMAP, WORKLOADS, cluster_autoscaler_values, kwok_provider_config, kwok_values, node_templates,
+    stage_fast_values,
+)
+from infra.render import record_program
+from infra.settings import StackSettings
+from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+
+KIND = StackSettings(session="monday")
+NODES = 3
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CONFIGMAP_TYPE = "kubernetes:core/v1:ConfigMap"
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+
+
+def _caps() -> Capabilities:
+    return KindTarget().capabilities(KIND)
+
+
+def _at(values: dict, dotted: str):
+    node = values
+    for key in dotted.split("."):
+        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
+        node = node[key]
+    return node
+
+
+def _quantity_m(cpu: str) -> float:
+    return float(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000
+
+
+def _quantity_mi(memory: str) -> float:
+    assert memory.endswith("Mi"), memory
+    return float(memory[:-2])
+
+
+@pytest.fixture
+def probe_catalog(tmp_path) -> Catalog:
+    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[autoscaler]", slide="Probe"))
+    return Catalog.load(tmp_path / "labs")
+
+
+def _registrations(catalog):
+    registrations, _ = record_program(replace(KIND, lab="probe"), catalog)
+    return registrations
+
+
+def _by_name(registrations, type_):
+    return {(r.inputs.get("name") or (r.inputs.get("metadata") or {}).get("name")): r
+            for r in registrations if r.type == type_}
+
+
+@pytest.fixture
+def document(tmp_path) -> dict:
+    return render_with_layers(tmp_path / "render", ["autoscaler"])
+
+
+def _releases(document) -> dict:
+    return {r["name"]: r for r in document["releases"]}
+
+
+def _configmap(document, name) -> dict:
+    (found,) = [o for o in document["objects"] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name]
+    return found
+
+
+@dataclass(frozen=True)
+class _AutoscalingCaps(Capabilities):
+    """A target whose node pools autoscale themselves (what a cloud target will declare)."""
+
+    node_autoscaling: bool = True
+
+
+@pytest.fixture
+def target_autoscales_nodes(monkeypatch):
+    def capabilities(self, settings):
+        caps = original(self, settings)
+        return _AutoscalingCaps(**{f: getattr(caps, f) for f in caps.__dataclass_fields__})
+
+    original = KindTarget.capabilities
+    monkeypatch.setattr(KindTarget, "capabilities", capabilities)
+
+
+# --- pins and the contract check -------------------------------------------------------------------
+
+def test_kind_render_installs_the_three_releases_with_their_pins_and_passes_the_contract_check(
+        document, tmp_path, shared):
+    releases = _releases(document)
+    assert set(releases) == {"kwok", "stage-fast", "cluster-autoscaler"}
+    expected = {
+        KWOK_RELEASE: ("kwok", "kwok", "https://kwok.sigs.k8s.io/charts/", "0.3.0", kwok_values(_caps())),
+        STAGE_FAST_RELEASE: ("kwok", "stage-fast", "https://kwok.sigs.k8s.io/charts/", "0.3.0", {}),
+        CLUSTER_AUTOSCALER_RELEASE: ("cluster-autoscaler", "cluster-autoscaler", "https://kubernetes.github.io/autoscaler",
+                                     "9.59.0", cluster_autoscaler_values(_caps())),
+    }
+    for name, (namespace, chart, repo, version, values) in expected.items():
+        release = releases[name]
+        assert (release["namespace"], release["chart"], release["repo"], release["version"]) == (
+            namespace, chart, repo, version), name
+        assert release["values"] == values, name
+    assert (KWOK_PIN.chart, STAGE_FAST_PIN.chart, CLUSTER_AUTOSCALER_PIN.chart) == (
+        "kwok", "stage-fast", "cluster-autoscaler")
+    output = check_k8s_render(shared, document, tmp_path)
+    assert "0 errors, 0 warnings" in output, output
+
+
+def test_the_layer_owns_two_namespaces_and_two_configmaps(document):
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in document["objects"])
+    assert kinds == [("ConfigMap", "lab-kwok-node-templates"), ("ConfigMap", "lab-kwok-provider-config"),
+                     ("Namespace", "cluster-autoscaler"), ("Namespace", "kwok")]
+    for name in (PROVIDER_CONFIGMAP, TEMPLATES_CONFIGMAP):
+        configmap = _configmap(document, name)
+        # The provider reads them from its own namespace (POD_NAMESPACE).
+        assert configmap["metadata"]["namespace"] == CLUSTER_AUTOSCALER_NAMESPACE
+        assert configmap["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "k8s-labs"}
+    assert KWOK_NAMESPACE == "kwok"
+
+
+# --- cluster-autoscaler values ---------------------------------------------------------------------
+
+def test_cluster_autoscaler_uses_the_kwok_provider_with_an_image_that_still_has_it():
+    values = cluster_autoscaler_values(_caps())
+    assert values["cloudProvider"] == "kwok"
+    assert values["image"]["repository"] == "registry.k8s.io/autoscaling/cluster-autoscaler"
+    tag = values["image"]["tag"]
+    assert tag.startswith("v")
+    major, minor, patch = (int(part) for part in tag[1:].split("."))
+    assert (major, minor) <= (1, 36), tag  # the kwok provider is built into images up to v1.36
+    assert (major, minor) == (1, 36), tag  # and the binary matches the cluster's minor (kind v1.36.1)
+
+
+def test_the_deployment_render_gate_is_open_and_names_are_short():
+    values = cluster_autoscaler_values(_caps())
+    # The chart renders no Deployment unless autoDiscovery.clusterName or autoscalingGroups is set.
+    assert values["autoDiscovery"]["clusterName"]
+    assert values["fullnameOverride"] == "cluster-autoscaler"
+    assert WORKLOADS[CLUSTER_AUTOSCALER_RELEASE][0].container == "kwok-cluster-autoscaler"
+
+
+def test_scale_down_is_fast_enough_for_a_lab():
+    args = cluster_autoscaler_values(_caps())["extraArgs"]
+    assert args == {"scale-down-unneeded-time": "1m", "scale-down-delay-after-add": "1m"}
+
+
+def test_cluster_autoscaler_reads_our_provider_configmap_not_the_charts_sample(shared):
+    values = cluster_autoscaler_values(_caps())
+    assert values["extraEnv"] == {"KWOK_PROVIDER_CONFIGMAP": PROVIDER_CONFIGMAP}
+    defaults = yaml.safe_load((shared / "charts" / "cluster-autoscaler" / "9.59.0" / "values.yaml").read_text())
+    # With cloudProvider kwok the chart itself renders ConfigMaps named kwokConfigMapName and
+    # kwok-provider-templates: ours must not collide with them (Helm would refuse to install).
+    assert "kwokConfigMapName" not in values
+    chart_owned = {defaults["kwokConfigMapName"], "kwok-provider-templates"}
+    assert chart_owned == {"kwok-provider-config", "kwok-provider-templates"}
+    assert not chart_owned & {PROVIDER_CONFIGMAP, TEMPLATES_CONFIGMAP}
+
+
+def test_kwok_runs_without_host_networking():
+    # Host networking would stamp a real node's IP on every simulated node and confuse kindnetd.
+    assert kwok_values(_caps())["hostNetwork"] is False
+    assert stage_fast_values(_caps()) == {}
+
+
+# --- the provider configuration and the node group -------------------------------------------------
+
+def test_provider_configmap_holds_the_config_the_provider_reads(document):
+    configmap = _configmap(document, PROVIDER_CONFIGMAP)
+    assert set(configmap["data"]) == {"config"}
+    config = yaml.safe_load(configmap["data"]["config"])
+    assert config == kwok_provider_config(_caps())
+    assert config["apiVersion"] == "v1alpha1"
+    assert config["readNodesFrom"] == "configmap"
+    assert config["configmap"] == {"name": TEMPLATES_CONFIGMAP}
+    assert config["nodegroups"] == {"fromNodeLabelKey": NODE_GROUP_LABEL}  # label, not annotation: one of the two
+    assert config["nodes"]["skipTaint"] is True  # the template carries the lab's own taint instead
+
+
+def test_provider_config_downloads_no_kwok(document):
+    config = yaml.safe_load(_configmap(document, PROVIDER_CONFIGMAP)["data"]["config"])
+    # KWOK comes from the kwok release only: the config names no KWOK release to fetch or install.
+    assert "kwok" not in config
+    text = json.dumps(config).lower()
+    assert "github" not in text and "release" not in text and "install" not in text
+
+
+def test_node_template_defines_the_lab_node_group(document):
+    configmap = _configmap(document, TEMPLATES_CONFIGMAP)
+    assert set(configmap["data"]) == {"templates"}
+    templates = yaml.safe_load(configmap["data"]["templates"])
+    assert templates == node_templates(_caps())
+    assert (templates["apiVersion"], templates["kind"]) == ("v1", "List")  # one document: must be a List
+    (node,) = templates["items"]
+    assert (node["apiVersion"], node["kind"]) == ("v1", "Node")
+    labels, annotations = node["metadata"]["labels"], node["metadata"]["annotations"]
+    assert labels[NODE_GROUP_LABEL] == NODE_GROUP == "simulated"
+    assert labels[SIMULATED_LABEL] == "true" and labels["kubernetes.io/os"] == "linux"
+    assert annotations["cluster-autoscaler.kwok.nodegroup/name"] == NODE_GROUP  # stable across restarts
+    assert annotations["cluster-autoscaler.kwok.nodegroup/min-count"] == "0" == str(MIN_NODES)
+    assert annotations["cluster-autoscaler.kwok.nodegroup/max-count"] == "5" == str(MAX_NODES)
+    assert annotations["kwok.x-k8s.io/node"] == "fake"  # what the KWOK controller manages
+    assert node["spec"]["taints"] == [{"key": "labs.k8s/simulated", "value": "true", "effect": "NoSchedule"}]
+    for field in ("capacity", "allocatable"):
+        assert node["status"][field] == {"cpu": "4", "memory": "8Gi", "pods": "110"}
+    # KWOK and the controller manager fill these: a template must not pin them.
+    assert "addresses" not in node["status"] and "podCIDR" not in node["spec"] and "providerID" not in node["spec"]
+
+
+def test_lab_pods_select_and_tolerate_exactly_the_template(document):
+    (node,) = node_templates(_caps())["items"]
+    for key, value in SIMULATED_NODE_SELECTOR.items():
+        assert node["metadata"]["labels"][key] == value
+    (taint,) = node["spec"]["taints"]
+    assert taint == SIMULATED_TAINT
+    toleration = SIMULATED_TOLERATION
+    assert toleration["operator"] == "Equal"
+    assert (toleration["key"], toleration["value"], toleration["effect"]) == (taint["key"], taint["value"],
+                                                                             taint["effect"])
+
+
+def test_node_template_is_a_valid_node_for_the_cluster_version(tmp_path, shared):
+    file = tmp_path / "templates.yaml"
+    file.write_text(yaml.safe_dump(node_templates(_caps())))
+    done = subprocess.run([sys.executable, str(shared / "tools" / "check_k8s.py"), "files", str(file),
+                           "--k8s-version", "1.36"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 checked, 0 errors" in done.stdout
+
+
+# --- dependencies ----------------------------------------------------------------------------------
+
+def test_releases_wait_for_what_they_really_need(document):
+    releases = _releases(document)
+    assert releases["kwok"]["depends_on"] == ["Namespace/kwok"]
+    # Stage objects are KWOK custom resources: after the release that installs KWOK's CRDs.
+    assert releases["stage-fast"]["depends_on"] == ["Namespace/kwok", "release/kwok"]
+    # cluster-autoscaler reads its two ConfigMaps at start; it needs no KWOK CRD, so no wait on kwok.
+    assert releases["cluster-autoscaler"]["depends_on"] == [
+        "ConfigMap/lab-kwok-node-templates", "ConfigMap/lab-kwok-provider-config", "Namespace/cluster-autoscaler"]
+
+
+def test_children_hang_off_the_layer_on_the_cluster_provider_four_levels_deep(probe_catalog):
+    registrations = _registrations(probe_catalog)
+    (layer,) = [r for r in registrations if r.type == "labs:layer:Autoscaler"]
+    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
+    namespaces = _by_name(registrations, NAMESPACE_TYPE)
+    configmaps = _by_name(registrations, CONFIGMAP_TYPE)
+    releases = _by_name(registrations, RELEASE_TYPE)
+    assert set(namespaces) == {"kwok", "cluster-autoscaler"}
+    assert set(configmaps) == {PROVIDER_CONFIGMAP, TEMPLATES_CONFIGMAP}
+    children = [*namespaces.values(), *configmaps.values(), *releases.values()]
+    for child in children:
+        assert child.parent == layer.urn
+        assert child.provider.startswith(provider.urn)
+    for namespace in namespaces.values():
+        assert namespace.dependencies == []
+    for configmap in configmaps.values():
+        assert configmap.dependencies == [namespaces["cluster-autoscaler"].urn]
+    assert set(releases["cluster-autoscaler"].dependencies) == {
+        namespaces["cluster-autoscaler"].urn, *(c.urn for c in configmaps.values())}
+    assert releases["kwok"].urn not in releases["cluster-autoscaler"].dependencies
+    assert set(releases["stage-fast"].dependencies) == {namespaces["kwok"].urn, releases["kwok"].urn}
+    for release in releases.values():
+        assert release.inputs["atomic"] is True
+
+    # Depth: namespaces (1) -> kwok release / ConfigMaps (2) -> stage-fast / cluster-autoscaler (3),
+    # under the cluster: at most 4 levels.
+    by_urn = {r.urn: r for r in children}
+
+    def depth(reg) -> int:
+        return 1 + max((depth(by_urn[d]) for d in reg.dependencies if d in by_urn), default=0)
+
+    assert max(depth(r) for r in children) == 3
+
+
+def test_a_target_with_node_autoscaling_gets_nothing(tmp_path, probe_catalog, target_autoscales_nodes):
+    assert autoscaler.needs_simulated_nodes(KindTarget().capabilities(KIND)) is False
+    registrations = _registrations(probe_catalog)
+    (layer,) = [r for r in registrations if r.type == "labs:layer:Autoscaler"]
+    assert [r for r in registrations if r.parent == layer.urn] == []
+    document = render_with_layers(tmp_path / "cloud", ["autoscaler"])
+    assert document["releases"] == [] and document["objects"] == []
+
+
+def test_kind_has_no_node_autoscaling_of_its_own():
+    assert autoscaler.needs_simulated_nodes(_caps()) is True
+
+
+# --- resources -------------------------------------------------------------------------------------
+
+def test_every_workload_has_requests_and_a_memory_limit_within_budget(document):
+    releases = _releases(document)
+    assert set(WORKLOADS) == {KWOK_RELEASE, CLUSTER_AUTOSCALER_RELEASE}  # stage-fast runs no container
+    cpu = memory = 0.0
+    for release, workloads in WORKLOADS.items():
+        values = releases[release]["values"]
+        assert len(workloads) == 1, release  # one container per chart: no sidecars, init containers or hooks
+        for workload in workloads:
+            resources = _at(values, workload.resources_path)
+            assert isinstance(resources, dict)
+            requests = resources["requests"]
+            assert requests["cpu"] and requests["memory"] and resources["limits"]["memory"]
+            count = NODES if workload.per_node else workload.replicas
+            cpu += _quantity_m(requests["cpu"]) * count
+            memory += _quantity_mi(requests["memory"]) * count
+    assert cpu <= 40 and memory <= 128, (cpu, memory)
+
+
+def test_workload_paths_are_where_the_charts_read_resources(shared):
+    for release, pin in ((KWOK_RELEASE, KWOK_PIN), (CLUSTER_AUTOSCALER_RELEASE, CLUSTER_AUTOSCALER_PIN)):
+        defaults = yaml.safe_load((shared / "charts" / pin.chart / pin.version / "values.yaml").read_text())
+        for workload in WORKLOADS[release]:
+            assert _at(defaults, workload.resources_path) == {}  # the chart's own (empty) resources map
+    kwok_defaults = yaml.safe_load((shared / "charts" / "kwok" / "0.3.0" / "values.yaml").read_text())
+    assert kwok_defaults["hostNetwork"] is False  # our explicit value is the chart default, kept on purpose
+
+
+def test_no_secret_anywhere(document):
+    assert "[secret]" not in json.dumps(document)
+
+
+def test_the_registry_resolves_the_component():
+    from infra.layers import LAYERS, component_class
+
+    assert component_class("autoscaler") is autoscaler.AutoscalerLayer
+    assert autoscaler.AutoscalerLayer.type_name == "Autoscaler"
+    assert LAYERS["autoscaler"].requires == ()
