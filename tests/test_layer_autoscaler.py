@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -83,18 +83,11 @@ def _configmap(document, name) -> dict:
     return found
 
 
-@dataclass(frozen=True)
-class _AutoscalingCaps(Capabilities):
-    """A target whose node pools autoscale themselves (what a cloud target will declare)."""
-
-    node_autoscaling: bool = True
-
-
 @pytest.fixture
 def target_autoscales_nodes(monkeypatch):
+    """The kind target, pretending its node pools autoscale themselves (as cloud targets declare)."""
     def capabilities(self, settings):
-        caps = original(self, settings)
-        return _AutoscalingCaps(**{f: getattr(caps, f) for f in caps.__dataclass_fields__})
+        return replace(original(self, settings), node_autoscaling=True)
 
     original = KindTarget.capabilities
     monkeypatch.setattr(KindTarget, "capabilities", capabilities)
