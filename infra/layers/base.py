@@ -113,11 +113,12 @@ class Layer(pulumi.ComponentResource):
         return f"http://{host}{port_suffix}/"
 
     def release(self, name: str, namespace: k8s.core.v1.Namespace | str, pin: ChartPin, values: dict,
-                *depends_on: pulumi.Resource) -> k8s.helm.v3.Release:
+                *depends_on: pulumi.Resource, after_requirements: bool = True) -> k8s.helm.v3.Release:
         """A Helm release with a fixed name (no random suffix), so students find `traefik`, not `traefik-x7f`.
 
         `namespace` is the layer's own Namespace resource, or the name of one the cluster already has
-        (kube-system), which the layer then neither creates nor deletes.
+        (kube-system), which the layer then neither creates nor deletes. `after_requirements=False`
+        lets a release that uses nothing of the required layers install in parallel with them.
 
         helm.v3.Release rather than helm.v4.Chart: Helm keeps its own release record, so
         `helm list -A` in class shows what the lab installed, and chart hooks and CRDs behave as
@@ -135,5 +136,5 @@ class Layer(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             timeout=600,
-            opts=self.child_opts(*([namespace] if owned else []), *depends_on),
+            opts=self.child_opts(*([namespace] if owned else []), *depends_on, after_requirements=after_requirements),
         )
