@@ -24,7 +24,7 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
                        cluster=cluster)
     layers: dict = {}
     for name in closure:
-        requires = [layers[dep] for dep in LAYERS[name].requires]
+        requires = {dep: layers[dep] for dep in LAYERS[name].requires}
         layers[name] = component_class(name)(name, ctx, cluster.provider, requires=requires)
     pulumi.export("lab", lab.id if lab else "")
     pulumi.export("layers", list(layers))

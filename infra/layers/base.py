@@ -55,15 +55,16 @@ class Layer(pulumi.ComponentResource):
     type_name: str  # e.g. "Ingress"
 
     def __init__(self, name: str, ctx: LayerContext, provider: pulumi.ProviderResource,
-                 requires: list["Layer"] | None = None):
+                 requires: dict[str, "Layer"] | None = None):
         super().__init__(
             f"labs:layer:{self.type_name}", name, None,
             pulumi.ResourceOptions(providers={"kubernetes": provider}),
         )
         self.ctx = ctx
-        # The layers this one needs. Only the resources that use them wait (a release needing CRDs),
-        # so independent layers still install in parallel.
-        self.requires = list(requires or [])
+        # The layers this one needs, by name. Only the resources that use them wait (a release
+        # needing CRDs), so independent layers still install in parallel.
+        self.required = dict(requires or {})
+        self.requires = list(self.required.values())
 
     def child_opts(self, *depends_on: pulumi.Resource, after_requirements: bool = True) -> pulumi.ResourceOptions:
         """Options for a child: parented to the layer, waiting for `depends_on` and, unless told not
@@ -107,7 +108,7 @@ class Layer(pulumi.ComponentResource):
                     ]),
                 )],
             ),
-            opts=self.child_opts(namespace),
+            opts=self.child_opts(namespace, after_requirements=False),
         )
         port_suffix = "" if self.ctx.capabilities.http_port == 80 else f":{self.ctx.capabilities.http_port}"
         return f"http://{host}{port_suffix}/"

@@ -1,0 +1,452 @@
+"""The mesh layer: Istio 1.30.3 in ambient mode (base, istiod, cni, ztunnel) and Kiali on the monitoring
+layer's Prometheus."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+import yaml
+
+from infra.catalog import Catalog
+from infra.clusters.kind import KindTarget
+from infra.footprint import chart_default_resources, lab_footprint, totals
+from infra.layers import monitoring
+from infra.layers.mesh import (
+    AMBIENT_NAMESPACE_LABEL, BASE_PIN, CNI_PIN, ISTIOD_PIN, KIALI_PIN, KIALI_PORT, NAMESPACE,
+    SIDECAR_NAMESPACE_LABEL, WORKLOADS, ZTUNNEL_PIN, base_values, cni_values, istiod_values, kiali_values,
+    scrape_monitors, ztunnel_values,
+)
+from infra.render import RELEASE_TYPE, record_program, render
+from infra.settings import StackSettings
+from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+
+KIND = StackSettings(session="monday")
+NODES = 3
+BUDGET_CPU_M, BUDGET_MEMORY_MI = 220, 700
+ISTIO_RELEASES = ("istio-base", "istiod", "istio-cni", "ztunnel")
+GIT_PLACEHOLDER_HUB, GIT_PLACEHOLDER_TAG = "registry.istio.io/testing", "latest"
+
+
+def _caps():
+    return KindTarget().capabilities(KIND)
+
+
+def _at(values: dict, dotted: str):
+    node = values
+    for key in dotted.split("."):
+        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
+        node = node[key]
+    return node
+
+
+def _cpu_m(cpu: str) -> float:
+    return float(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000
+
+
+def _memory_mi(memory: str) -> float:
+    assert memory.endswith("Mi"), memory
+    return float(memory[:-2])
+
+
+def _release(document: dict, name: str) -> dict:
+    (release,) = [r for r in document["releases"] if r["name"] == name]
+    return release
+
+
+def _layer_values() -> dict[str, dict]:
+    caps = _caps()
+    return {"istio-base": base_values(caps), "istiod": istiod_values(caps), "istio-cni": cni_values(caps),
+            "ztunnel": ztunnel_values(caps), "kiali": kiali_values(caps)}
+
+
+def _chart_defaults(shared, chart: str, version: str) -> dict:
+    return yaml.safe_load((shared / "charts" / chart / version / "values.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory):
+    """The lab a Service Mesh slide gets with web UIs: mesh (and what it requires) plus ingress."""
+    return render_with_layers(tmp_path_factory.mktemp("mesh"), ["mesh", "ingress"])
+
+
+# --- pins, values and order in the render --------------------------------------------------------------
+
+
+def test_render_installs_the_five_releases_with_their_pins(document):
+    assert document["layers"] == ["gateway-api", "monitoring", "mesh", "ingress"]
+    expected = {
+        "istio-base": ("base", "https://istio-release.storage.googleapis.com/charts", "1.30.3"),
+        "istiod": ("istiod", "https://istio-release.storage.googleapis.com/charts", "1.30.3"),
+        "istio-cni": ("cni", "https://istio-release.storage.googleapis.com/charts", "1.30.3"),
+        "ztunnel": ("ztunnel", "https://istio-release.storage.googleapis.com/charts", "1.30.3"),
+        "kiali": ("kiali-server", "https://kiali.org/helm-charts", "2.29.0"),
+    }
+    mesh = {r["name"]: r for r in document["releases"] if r["namespace"] == "istio-system"}
+    assert set(mesh) == set(expected)
+    for name, (chart, repo, version) in expected.items():
+        assert (mesh[name]["chart"], mesh[name]["repo"], mesh[name]["version"]) == (chart, repo, version), name
+    pins = {"istio-base": BASE_PIN, "istiod": ISTIOD_PIN, "istio-cni": CNI_PIN, "ztunnel": ZTUNNEL_PIN,
+            "kiali": KIALI_PIN}
+    assert {name: (p.chart, p.repo, p.version) for name, p in pins.items()} == expected
+    assert NAMESPACE == "istio-system"
+    assert "Namespace/istio-system" in [f"{o['kind']}/{o['metadata']['name']}" for o in document["objects"]]
+
+
+def test_render_values_are_the_values_the_layer_computes(document):
+    for name, values in _layer_values().items():
+        assert _release(document, name)["values"] == values, name
+
+
+def test_istio_installs_in_order_base_istiod_then_cni_and_ztunnel_in_parallel(document):
+    deps = {name: _release(document, name)["depends_on"] for name in (*ISTIO_RELEASES, "kiali")}
+    assert "Namespace/istio-system" in deps["istio-base"]
+    # istiod: after Istio's CRDs and after the Gateway API CRDs (the gateway-api layer's manifest).
+    assert {"release/istio-base", "manifest/gateway-api-crds"} <= set(deps["istiod"])
+    for name in ("istio-cni", "ztunnel", "kiali"):
+        assert "release/istiod" in deps[name], name
+    # The data plane's two DaemonSets do not wait for each other, nor Kiali for them.
+    assert "release/ztunnel" not in deps["istio-cni"] and "release/istio-cni" not in deps["ztunnel"]
+    assert not {"release/istio-cni", "release/ztunnel"} & set(deps["kiali"])
+    # Kiali also waits for the monitoring layer's Prometheus.
+    assert "release/kube-prometheus-stack" in deps["kiali"]
+
+
+# --- ambient profile, images, sidecar mode --------------------------------------------------------------
+
+
+def test_istiod_cni_and_ztunnel_use_the_ambient_profile():
+    caps = _caps()
+    for values in (istiod_values(caps), cni_values(caps), ztunnel_values(caps)):
+        assert values["profile"] == "ambient"
+    assert "profile" not in base_values(caps)  # base runs no workload: nothing to switch
+    assert cni_values(caps)["ambient"] == {"enabled": True}
+
+
+def test_images_come_from_docker_hub_at_the_release_tag_not_the_git_placeholders(shared):
+    caps = _caps()
+    for chart, values in (("istiod", istiod_values(caps)), ("cni", cni_values(caps))):
+        defaults = _chart_defaults(shared, chart, "1.30.3")["_internal_defaults_do_not_set"]
+        assert (defaults["global"]["hub"], defaults["global"]["tag"]) == (GIT_PLACEHOLDER_HUB, GIT_PLACEHOLDER_TAG)
+        assert (values["global"]["hub"], values["global"]["tag"]) == ("docker.io/istio", "1.30.3"), chart
+    # ztunnel reads top-level hub/tag (it has no global.hub).
+    defaults = _chart_defaults(shared, "ztunnel", "1.30.3")["_internal_defaults_do_not_set"]
+    assert (defaults["hub"], defaults["tag"]) == (GIT_PLACEHOLDER_HUB, GIT_PLACEHOLDER_TAG)
+    assert "hub" not in defaults["global"]
+    values = ztunnel_values(caps)
+    assert (values["hub"], values["tag"]) == ("docker.io/istio", "1.30.3")
+
+
+def test_istiod_is_one_small_replica_without_autoscaling_or_pdb():
+    values = istiod_values(_caps())
+    assert values["autoscaleEnabled"] is False and values["replicaCount"] == 1
+    assert values["global"]["defaultPodDisruptionBudget"] == {"enabled": False}
+    assert _cpu_m(values["resources"]["requests"]["cpu"]) <= 100
+    assert _memory_mi(values["resources"]["requests"]["memory"]) <= 256
+
+
+def test_proxies_istiod_creates_at_run_time_are_lab_sized_too():
+    proxy = istiod_values(_caps())["global"]
+    for kind in ("proxy", "waypoint"):
+        resources = proxy[kind]["resources"]
+        assert _cpu_m(resources["requests"]["cpu"]) <= 20, kind  # default 100m per pod
+        assert _memory_mi(resources["requests"]["memory"]) <= 64, kind
+        assert resources["limits"]["memory"], kind
+
+
+def test_sidecar_injection_stays_available_for_labelled_namespaces(shared):
+    assert AMBIENT_NAMESPACE_LABEL == ("istio.io/dataplane-mode", "ambient")
+    assert SIDECAR_NAMESPACE_LABEL == ("istio-injection", "enabled")
+    values = istiod_values(_caps())
+    # Nothing of ours touches the injector: its chart defaults stand.
+    assert "sidecarInjectorWebhook" not in values and "istiodRemote" not in values
+    assert not {"operatorManageWebhooks", "omitSidecarInjectorConfigMap"} & set(values["global"])
+    assert "autoInject" not in values["global"]["proxy"]
+    defaults = _chart_defaults(shared, "istiod", "1.30.3")["_internal_defaults_do_not_set"]
+    assert defaults["sidecarInjectorWebhook"]["enableNamespacesByDefault"] is False  # labelled namespaces only
+    assert defaults["global"]["proxy"]["autoInject"] == "enabled"
+    assert defaults["istiodRemote"]["enabled"] is False and defaults["global"]["operatorManageWebhooks"] is False
+    # The CNI agent's default ambient selector is the label the lab guide gives students.
+    key, value = AMBIENT_NAMESPACE_LABEL
+    cni = _chart_defaults(shared, "cni", "1.30.3")["_internal_defaults_do_not_set"]
+    selectors = cni["ambient"]["enablementSelectors"]
+    assert {"namespaceSelector": {"matchLabels": {key: value}}}.items() <= selectors[1].items()
+
+
+def test_istio_value_keys_exist_in_the_charts_internal_defaults(shared):
+    """The keys check_k8s cannot verify (Istio wraps its defaults): everything we set exists under
+    `_internal_defaults_do_not_set`, except the documented exceptions."""
+    free_form = {"resources", "meshConfig"}
+
+    def unknown(values, defaults, prefix=""):
+        out = []
+        for key, val in values.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if key in free_form:
+                continue
+            if key not in defaults:
+                out.append(path)
+            elif isinstance(val, dict) and isinstance(defaults[key], dict):
+                out.extend(unknown(val, defaults[key], path))
+        return out
+
+    caps = _caps()
+    expected = [
+        ("base", base_values(caps), ["base.validationFailurePolicy"]),  # documented in istiod's values.yaml
+        ("istiod", istiod_values(caps), ["profile", "base.validationFailurePolicy"]),  # commented there
+        ("cni", cni_values(caps), ["profile"]),
+        ("ztunnel", ztunnel_values(caps), ["profile"]),
+    ]
+    for chart, values, exceptions in expected:
+        defaults = _chart_defaults(shared, chart, "1.30.3")
+        assert list(defaults) == ["_internal_defaults_do_not_set"]
+        assert sorted(unknown(values, defaults["_internal_defaults_do_not_set"])) == sorted(exceptions), chart
+    istiod_text = (shared / "charts" / "istiod" / "1.30.3" / "values.yaml").read_text()
+    assert "# validationFailurePolicy: Fail" in istiod_text
+
+
+# --- validation webhook: deterministic inputs ----------------------------------------------------------
+
+
+def test_validation_webhook_failure_policy_is_stated_as_istiod_sets_it():
+    caps = _caps()
+    assert base_values(caps)["base"] == {"validationFailurePolicy": "Fail"}
+    assert istiod_values(caps)["base"] == {"validationFailurePolicy": "Fail"}
+    assert istiod_values(caps)["global"].get("istiod", {}).get("enableAnalysis", False) is False
+
+
+def test_two_renders_of_the_same_lab_give_identical_release_inputs(tmp_path):
+    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[mesh, ingress]", slide="Probe"))
+    catalog = Catalog.load(tmp_path / "labs")
+
+    def mesh_inputs():
+        registrations, _ = record_program(replace(KIND, lab="probe"), catalog)
+        return {reg.urn: (reg.inputs, sorted(reg.dependencies)) for reg in registrations
+                if "labs:layer:Mesh" in reg.urn and reg.custom}
+
+    first, second = mesh_inputs(), mesh_inputs()
+    assert first == second
+    assert sum(1 for urn in first if RELEASE_TYPE in urn) == 5
+
+    def by_name(doc):  # registration order varies between runs (Pulumi resolves outputs concurrently)
+        return ({r["name"]: r for r in doc["releases"]},
+                {(o["kind"], o["metadata"]["name"]): o for o in doc["objects"]})
+
+    first_doc, second_doc = (render("probe", KIND, catalog) for _ in range(2))
+    assert by_name(first_doc) == by_name(second_doc)
+
+
+# --- one owner of the Gateway API CRDs ------------------------------------------------------------------
+
+
+def test_no_istio_release_or_object_owns_the_gateway_api_crds(document):
+    assert [m["name"] for m in document["manifests"]] == ["gateway-api-crds"]
+    assert not [o for o in document["objects"] if o["kind"] == "CustomResourceDefinition"]
+    for name in ISTIO_RELEASES:
+        text = repr(_release(document, name)["values"]).lower()
+        assert "gateway" not in text and "crd" not in text, name
+
+
+def test_the_base_charts_crds_are_istios_own_groups_only(shared):
+    """Istio 1.30.3's base chart installs `files/crd-all.gen.yaml`; ../shared/schemas lists its CRDs."""
+    index = (shared / "schemas" / "INDEX.md").read_text()
+    groups = {m.group(1) for m in re.finditer(r"^\| `crds/([^/]+)/[^|]*\| [^|]+\| [^|]+\| [^|]+\| [^|]+\| [^|]+\| "
+                                              r"[^|]+\| Istio 1\.30\.3 \|", index, re.M)}
+    assert groups and all(group.endswith(".istio.io") for group in groups), groups
+    assert "gateway.networking.k8s.io" not in groups
+
+
+# --- Kiali ----------------------------------------------------------------------------------------------
+
+
+def test_kiali_reads_the_monitoring_layers_prometheus():
+    values = kiali_values(_caps())
+    assert values["external_services"]["prometheus"]["url"] == monitoring.PROMETHEUS_URL
+    assert monitoring.PROMETHEUS_URL.startswith("http://") and ".monitoring." in monitoring.PROMETHEUS_URL
+    assert kiali_values(_caps(), "http://prom.example:9090")["external_services"]["prometheus"] == {
+        "url": "http://prom.example:9090"}
+
+
+def test_kiali_is_an_anonymous_lab_ui_without_grafana_or_tracing():
+    values = kiali_values(_caps())
+    assert values["auth"] == {"strategy": "anonymous"}
+    assert values["external_services"]["grafana"] == {"enabled": False}
+    assert values["external_services"]["tracing"] == {"enabled": False}
+
+
+def test_kiali_ui_is_published_on_the_kiali_service_port(document, shared):
+    assert KIALI_PORT == _chart_defaults(shared, "kiali-server", "2.29.0")["server"]["port"] == 20001
+    (ingress,) = [o for o in document["objects"] if o["kind"] == "Ingress" and o["metadata"]["name"] == "kiali-ui"]
+    assert ingress["metadata"]["namespace"] == "istio-system"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "kiali.localhost"
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "kiali", "port": {"number": KIALI_PORT}}
+
+
+def test_without_the_ingress_layer_there_is_no_kiali_ingress(tmp_path):
+    document = render_with_layers(tmp_path, ["mesh"])
+    assert not [o for o in document["objects"] if o["kind"] == "Ingress"]
+
+
+# --- Prometheus scraping --------------------------------------------------------------------------------
+
+
+def test_monitors_scrape_each_istio_metrics_port_once(document):
+    monitors = {(o["kind"], o["metadata"]["name"]): o for o in document["objects"]
+                if o["kind"] in ("PodMonitor", "ServiceMonitor")}
+    assert set(monitors) == {("PodMonitor", "istio-proxies"), ("PodMonitor", "ztunnel"), ("ServiceMonitor", "istiod")}
+    assert all(o["metadata"]["namespace"] == NAMESPACE for o in monitors.values())
+    proxies = monitors[("PodMonitor", "istio-proxies")]["spec"]
+    assert proxies["namespaceSelector"] == {"any": True}  # sidecars and waypoints live in students' namespaces
+    assert proxies["podMetricsEndpoints"] == [{"port": "http-envoy-prom", "path": "/stats/prometheus", "interval": "15s"}]
+    ztunnel = monitors[("PodMonitor", "ztunnel")]["spec"]
+    assert ztunnel["selector"] == {"matchLabels": {"app": "ztunnel"}}
+    assert [e["port"] for e in ztunnel["podMetricsEndpoints"]] == ["ztunnel-stats"]
+    istiod = monitors[("ServiceMonitor", "istiod")]["spec"]
+    assert [e["port"] for e in istiod["endpoints"]] == ["http-monitoring"]
+    assert [m["spec"] for m in scrape_monitors()] == [
+        monitors[("PodMonitor", "istio-proxies")]["spec"], ztunnel, istiod]
+
+
+def test_monitoring_selects_monitors_without_the_helm_release_label():
+    spec = monitoring.kube_prometheus_stack_values(_caps())["prometheus"]["prometheusSpec"]
+    assert spec["podMonitorSelectorNilUsesHelmValues"] is False
+    assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False
+
+
+# --- footprint ------------------------------------------------------------------------------------------
+
+
+def test_every_declared_workload_has_requests_and_a_memory_limit(document):
+    assert set(WORKLOADS) == {"istiod", "istio-cni", "ztunnel", "kiali"}  # istio-base runs no pod
+    for release_name, workloads in WORKLOADS.items():
+        values = _release(document, release_name)["values"]
+        for workload in workloads:
+            resources = _at(values, workload.resources_path)
+            assert isinstance(resources, dict), workload
+            assert resources["requests"]["cpu"] and resources["requests"]["memory"], workload
+            assert _memory_mi(resources["limits"]["memory"]) >= _memory_mi(resources["requests"]["memory"]), workload
+
+
+def test_declared_workloads_are_the_real_resource_paths(shared):
+    assert {name: [(w.container, w.resources_path, w.per_node) for w in ws] for name, ws in WORKLOADS.items()} == {
+        "istiod": [("discovery", "resources", False)],
+        "istio-cni": [("install-cni", "resources", True)],
+        "ztunnel": [("istio-proxy", "resources", True)],
+        "kiali": [("kiali", "deployment.resources", False)],
+    }
+    charts = {"istiod": ("istiod", "1.30.3"), "istio-cni": ("cni", "1.30.3"), "ztunnel": ("ztunnel", "1.30.3"),
+              "kiali": ("kiali-server", "2.29.0")}
+    for release_name, workloads in WORKLOADS.items():
+        chart, version = charts[release_name]
+        for workload in workloads:
+            default = chart_default_resources(shared / "charts" / chart / version, workload.resources_path)
+            assert isinstance(default, dict) and "requests" in default, (release_name, workload)
+
+
+def test_layer_stays_within_its_budget():
+    values = _layer_values()
+    cpu = memory = 0.0
+    for release_name, workloads in WORKLOADS.items():
+        for workload in workloads:
+            requests = _at(values[release_name], workload.resources_path)["requests"]
+            count = NODES if workload.per_node else workload.replicas
+            cpu += count * _cpu_m(requests["cpu"])
+            memory += count * _memory_mi(requests["memory"])
+    assert (cpu, memory) == (145, 520)
+    assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
+
+
+def test_footprint_report_reads_the_same_requests(tmp_path):
+    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[mesh]", slide="Probe"))
+    rows = [r for r in lab_footprint(replace(KIND, lab="probe"), Catalog.load(tmp_path / "labs"), NODES)
+            if r.layer == "mesh"]
+    assert rows and not [r for r in rows if r.lacks_requests]
+    assert totals(rows) == (145, 520)
+
+
+# --- Pulumi registrations -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def registrations(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mesh-regs")
+    write_lab(root / "labs", "99-probe", lab_yaml("probe", layers="[mesh]", slide="Probe"))
+    registrations, _ = record_program(replace(KIND, lab="probe"), Catalog.load(root / "labs"))
+    return registrations
+
+
+def test_children_belong_to_the_mesh_component_on_the_cluster_provider(registrations):
+    (layer,) = [r for r in registrations if r.type == "labs:layer:Mesh"]
+    assert layer.name == "mesh"
+    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
+    children = [r for r in registrations if r.parent == layer.urn]
+    assert sorted(r.type for r in children) == [
+        "kubernetes:core/v1:Namespace", *["kubernetes:helm.sh/v3:Release"] * 5,
+        "kubernetes:monitoring.coreos.com/v1:PodMonitor", "kubernetes:monitoring.coreos.com/v1:PodMonitor",
+        "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+    ]
+    assert all(r.provider.startswith(provider.urn) for r in children)
+
+
+def test_istiod_waits_for_the_gateway_api_crds_and_monitors_for_the_prometheus_crds(registrations):
+    (crds,) = [r for r in registrations if r.type == "kubernetes:yaml/v2:ConfigFile"]
+    releases = {r.inputs["name"]: r for r in registrations if r.type == RELEASE_TYPE}
+    assert crds.urn in releases["istiod"].dependencies
+    assert releases["istio-base"].urn in releases["istiod"].dependencies
+    monitors = [r for r in registrations if r.type.startswith("kubernetes:monitoring.coreos.com/")]
+    assert len(monitors) == 3
+    for monitor in monitors:
+        assert releases["kube-prometheus-stack"].urn in monitor.dependencies
+        # Scrape targets may appear later: the monitors do not wait for Istio (stack depth stays 4).
+        assert not {releases[name].urn for name in (*ISTIO_RELEASES, "kiali")} & set(monitor.dependencies)
+
+
+# --- contract check -------------------------------------------------------------------------------------
+
+
+def _mesh_part(document: dict) -> dict:
+    def ours(obj):
+        return (obj.get("metadata") or {}).get("namespace") == NAMESPACE or (
+            obj["kind"] == "Namespace" and obj["metadata"]["name"] == NAMESPACE)
+
+    return {**document, "releases": [r for r in document["releases"] if r["namespace"] == NAMESPACE],
+            "objects": [o for o in document["objects"] if ours(o)]}
+
+
+EXPECTED_WARNINGS = {
+    # Istio: every top-level key (the chart's defaults sit under `_internal_defaults_do_not_set`).
+    ("istio-base", "base"),
+    ("istiod", "profile"), ("istiod", "autoscaleEnabled"), ("istiod", "replicaCount"), ("istiod", "base"),
+    ("istiod", "global"),
+    ("istio-cni", "profile"), ("istio-cni", "ambient"), ("istio-cni", "global"),
+    ("ztunnel", "profile"), ("ztunnel", "hub"), ("ztunnel", "tag"),
+    # Kiali: config.yaml settings the chart passes through without listing them in values.yaml.
+    ("kiali", "external_services.prometheus.url"), ("kiali", "external_services.grafana"),
+    ("kiali", "external_services.tracing"),
+}
+
+
+def test_mesh_releases_and_objects_pass_the_contract_check(document, tmp_path, shared):
+    part = _mesh_part(document)
+    assert sorted(o["kind"] for o in part["objects"]) == [
+        "Ingress", "Namespace", "PodMonitor", "PodMonitor", "ServiceMonitor"]
+    output = check_k8s_render(shared, part, tmp_path)
+    assert "10 checked, 0 errors," in output
+    warnings = set(re.findall(r"release (\S+) \(.*\): values key '([^']+)' is not", output))
+    assert warnings == EXPECTED_WARNINGS
+
+
+def test_whole_probe_render_passes_the_contract_check(document, tmp_path, shared):
+    """The lab a Service Mesh slide gets (gateway-api and monitoring included, as the layer requires)."""
+    output = check_k8s_render(shared, document, tmp_path)
+    assert ", 0 errors," in output
+
+
+def test_istio_installs_in_parallel_with_monitoring_and_kiali_waits_for_it(tmp_path):
+    releases = {r["name"]: r for r in render_with_layers(tmp_path, ["mesh"])["releases"]}
+    for name in ("istio-base", "istiod", "istio-cni", "ztunnel"):
+        assert "release/kube-prometheus-stack" not in releases[name]["depends_on"], name
+    assert "manifest/gateway-api-crds" in releases["istiod"]["depends_on"]
+    assert "release/kube-prometheus-stack" in releases["kiali"]["depends_on"]

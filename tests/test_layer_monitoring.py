@@ -1,0 +1,254 @@
+"""The monitoring layer: kube-prometheus-stack (Prometheus, Alertmanager, Grafana) in `monitoring`."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from infra.catalog import Catalog
+from infra.clusters.kind import KindTarget
+from infra.layers import monitoring
+from infra.layers.monitoring import (ALERTMANAGER_URL, GRAFANA_ADMIN_PASSWORD_KEY, GRAFANA_ADMIN_SECRET,
+                                     GRAFANA_ADMIN_USER_KEY, GRAFANA_DASHBOARD_LABEL, GRAFANA_DATASOURCE_LABEL, PIN,
+                                     PROMETHEUS_URL, RELEASE, WORKLOADS, kube_prometheus_stack_values)
+from infra.render import SECRET, record_program
+from infra.settings import StackSettings
+from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+
+KIND = StackSettings(session="monday")
+NODES = 3
+BUDGET_CPU_M, BUDGET_MEMORY_MI = 320, 900
+MOCK_PASSWORD = "Mock-Grafana-Password-4242"
+
+
+def _caps(**changes):
+    return replace(KindTarget().capabilities(KIND), **changes)
+
+
+def _at(values: dict, dotted: str):
+    node = values
+    for key in dotted.split("."):
+        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
+        node = node[key]
+    return node
+
+
+def _release(document: dict) -> dict:
+    (release,) = [r for r in document["releases"] if r["name"] == RELEASE]
+    return release
+
+
+def _objects(document: dict, kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in document["objects"] if o["kind"] == kind}
+
+
+def _resources_count(workload) -> int:
+    return NODES if workload.per_node else workload.replicas
+
+
+def _cpu_m(quantity: str) -> float:
+    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
+
+
+def _memory_mi(quantity: str) -> float:
+    units = {"Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+@pytest.fixture
+def mocked_password(monkeypatch):
+    """The mock engine answers RandomPassword with a known `result`, so a leak would be visible."""
+    from infra.recording import EchoMocks
+
+    original = EchoMocks.new_resource
+
+    def new_resource(self, args):
+        resource_id, outputs = original(self, args)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs = {**outputs, "result": MOCK_PASSWORD}
+        return resource_id, outputs
+
+    monkeypatch.setattr(EchoMocks, "new_resource", new_resource)
+
+
+def test_kind_render_pins_the_chart_and_passes_the_contract_check(tmp_path, shared):
+    document = render_with_layers(tmp_path, ["monitoring"])
+    release = _release(document)
+    assert (release["name"], release["namespace"]) == ("kube-prometheus-stack", "monitoring")
+    assert (release["chart"], release["repo"], release["version"]) == (
+        "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3")
+    assert (PIN.chart, PIN.version) == (release["chart"], release["version"])
+    assert release["values"] == kube_prometheus_stack_values(_caps())
+    output = check_k8s_render(shared, document, tmp_path)
+    assert " 0 errors" in output
+    warnings = [line for line in output.splitlines() if line.startswith("warn")]
+    # The one key outside the parent chart's values.yaml: a grafana subchart key (see the module doc).
+    assert len(warnings) == 1 and "'grafana.testFramework'" in warnings[0], output
+
+
+def test_the_release_waits_for_its_namespace_only(tmp_path):
+    document = render_with_layers(tmp_path, ["monitoring"])
+    assert _release(document)["depends_on"] == ["Namespace/monitoring"]
+    assert set(_objects(document, "Namespace")) == {"monitoring"}
+
+
+@pytest.mark.parametrize("other_layers", [["alerting"], ["monitoring", "ingress"], ["alerting", "ingress"]])
+def test_the_release_is_identical_whatever_else_the_lab_has(tmp_path, other_layers):
+    """A lab switch must not upgrade the release: same name, values, dependencies in every lab."""
+    alone = _release(render_with_layers(tmp_path / "alone", ["monitoring"]))
+    other = _release(render_with_layers(tmp_path / "other", other_layers))
+    assert other == alone
+
+
+def test_web_uis_are_ingresses_beside_the_release_only_with_the_ingress_layer(tmp_path):
+    without = render_with_layers(tmp_path / "without", ["monitoring"])
+    assert _objects(without, "Ingress") == {}
+    document = render_with_layers(tmp_path / "with", ["monitoring", "ingress"])
+    ingresses = _objects(document, "Ingress")
+    expected = {
+        "grafana-ui": ("grafana.localhost", "kube-prometheus-stack-grafana", 80),
+        "prometheus-ui": ("prometheus.localhost", "kube-prometheus-stack-prometheus", 9090),
+        "alertmanager-ui": ("alertmanager.localhost", "kube-prometheus-stack-alertmanager", 9093),
+    }
+    assert set(ingresses) == set(expected)
+    for name, (host, service, port) in expected.items():
+        ingress = ingresses[name]
+        assert ingress["metadata"]["namespace"] == "monitoring"
+        (rule,) = ingress["spec"]["rules"]
+        backend = rule["http"]["paths"][0]["backend"]["service"]
+        assert (rule["host"], backend["name"], backend["port"]["number"]) == (host, service, port)
+    values = _release(document)["values"]
+    for component in ("grafana", "prometheus", "alertmanager"):
+        assert "ingress" not in values[component]  # never through the chart's own ingress values
+
+
+def test_ui_urls_and_in_cluster_urls_are_component_outputs(tmp_path):
+    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers="[monitoring, ingress]", slide="Probe"))
+    registrations, outputs = record_program(replace(KIND, lab="probe"), Catalog.load(tmp_path))
+    (layer,) = [r for r in registrations if r.type == "labs:layer:Monitoring"]
+    out = outputs[layer.urn]
+    assert out["grafana_url"] == "http://grafana.localhost/"
+    assert out["prometheus_url"] == "http://prometheus.localhost/"
+    assert out["alertmanager_url"] == "http://alertmanager.localhost/"
+    assert out["prometheus_in_cluster"] == PROMETHEUS_URL == "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    assert out["alertmanager_in_cluster"] == ALERTMANAGER_URL == (
+        "http://kube-prometheus-stack-alertmanager.monitoring.svc:9093")
+    assert out["grafana_admin_secret"] == "monitoring/grafana-admin"
+
+
+def test_students_objects_are_selected_without_the_release_label():
+    spec = kube_prometheus_stack_values(_caps())["prometheus"]["prometheusSpec"]
+    for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False, kind
+        assert f"{kind}NamespaceSelector" not in spec  # the chart's default {}: every namespace
+
+
+def test_alertmanager_applies_every_alertmanagerconfig_to_every_alert():
+    spec = kube_prometheus_stack_values(_caps())["alertmanager"]["alertmanagerSpec"]
+    assert spec["alertmanagerConfigSelector"] == {} and spec["alertmanagerConfigNamespaceSelector"] == {}
+    assert spec["alertmanagerConfigMatcherStrategy"] == {"type": "None"}
+
+
+def test_grafana_sidecars_watch_every_namespace_for_the_exported_labels():
+    grafana = kube_prometheus_stack_values(_caps())["grafana"]
+    assert GRAFANA_DATASOURCE_LABEL == ("grafana_datasource", "1")
+    assert GRAFANA_DASHBOARD_LABEL == ("grafana_dashboard", "1")
+    for sidecar, (key, value) in (("datasources", GRAFANA_DATASOURCE_LABEL), ("dashboards", GRAFANA_DASHBOARD_LABEL)):
+        settings = grafana["sidecar"][sidecar]
+        assert (settings["label"], settings["labelValue"], settings["searchNamespace"]) == (key, value, "ALL")
+
+
+def test_control_plane_targets_match_the_kind_kubeadm_patches():
+    values = kube_prometheus_stack_values(_caps())
+    for component, port in (("kubeControllerManager", 10257), ("kubeScheduler", 10259)):
+        assert values[component]["service"] == {"port": port, "targetPort": port}
+        assert values[component]["serviceMonitor"] == {"https": True, "insecureSkipVerify": True}
+    assert values["kubeEtcd"]["service"] == {"port": 2381, "targetPort": 2381}
+    assert values["kubeEtcd"]["serviceMonitor"]["scheme"] == "http"
+    assert values["kubeProxy"]["service"] == {"port": 10249, "targetPort": 10249}
+    assert values["kubeProxy"]["serviceMonitor"]["https"] is False
+
+
+def test_kubelet_certificates_are_verified_only_where_the_target_can():
+    assert kube_prometheus_stack_values(_caps())["kubelet"]["serviceMonitor"]["insecureSkipVerify"] is True
+    verified = kube_prometheus_stack_values(_caps(kubelet_certs_verifiable=True))
+    assert verified["kubelet"]["serviceMonitor"] == {"https": True, "insecureSkipVerify": False}
+
+
+def test_lab_sized_retention_without_persistent_storage_and_unused_parts_off():
+    values = kube_prometheus_stack_values(_caps())
+    spec = values["prometheus"]["prometheusSpec"]
+    assert (spec["retention"], spec["retentionSize"]) == ("6h", "1GB")
+    assert "storageSpec" not in spec and "storage" not in values["alertmanager"]["alertmanagerSpec"]
+    assert "persistence" not in values["grafana"]
+    assert values["thanosRuler"] == {"enabled": False} and values["windowsMonitoring"] == {"enabled": False}
+    assert values["grafana"]["testFramework"] == {"enabled": False}
+
+
+def test_every_workload_path_has_requests_and_a_memory_limit_within_the_budget():
+    values = kube_prometheus_stack_values(_caps())
+    assert set(WORKLOADS) == {RELEASE}
+    cpu = memory = 0.0
+    for workload in WORKLOADS[RELEASE]:
+        resources = _at(values, workload.resources_path)
+        assert {"cpu", "memory"} <= set(resources["requests"]), workload
+        assert resources["limits"]["memory"], workload
+        cpu += _cpu_m(resources["requests"]["cpu"]) * _resources_count(workload)
+        memory += _memory_mi(resources["requests"]["memory"]) * _resources_count(workload)
+    assert (cpu, memory) == (245, 848)
+    assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
+    node_exporter = [w for w in WORKLOADS[RELEASE] if w.container == "node-exporter"]
+    assert [w.per_node for w in node_exporter] == [True]
+
+
+def test_config_reloader_has_no_cpu_limit_but_a_memory_limit():
+    reloader = kube_prometheus_stack_values(_caps())["prometheusOperator"]["prometheusConfigReloader"]["resources"]
+    assert reloader["limits"] == {"cpu": "0", "memory": "48Mi"}  # "0": no CPU limit, the operator's convention
+
+
+def test_footprint_reads_the_layer_within_its_budget(tmp_path):
+    from infra.footprint import footprint, totals
+
+    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers="[monitoring]", slide="Probe"))
+    rows = footprint("probe", KIND, Catalog.load(tmp_path))["monitoring"]
+    assert [f"{r.owner}/{r.container}" for r in rows if r.lacks_requests] == []
+    cpu, memory = totals(rows)
+    assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
+
+
+def test_grafana_admin_password_is_never_in_clear(tmp_path, mocked_password):
+    document = render_with_layers(tmp_path, ["monitoring", "ingress"])
+    text = json.dumps(document)
+    assert MOCK_PASSWORD not in text
+    values = _release(document)["values"]
+    assert SECRET not in json.dumps(values)  # no secret Output inside the values
+    assert "adminPassword" not in values["grafana"]
+    assert values["grafana"]["admin"] == {
+        "existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"}
+    secret = _objects(document, "Secret")[GRAFANA_ADMIN_SECRET]
+    assert secret["metadata"]["namespace"] == "monitoring"
+    assert secret["stringData"] == {GRAFANA_ADMIN_USER_KEY: SECRET, GRAFANA_ADMIN_PASSWORD_KEY: SECRET}
+
+
+def test_the_secret_holds_the_random_password_as_a_pulumi_secret(tmp_path, mocked_password):
+    from pulumi.runtime import rpc
+
+    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers="[monitoring]", slide="Probe"))
+    registrations, _ = record_program(replace(KIND, lab="probe"), Catalog.load(tmp_path))
+    (password,) = [r for r in registrations if r.type == "random:index/randomPassword:RandomPassword"]
+    (secret,) = [r for r in registrations if r.type == "kubernetes:core/v1:Secret"]
+    (layer,) = [r for r in registrations if r.type == "labs:layer:Monitoring"]
+    assert password.parent == layer.urn and password.inputs["length"] >= 20
+    assert password.inputs["special"] is False  # students paste it into a login form
+    assert rpc.is_rpc_secret(secret.inputs["stringData"])  # the whole map travels as a Pulumi secret
+    assert secret.inputs["stringData"]["value"] == {GRAFANA_ADMIN_USER_KEY: "admin",
+                                                    GRAFANA_ADMIN_PASSWORD_KEY: MOCK_PASSWORD}
+    assert password.urn in secret.dependencies
+    (release,) = [r for r in registrations if r.type == "kubernetes:helm.sh/v3:Release"]
+    assert secret.urn not in release.dependencies  # both wait for the namespace only (see the module doc)
+
+
+def test_module_constants_other_layers_import():
+    assert monitoring.NAMESPACE == "monitoring"
+    assert monitoring.GRAFANA_ADMIN_SECRET == "grafana-admin"
