@@ -4,6 +4,7 @@ Each check in lab.yaml has an `id`, a `kind` (below), its fields, and a `hint` i
 `namespace` defaults to the lab's `namespace` and is overridden by `lab check --namespace` (classroom).
 
   exists      apiVersion, object (its kind), name[, namespace][, fields: {dotted.path: expected}]
+              (a key containing dots goes in brackets: metadata.labels[app.kubernetes.io/name])
   rollout     object (Deployment|StatefulSet|DaemonSet), name[, namespace]: rollout complete
   pods_ready  selector[, namespace][, count (minimum, default 1)]
   pvc         name[, namespace][, phase (default Bound)][, capacity (minimum, e.g. 2Gi)]
@@ -105,8 +106,16 @@ def resource_path(api_version: str, kind: str, namespace: str | None, name: str 
     return f"{base}{scope}/{plural(kind)}" + (f"/{name}" if name else "")
 
 
+_PATH_PART = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
+
+
+def path_keys(path: str) -> list[str]:
+    """`spec.rules.0.host` -> keys; a key with dots goes in brackets: `metadata.labels[app.kubernetes.io/name]`."""
+    return [bracketed or plain for bracketed, plain in _PATH_PART.findall(path)]
+
+
 def _dig(obj, dotted: str):
-    for key in dotted.split("."):
+    for key in path_keys(dotted):
         if isinstance(obj, list) and key.isdigit() and int(key) < len(obj):
             obj = obj[int(key)]
         elif isinstance(obj, dict) and key in obj:

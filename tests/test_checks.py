@@ -162,3 +162,13 @@ def test_bad_check_specs_name_the_field(fields, message):
 def test_a_check_without_both_hints_is_rejected():
     with pytest.raises(LabsError, match="French and an English hint"):
         validate_spec({"id": "c", "kind": "http", "host": "x", "hint": {"fr": "indice"}}, "lab.yaml")
+
+
+def test_field_paths_reach_keys_with_dots_in_brackets(cluster):
+    web = deployment("web")
+    web["spec"]["template"]["spec"]["nodeSelector"] = {"labs.k8s/simulated": "true"}
+    cluster.add(web)
+    check = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web",
+                  fields={"spec.template.spec.nodeSelector[labs.k8s/simulated]": "true",
+                          "spec.template.spec.containers.0.name": "c"})
+    assert evaluate(check, cluster.reader, "lab")[0]
