@@ -92,7 +92,9 @@ def test_every_lab_manifest_is_valid(path, request):
             shared = request.getfixturevalue("shared")
             schema = _crd_schema(shared, obj)
             assert schema and schema.is_file(), f"{path}: no schema for {obj['apiVersion']} {obj['kind']}"
-            jsonschema.validate(obj, json.loads(schema.read_text()))
+            # Draft 7, without checking the schema itself: CRD schemas carry Go regexes like (?i).
+            errors = [e.message for e in jsonschema.Draft7Validator(json.loads(schema.read_text())).iter_errors(obj)]
+            assert errors == [], f"{path}: {errors[:3]}"
 
 
 def test_check_k8s_accepts_the_render_of_every_lab(shared, tmp_path):
