@@ -15,6 +15,8 @@ from infra import layers as layer_registry
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
 
+# libyaml's safe loader when PyYAML has it (10x faster: `lab list` parses every lab.yaml).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FOLDER = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)$")
 _LANGS = ("fr", "en")
 _REQUIRED_FILES = ("README.fr.md", "README.en.md")
@@ -64,7 +66,7 @@ def load_lab(folder: Path) -> Lab:
     if not file.is_file():
         raise _fail(file, None, "missing: every lab folder needs a lab.yaml")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
