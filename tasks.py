@@ -11,14 +11,15 @@ import inspect
 
 from invoke import Collection, Exit, task
 
-from infra import commands
+from infra import commands, instructor
+from infra.classroom.cli import classroom_collection
 from infra.errors import LabsError
 
 LAB_HELP = {
     "lab": "lab slug or number (e.g. ingress or 7); `all` for render",
-    "target": "where the cluster runs: kind (default)",
+    "target": "where the cluster runs: kind (default), gke, eks or aks (cloud SDK extras: pip install -e '.[cloud]')",
     "session": "teaching session name; keys the stacks and the kind cluster (default: default)",
-    "workers": "kind worker nodes (default from stacks/Pulumi.<target>.yaml)",
+    "workers": "kind worker nodes; on a cloud, nodes at creation (default from stacks/Pulumi.<target>.yaml)",
     "http_port": "host port for HTTP into the ingress controller (default 80)",
     "https_port": "host port for HTTPS into the ingress controller (default 443)",
     "format": "render output: json or yaml",
@@ -27,6 +28,10 @@ LAB_HELP = {
     "kubeconfig": "kubeconfig file (default: ~/.kube/config with the session's kind context)",
     "context": "kubeconfig context (default: kind-labs-<session> on kind)",
     "timeout": "seconds to keep retrying a failing check (state that converges)",
+    "yes": "cloud targets: accept the cost estimate without asking (needed without a terminal, e.g. in CI)",
+    "students": "number of students, for the cost estimate (default 0: the cluster alone)",
+    "node_size": "cloud node size S, M or L (default from stacks/Pulumi.<target>.yaml)",
+    "gcp_project": "gke: the Google Cloud project (default: gcpProject in stacks/Pulumi.gke.yaml)",
 }
 
 
@@ -50,9 +55,10 @@ def user_errors(fn):
     return wrapper
 
 
-def _settings(target, session, workers=None, http_port=None, https_port=None):
+def _settings(target, session, workers=None, http_port=None, https_port=None, node_size=None, gcp_project=None):
     return commands.stack_settings(target=target, session=session, workers=workers,
-                                   httpPort=http_port, httpsPort=https_port)
+                                   httpPort=http_port, httpsPort=https_port, nodeSize=node_size,
+                                   gcpProject=gcp_project)
 
 
 @task
@@ -69,11 +75,14 @@ def lab_show(c, lab, lang="fr"):
     commands.lab_show(lab, lang)
 
 
-@task(help=helps("lab", "target", "session", "workers", "http_port", "https_port"))
+@task(help=helps("lab", "target", "session", "workers", "http_port", "https_port", "node_size", "gcp_project", "yes",
+                 "students"))
 @user_errors
-def lab_up(c, lab, target="kind", session="default", workers=None, http_port=None, https_port=None):
-    """Create the cluster if needed and converge it to exactly what the lab needs."""
-    commands.lab_up(lab, _settings(target, session, workers, http_port, https_port))
+def lab_up(c, lab, target="kind", session="default", workers=None, http_port=None, https_port=None, node_size=None,
+           gcp_project=None, yes=False, students=None):
+    """Create the cluster if needed and converge it to exactly what the lab needs (clouds: cost estimate first)."""
+    commands.lab_up(lab, _settings(target, session, workers, http_port, https_port, node_size, gcp_project),
+                    yes=yes, students=_whole(students or 0, "students"))
 
 
 @task(help=helps("target", "session"))
@@ -137,13 +146,14 @@ LAB_ACTIONS = {"list": lab_list, "show": lab_show, "up": lab_up, "down": lab_dow
 @task(positional=["action"], help={"action": " | ".join(LAB_ACTIONS), **LAB_HELP})
 def lab_action(c, action, lab=None, target="kind", session="default", workers=None, http_port=None,
                https_port=None, format="json", lang="fr", namespace=None, kubeconfig=None, context=None,
-               timeout=None):
+               timeout=None, node_size=None, gcp_project=None, yes=False, students=None):
     """`invoke lab <action> ...`: the same as `invoke lab.<action> ...`."""
     if action not in LAB_ACTIONS:
         raise Exit(f"error: unknown action '{action}': use one of {', '.join(LAB_ACTIONS)}", code=1)
     given = {"lab": lab, "target": target, "session": session, "workers": workers, "http_port": http_port,
              "https_port": https_port, "format": format, "lang": lang, "namespace": namespace,
-             "kubeconfig": kubeconfig, "context": context, "timeout": timeout}
+             "kubeconfig": kubeconfig, "context": context, "timeout": timeout, "node_size": node_size,
+             "gcp_project": gcp_project, "yes": yes, "students": students}
     task_body = LAB_ACTIONS[action]
     accepted = inspect.signature(task_body.body).parameters
     if "lab" in accepted and lab is None and action not in ("list", "down", "footprint"):
@@ -154,16 +164,82 @@ def lab_action(c, action, lab=None, target="kind", session="default", workers=No
 @task(help=helps("session"))
 @user_errors
 def session_down(c, session="default"):
-    """Tear the session down: destroy its stacks, delete its cluster, remove its state."""
+    """Tear the session down: on clouds, lab layers, load balancers and disks first; then destroy its
+    stacks (cluster, then network), delete a kind cluster, remove its state."""
     commands.session_down(session)
 
 
-@task(positional=["action"], help={"action": "down", **helps("session")})
-def session_action(c, action, session="default"):
-    """`invoke session down`: the same as `invoke session.down`."""
-    if action != "down":
-        raise Exit(f"error: unknown action '{action}': use `invoke session down`", code=1)
-    session_down(c, session=session)
+@task(help=helps("target", "session"))
+@user_errors
+def session_orphans(c, target, session="default"):
+    """List what still carries the session's tags on a cloud (read-only, with gcloud/aws/az); exit 1 if any."""
+    if commands.session_orphans(session, _settings(target, session)):
+        raise Exit(f"error: resources of session '{session}' remain on {target} (listed above): they may still bill",
+                   code=1)
+
+
+@task
+@user_errors
+def session_list(c):
+    """List this machine's sessions: target, age, expiry, stacks, estimated cost so far (clouds)."""
+    instructor.session_list()
+
+
+@task(help={**helps("session"), "hours": "the session now expires this many hours from now (1-168)"})
+@user_errors
+def session_extend(c, session="default", hours=8):
+    """Move the session's expiry (the warning every command prints once it has passed)."""
+    instructor.session_extend(session, _whole(hours, "hours"))
+
+
+SESSION_ACTIONS = {"down": session_down, "orphans": session_orphans, "list": session_list, "extend": session_extend}
+
+
+@task(positional=["action"], help={"action": " | ".join(SESSION_ACTIONS), **helps("session", "target"),
+                                   "hours": "extend: hours from now"})
+def session_action(c, action, session="default", target=None, hours=None):
+    """`invoke session down|list|extend|orphans`: the same as `invoke session.<action>`."""
+    if action not in SESSION_ACTIONS:
+        raise Exit(f"error: unknown action '{action}': use one of {', '.join(SESSION_ACTIONS)}", code=1)
+    if action == "list":
+        session_list(c)
+    elif action == "extend":
+        session_extend(c, session=session, **({"hours": hours} if hours is not None else {}))
+    elif action == "orphans":
+        if not target:
+            raise Exit("error: `session orphans` needs --target=<gke|eks|aks>", code=1)
+        session_orphans(c, target=target, session=session)
+    else:
+        session_down(c, session=session)
+
+
+@task(help={**helps("target", "session", "students", "node_size", "workers"),
+            "hours": "hours the cluster runs (default 8)"})
+@user_errors
+def cost(c, target, students=None, hours=None, session="default", node_size=None, workers=None):
+    """Print an indicative cost estimate for a class on a cloud target (dated list prices, see infra/pricing.py)."""
+    commands.cost(_settings(target, session, workers, node_size=node_size), _whole(students or 0, "students"),
+                  _hours(8 if hours is None else hours))
+
+
+def _whole(value, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise LabsError(f"--{name} must be a whole number, got '{value}'") from None
+    if number < 0:
+        raise LabsError(f"--{name} must be 0 or more, got {number}")
+    return number
+
+
+def _hours(value) -> float:
+    try:
+        hours = float(value)
+    except (TypeError, ValueError):
+        raise LabsError(f"--hours must be a number of hours, got '{value}'") from None
+    if not 0 < hours <= 24 * 31:
+        raise LabsError(f"--hours must be more than 0 and at most {24 * 31}, got {value}")
+    return hours
 
 
 @task
@@ -181,6 +257,62 @@ def setup(c):
     commands.setup()
 
 
+IMAGES_HELP = {
+    "lab": "lab slug or number, or `all`",
+    "sources": "also show where each image comes from (chart release, layer object, lab file)",
+    "volumes": "cache-down: also remove the cache volumes (the cached layers)",
+}
+
+
+@task(help={**helps("target", "session"), "lab": IMAGES_HELP["lab"], "sources": IMAGES_HELP["sources"]})
+@user_errors
+def images_list(c, lab, target="kind", session="default", sources=False):
+    """List the images a lab needs (pinned charts, layers' objects, lab manifests), by registry; offline."""
+    instructor.images_list(lab, _settings(target, session), sources)
+
+
+@task(help={**helps("session"), "lab": IMAGES_HELP["lab"]})
+@user_errors
+def images_pull(c, lab, session="default"):
+    """Warm the image cache: pull every image the lab needs on one node of the session, through the cache."""
+    if not instructor.images_pull(lab, _settings("kind", session)):
+        raise Exit("some images could not be pulled (see above)", code=1)
+
+
+@task(help=helps("session"))
+@user_errors
+def images_cache_up(c, session="default"):
+    """Run the pull-through caches (docker.io, ghcr.io, quay.io, registry.k8s.io) and wire the session's kind nodes."""
+    instructor.images_cache_up(_settings("kind", session))
+
+
+@task(help={"volumes": IMAGES_HELP["volumes"]})
+@user_errors
+def images_cache_down(c, volumes=False):
+    """Remove the cache containers (their volumes with --volumes) and every session's containerd wiring."""
+    instructor.images_cache_down(volumes)
+
+
+IMAGES_ACTIONS = {"list": images_list, "pull": images_pull, "cache-up": images_cache_up,
+                  "cache-down": images_cache_down}
+
+
+@task(positional=["action"], help={"action": " | ".join(IMAGES_ACTIONS), **helps("target", "session"), **IMAGES_HELP})
+def images_action(c, action, lab=None, target=None, session=None, sources=False, volumes=False):
+    """`invoke images list|pull|cache-up|cache-down`: the same as `invoke images.<action>`."""
+    if action == "cache":
+        raise Exit("error: say `invoke images cache-up` or `invoke images cache-down` (one word: invoke reads "
+                   "a single action after `images`)", code=1)
+    if action not in IMAGES_ACTIONS:
+        raise Exit(f"error: unknown action '{action}': use one of {', '.join(IMAGES_ACTIONS)}", code=1)
+    task_body = IMAGES_ACTIONS[action]
+    accepted = inspect.signature(task_body.body).parameters
+    if "lab" in accepted and lab is None:
+        raise Exit(f"error: `images {action}` needs --lab=<slug|number|all> (see `invoke lab list`)", code=1)
+    given = {"lab": lab, "target": target, "session": session, "sources": sources, "volumes": volumes}
+    task_body(c, **{name: value for name, value in given.items() if name in accepted and value is not None})
+
+
 lab_collection = Collection("lab")
 lab_collection.add_task(lab_action, name="action", default=True)
 for name, body in LAB_ACTIONS.items():
@@ -189,7 +321,17 @@ for name, body in LAB_ACTIONS.items():
 session_collection = Collection("session")
 session_collection.add_task(session_action, name="action", default=True)
 session_collection.add_task(session_down, name="down")
+session_collection.add_task(session_orphans, name="orphans")
+session_collection.add_task(session_list, name="list")
+session_collection.add_task(session_extend, name="extend")
 
-ns = Collection(doctor, setup)
+ns = Collection(doctor, setup, cost)
 ns.add_collection(lab_collection)
 ns.add_collection(session_collection)
+ns.add_collection(classroom_collection(user_errors))  # invoke classroom up|render|down|cards|serve|status
+
+images_collection = Collection("images")
+images_collection.add_task(images_action, name="action", default=True)
+for name, body in IMAGES_ACTIONS.items():
+    images_collection.add_task(body, name=name)
+ns.add_collection(images_collection)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.catalog import Catalog
-from infra.clusters import get_target
+from infra.clusters import CLOUD_TARGETS, get_target
 from infra.errors import LabsError
 from infra.paths import check_session_name
 from infra.settings import StackSettings
@@ -35,7 +35,23 @@ def stack_settings(target: str = "kind", session: str = "default", lab: str = ""
     get_target(target)  # unknown target: one clear line
     given = {key: value for key, value in overrides.items() if value is not None}
     settings = StackSettings.for_target(target)
+    from infra.sessions import expiry_warning
+
+    warning = expiry_warning(session)  # every session command warns while an expired session remains
+    if warning:
+        console.print(warning, style="yellow", markup=False, highlight=False, soft_wrap=True)
     return replace(settings.with_config(given, "command line"), session=session, lab=lab)
+
+
+def require_target_sdk(settings: StackSettings) -> None:
+    """A cloud target's SDK (an optional extra), checked before anything else reads the labs or
+    starts Pulumi: one line naming the extra when it is absent."""
+    from infra.clusters import CLOUD_TARGETS
+
+    if settings.target in CLOUD_TARGETS:
+        from infra.clusters.cloud import require_sdk
+
+        require_sdk(settings.target)
 
 
 def lab_list() -> None:
@@ -58,10 +74,14 @@ def lab_show(ref: str, lang: str = "fr") -> None:
     out.print(f"guide: {lab.path / f'README.{lang}.md'}")
 
 
-def lab_up(ref: str, settings: StackSettings) -> dict:
+def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int = 0) -> dict:
     lab = Catalog.load().resolve(ref)
     settings = replace(settings, lab=lab.slug)
     get_target(settings.target).preflight(settings)
+    settings = confirm_cloud_cost(settings, yes, students)
+    from infra.sessions import record
+
+    record(settings)  # target, creation time and expiry, kept from the session's first up
     outputs = make_driver(settings.session).up(settings, f"lab {lab.id} on {settings.stack_name}")
     # The starting point, so late joiners and fresh clusters have what the guide assumes.
     _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *_kube_target(settings, None, None))
@@ -72,12 +92,81 @@ def lab_up(ref: str, settings: StackSettings) -> dict:
 
 def lab_down(settings: StackSettings) -> None:
     """Remove the lab's layers, keep the cluster (the next lab starts fast)."""
-    make_driver(settings.session).up(replace(settings, lab=""), f"removing lab layers from {settings.stack_name}")
+    require_target_sdk(settings)
+    from infra.clusters.cloud import with_expiry
+
+    make_driver(settings.session).up(with_expiry(replace(settings, lab="")),
+                                     f"removing lab layers from {settings.stack_name}")
+
+
+# --- cost -------------------------------------------------------------------------------------------
+
+def cost_estimate(settings: StackSettings, students: int, hours: float):
+    from infra.clusters.cloud import node_counts
+    from infra.pricing import estimate
+
+    if settings.target not in CLOUD_TARGETS:
+        raise LabsError(f"no cost estimate for '{settings.target}': it runs on your machine "
+                        f"(cloud targets: {', '.join(CLOUD_TARGETS)})")
+    nodes, _, high = node_counts(settings)
+    return estimate(settings.target, students, hours, settings.node_size, nodes, high, settings.region)
+
+
+def print_estimate(est, to: Console | None = None) -> None:
+    """The estimate as a table, labelled indicative, dated, with the providers' pricing pages."""
+    from infra.pricing import CURRENCY, PRICES_DATE, PRICING_PAGES
+
+    to = to or out
+
+    table = Table(title=f"INDICATIVE cost estimate, {est.target}: {est.students} students, {est.hours:g} h "
+                        f"(list prices of {PRICES_DATE}, {est.region}, {CURRENCY}, on-demand, before tax)")
+    for column in ("item", "quantity", "unit price", "cost"):
+        table.add_column(column, justify="right" if column == "cost" else "left")
+    for line in est.lines:
+        table.add_row(line.item, line.quantity, line.unit_price, f"${line.cost:,.2f}")
+    per_student = f" (${est.per_student:,.2f} per student)" if est.per_student is not None else ""
+    table.add_row("[bold]total[/bold]", "", "", f"[bold]${est.total:,.2f}[/bold]", end_section=True)
+    to.print(table)
+    to.print(f"[bold]indicative total: ${est.total:,.2f}[/bold] for {est.hours:g} h{per_student}")
+    to.print(f"An estimate from the price table in infra/pricing.py, dated {PRICES_DATE}: it excludes "
+             "network egress, logging, snapshots, free tiers, discounts and taxes. Check current prices:")
+    for url in PRICING_PAGES[est.target]:
+        to.print(f"  {url}")
+    for note in est.notes:
+        to.print(f"[yellow]note:[/yellow] {note}")
+
+
+def cost(settings: StackSettings, students: int, hours: float):
+    est = cost_estimate(settings, students, hours)
+    print_estimate(est)
+    return est
+
+
+def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) -> StackSettings:
+    """On a cloud: show the estimate for the session's planned hours, ask before anything is billed
+    (or `--yes`), and fix the session's expiry tag. No terminal (CI) counts as "no"."""
+    import sys
+
+    if settings.target not in CLOUD_TARGETS:
+        return settings
+    from infra.clusters.cloud import with_expiry
+
+    print_estimate(cost_estimate(settings, students, settings.expires_hours), console)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise LabsError("no terminal to confirm the cost estimate above: nothing was created "
+                            "(re-run with --yes to accept it)")
+        answer = console.input(f"Create or update billable {settings.target} resources for session "
+                               f"'{settings.session}'? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes", "o", "oui"):
+            raise LabsError("cancelled: nothing was created")
+    return with_expiry(settings)
 
 
 def lab_render(ref: str, settings: StackSettings, fmt: str = "json") -> str:
     if fmt not in ("json", "yaml"):
         raise LabsError(f"unknown format '{fmt}': use --format=json or --format=yaml")
+    require_target_sdk(settings)
     from infra.render import render
 
     document = render(ref, settings)
@@ -90,6 +179,7 @@ def lab_footprint(ref: str, settings: StackSettings) -> bool:
     """Print requests per layer; False when over budget or a container lacks requests."""
     from infra.footprint import BUDGET_CPU_M, BUDGET_MEMORY_MI, footprint, totals
 
+    require_target_sdk(settings)
     per_layer = footprint(ref or "all", settings)
     table = Table(title=f"Requests per layer ({settings.target}, {ref or 'all'} labs)")
     for column in ("layer", "workload", "container", "×", "cpu", "memory", "mem limit"):
@@ -124,6 +214,9 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
 
     if session_kubeconfig(settings.session).is_file():
         return str(session_kubeconfig(settings.session)), None
+    if settings.target in CLOUD_TARGETS:
+        raise LabsError(f"no kubeconfig for session '{settings.session}' yet: run `invoke lab up "
+                        f"--target={settings.target}` first (or pass --kubeconfig)")
     from infra.clusters.kind import cluster_name
 
     return None, f"kind-{cluster_name(settings.session)}"
@@ -214,16 +307,68 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
 
 
 def session_down(session: str) -> None:
-    """Destroy every stack of the session, delete its cluster, remove its state and stack files."""
+    """Destroy every stack of the session, delete its cluster, remove its state and stack files.
+
+    Cloud stacks first release what bills outside Pulumi's state, in this order: an `up` without a
+    lab (the lab layers go, Traefik's load balancer with them), then every remaining LoadBalancer
+    Service and PersistentVolumeClaim through the cluster's kubeconfig (the cloud controllers
+    delete the load balancers and disks), and only then the destroy, which removes the cluster
+    before its network (Pulumi deletes dependents first).
+    """
     from infra.clusters import TARGETS
     from infra.driver import remove_session_files
 
     check_session_name(session)
-    destroyed = make_driver(session).destroy_session()
+    from infra.classroom.fanout import remove_tenant_clusters
+
+    remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
+    driver = make_driver(session)
+    for stack in driver.list_stacks():
+        target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
+        if target in CLOUD_TARGETS:
+            release_cloud_stack(driver, session, stack, target)
+    destroyed = driver.destroy_session()
     # A cluster whose state was lost would survive the destroy: delete it by name as well.
     get_target("kind").cleanup(StackSettings(session=session, target="kind"))
+    from infra.imagecache import unwire
+
+    unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions
     remove_session_files(session)
     console.print(f"session '{session}' removed ({', '.join(destroyed) or 'no stacks'}; targets known: {', '.join(TARGETS)})")
+    clouds = sorted({name[len(session) + 1:] for name in destroyed} & set(CLOUD_TARGETS))
+    for target in clouds:
+        console.print(f"check that nothing of it still bills: invoke session orphans --target={target} --session={session}")
+
+
+def release_cloud_stack(driver, session: str, stack: str, target: str) -> dict:
+    """Lab layers, then LoadBalancer Services and claims of a cloud stack, before its destroy."""
+    from infra.clusters.cloud import release_billable, with_expiry
+    from infra.driver import session_kubeconfig
+
+    settings = replace(driver.stack_settings(stack), session=session, target=target, lab="")
+    require_target_sdk(settings)
+    driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
+    kubeconfig = str(session_kubeconfig(session))
+    return release_billable(lambda args, check=True: _kubectl(args, kubeconfig, None, check=check),
+                            say=lambda line: console.print(f"{stack}: {line}"))
+
+
+def session_orphans(session: str, settings: StackSettings) -> list[dict]:
+    """Print what still carries the session's tags on a cloud (read-only); returns it."""
+    from infra.clusters.cloud import list_orphans
+
+    check_session_name(session)
+    found = list_orphans(replace(settings, session=session))
+    if not found:
+        out.print(f"nothing on {settings.target} carries session '{session}''s tags")
+        return found
+    table = Table(title=f"Still tagged session={session} on {settings.target}")
+    for column in ("kind", "id", "expires-at"):
+        table.add_column(column, overflow="fold")
+    for row in found:
+        table.add_row(row["kind"], row["id"], row.get("expires-at", ""))
+    out.print(table)
+    return found
 
 
 def doctor() -> bool:

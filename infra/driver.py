@@ -74,7 +74,7 @@ class PulumiDriver:
         self.session = session
         self.console = console
 
-    def _workspace(self):
+    def _workspace(self, delete_unreachable: bool = False):
         from pulumi import automation as auto
 
         pulumi_bin = Path(require_tool("pulumi"))
@@ -87,6 +87,12 @@ class PulumiDriver:
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             **interpreter_env(),
         }
+        if delete_unreachable:
+            # A final destroy: objects of a cluster that is already gone are dropped from the state
+            # instead of failing the destroy (and leaving the network and the cluster's cloud
+            # resources behind). Never set for `up`: a cloud API briefly out of reach must not
+            # drop layers from the state.
+            env["PULUMI_K8S_DELETE_UNREACHABLE"] = "true"
         return auto.LocalWorkspace(
             work_dir=str(paths.PROJECT_ROOT),
             env_vars=env,
@@ -112,9 +118,21 @@ class PulumiDriver:
             write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
 
+    def list_stacks(self) -> list[str]:
+        """The names of the session's stacks (`<session>-<target>`)."""
+        return [summary.name for summary in self._workspace().list_stacks()]
+
+    def stack_settings(self, stack_name: str) -> StackSettings:
+        """The settings a stack was last brought up with, read back from its config."""
+        from infra.settings import PROJECT
+
+        stack = self._stack(self._workspace(), stack_name)
+        config = {key: value.value for key, value in stack.get_all_config().items() if key.startswith(f"{PROJECT}:")}
+        return StackSettings().with_config(config, f"stack {stack_name}")
+
     def destroy_session(self) -> list[str]:
         """Destroy and remove every stack of the session; returns their names."""
-        workspace = self._workspace()
+        workspace = self._workspace(delete_unreachable=True)
         names = [summary.name for summary in workspace.list_stacks()]
         for name in names:
             stack = self._stack(workspace, name)

@@ -1,4 +1,5 @@
-"""The Pulumi program: target cluster, then the closure of the lab's layers on it.
+"""The Pulumi program: target cluster, then the closure of the lab's layers on it, and a classroom's
+tenancy when the settings carry a roster.
 
 `build` is the only entry: `__main__.py` calls it under the Pulumi engine (`lab up`), and
 `infra.render` calls it under the SDK's mock runtime (`lab render`), so both see the same program.
@@ -26,7 +27,12 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     for name in closure:
         requires = {dep: layers[dep] for dep in LAYERS[name].requires}
         layers[name] = component_class(name)(name, ctx, cluster.provider, requires=requires)
+    tenancy = None
+    if settings.roster:  # a classroom: the students' namespaces beside the shared layers
+        from infra.classroom.tenancy import build_tenancy
+
+        tenancy = build_tenancy(settings.roster, ctx, cluster.provider, lab.slug if lab else "")
     pulumi.export("lab", lab.id if lab else "")
     pulumi.export("layers", list(layers))
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    return {"cluster": cluster, "layers": layers}
+    return {"cluster": cluster, "layers": layers, "tenancy": tenancy}

@@ -16,6 +16,7 @@ from infra.settings import PROJECT, StackSettings
 SECRET = "[secret]"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 MANIFEST_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
+TENANCY_TYPE = "labs:classroom:Tenancy"
 
 
 @dataclass
@@ -86,14 +87,19 @@ def _label(reg: Registration) -> str:
     return reg.name
 
 
-def render_lab(lab: Lab, settings: StackSettings, catalog: Catalog) -> dict:
+def render_lab(lab: Lab | None, settings: StackSettings, catalog: Catalog) -> dict:
+    """The render document of `settings` (lab None: the cluster alone, e.g. a classroom without a lab).
+    A classroom's tenancy adds a `students` list (infra.classroom) beside `objects`."""
     registrations, outputs = record_program(settings, catalog)
     labels = {reg.urn: _label(reg) for reg in registrations}
     cluster: dict = {}
+    students = None
     releases, manifests, objects = [], [], []
     for reg in registrations:
         if reg.type.startswith("labs:cluster:"):
             cluster = _plain(outputs.get(reg.urn, {}).get("summary", {}))
+        elif reg.type == TENANCY_TYPE:
+            students = _plain(outputs.get(reg.urn, {}).get("students", []))
         elif reg.type == RELEASE_TYPE:
             inputs = reg.inputs
             releases.append(
@@ -111,16 +117,19 @@ def render_lab(lab: Lab, settings: StackSettings, catalog: Catalog) -> dict:
             manifests.append({"name": reg.name, "source": reg.inputs.get("file") or reg.inputs.get("files")})
         elif reg.custom and reg.type.startswith("kubernetes:") and "kind" in reg.inputs:
             objects.append(_plain(reg.inputs))
-    return {
-        "lab": lab.id,
-        "slide": lab.slide,
+    document = {
+        "lab": lab.id if lab else "",
+        "slide": lab.slide if lab else "",
         "target": settings.target,
         "cluster": cluster,
-        "layers": lab.layer_closure(),
+        "layers": lab.layer_closure() if lab else [],
         "releases": releases,
         "manifests": manifests,
         "objects": objects,
     }
+    if students is not None:
+        document["students"] = students
+    return document
 
 
 def render(ref: str, settings: StackSettings, catalog: Catalog | None = None) -> dict | list[dict]:

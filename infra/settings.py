@@ -10,16 +10,45 @@ from dataclasses import dataclass, replace
 
 PROJECT = "k8s-labs"
 
-# config key -> (field, parser, accepted range for ints)
+CLOUDS = ("gke", "eks", "aks")
+NODE_SIZES = ("S", "M", "L")
+
+
+def _node_size(raw: object) -> str:
+    size = str(raw).strip().upper()
+    if size not in NODE_SIZES:
+        raise ValueError(size)
+    return size
+
+
+# config key -> (field, parser, accepted range for ints, targets that use it: None = every target)
 _KEYS = {
-    "session": ("session", str, None),
-    "target": ("target", str, None),
-    "lab": ("lab", str, None),
-    "workers": ("workers", int, (0, 10)),
-    "httpPort": ("http_port", int, (1, 65535)),
-    "httpsPort": ("https_port", int, (1, 65535)),
-    "lbAddressRange": ("lb_address_range", str, None),
+    "session": ("session", str, None, None),
+    "target": ("target", str, None, None),
+    "lab": ("lab", str, None, None),
+    "workers": ("workers", int, (0, 10), None),
+    "httpPort": ("http_port", int, (1, 65535), None),
+    "httpsPort": ("https_port", int, (1, 65535), None),
+    "lbAddressRange": ("lb_address_range", str, None, None),
+    # Classroom: the normalized roster `classroom up` writes (unset = left as the stack has it).
+    "roster": ("roster", str, None, None),
+    # Managed clouds only (stacks/Pulumi.<gke|eks|aks>.yaml pins them).
+    "region": ("region", str, None, CLOUDS),
+    "zones": ("zones", str, None, CLOUDS),
+    "kubernetesVersion": ("kubernetes_version", str, None, CLOUDS),
+    "nodeSize": ("node_size", _node_size, None, CLOUDS),
+    "minNodes": ("min_nodes", int, (0, 50), CLOUDS),
+    "maxNodes": ("max_nodes", int, (1, 50), CLOUDS),
+    "expiresHours": ("expires_hours", int, (1, 168), CLOUDS),
+    "expiresAt": ("expires_at", str, None, CLOUDS),
+    "baseDomain": ("base_domain", str, None, CLOUDS),
+    "gcpProject": ("gcp_project", str, None, ("gke",)),
+    "releaseChannel": ("release_channel", str, None, ("gke",)),
+    "vpcId": ("vpc_id", str, None, ("eks",)),
+    "subnetIds": ("subnet_ids", str, None, ("eks",)),
 }
+
+_MESSAGES = {int: "a whole number", _node_size: f"one of {', '.join(NODE_SIZES)}"}
 
 
 @dataclass(frozen=True)
@@ -27,10 +56,35 @@ class StackSettings:
     session: str = "default"
     target: str = "kind"
     lab: str = ""  # slug or number; "" = cluster only
-    workers: int = 2
+    workers: int = 2  # kind: workers beside the control plane; clouds: nodes of the pool at creation
     http_port: int = 80
     https_port: int = 443
     lb_address_range: str = ""  # "" = taken from the kind Docker network at up (MetalLB pool)
+    # Classroom roster JSON (infra.classroom): None leaves the stack's value alone, so `lab up` in a
+    # classroom keeps the students' tenancy; "" removes it (`classroom down`).
+    roster: str | None = None
+    # Managed clouds (defaults from stacks/Pulumi.<target>.yaml; credentials from the cloud CLI login).
+    region: str = ""  # GCP region, AWS region, Azure location
+    zones: str = ""  # comma-separated: GKE's cluster zone (first), EKS subnets' availability zones
+    kubernetes_version: str = ""  # minor, e.g. "1.35": the provider picks its latest patch
+    node_size: str = "S"  # S/M/L, mapped per provider (see infra/clusters/cloud.py)
+    min_nodes: int = 1  # node pool autoscaling bounds
+    max_nodes: int = 5
+    expires_hours: int = 8  # the expiry tag: first `lab up` of the session + this
+    expires_at: str = ""  # the expiry tag's value, fixed once per session (infra.clusters.cloud)
+    base_domain: str = ""  # web UIs at <name>.<baseDomain> behind the ingress load balancer
+    gcp_project: str = ""  # GKE: the Google Cloud project
+    release_channel: str = "REGULAR"  # GKE release channel
+    vpc_id: str = ""  # EKS: an existing VPC ("" = the target creates one)
+    subnet_ids: str = ""  # EKS: comma-separated subnets of that VPC
+
+    @property
+    def zone_list(self) -> list[str]:
+        return [zone.strip() for zone in self.zones.split(",") if zone.strip()]
+
+    @property
+    def subnet_id_list(self) -> list[str]:
+        return [subnet.strip() for subnet in self.subnet_ids.split(",") if subnet.strip()]
 
     @property
     def stack_name(self) -> str:
@@ -38,7 +92,11 @@ class StackSettings:
 
     def as_config(self) -> dict[str, str]:
         """Pulumi config (project-namespaced strings): what the driver writes into the stack."""
-        return {f"{PROJECT}:{key}": str(getattr(self, attr)) for key, (attr, _, _) in _KEYS.items()}
+        return {
+            f"{PROJECT}:{key}": str(getattr(self, attr))
+            for key, (attr, _, _, targets) in _KEYS.items()
+            if (targets is None or self.target in targets) and getattr(self, attr) is not None
+        }
 
     def with_config(self, values: dict[str, object], source: str) -> "StackSettings":
         """These settings overridden by config values (keys with or without the project prefix).
@@ -52,11 +110,11 @@ class StackSettings:
             key = raw_key.split(":", 1)[1] if raw_key.startswith(f"{PROJECT}:") else raw_key
             if key not in _KEYS or raw is None:
                 continue
-            attr, parse, bounds = _KEYS[key]
+            attr, parse, bounds, _ = _KEYS[key]
             try:
                 value = parse(raw)
             except (TypeError, ValueError):
-                raise LabsError(f"{source}: {key} must be a whole number, got '{raw}'") from None
+                raise LabsError(f"{source}: {key} must be {_MESSAGES[parse]}, got '{raw}'") from None
             if bounds and not bounds[0] <= value <= bounds[1]:
                 raise LabsError(f"{source}: {key} must be between {bounds[0]} and {bounds[1]}, got {value}")
             changes[attr] = value

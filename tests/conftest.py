@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,16 @@ def isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("LABS_TOOLS_DIR", str(tmp_path / "tools"))
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     return tmp_path
+
+
+@contextmanager
+def user_dirs_in(root: Path):
+    """isolated_user_dirs for module-scoped fixtures, which the per-test one does not cover."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABS_STATE_DIR", str(root / "state"))
+        patch.setenv("LABS_TOOLS_DIR", str(root / "tools"))
+        patch.delenv("PULUMI_BACKEND_URL", raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -60,13 +71,33 @@ def copy_of_real_lab(tmp_path) -> Path:
     return root
 
 
+def probe_catalog(root: Path, layers: list[str]) -> Catalog:
+    """A catalog in `root` whose one lab, `probe`, needs exactly `layers` (plus their dependencies)."""
+    write_lab(root, "99-probe", lab_yaml("probe", layers="[" + ", ".join(layers) + "]", slide="Probe"))
+    return Catalog.load(root)
+
+
 def render_with_layers(root: Path, layers: list[str], settings=None) -> dict:
     """Render a throw-away lab that needs exactly `layers` (plus their dependencies)."""
     from infra.render import render
     from infra.settings import StackSettings
 
-    write_lab(root, "99-probe", lab_yaml("probe", layers="[" + ", ".join(layers) + "]", slide="Probe"))
-    return render("probe", settings or StackSettings(), Catalog.load(root))
+    return render("probe", settings or StackSettings(), probe_catalog(root, layers))
+
+
+def record_probe(root: Path, layers: list[str], settings=None) -> tuple[list, dict]:
+    """(registrations, component outputs) of the program for a throw-away lab that needs exactly `layers`."""
+    from dataclasses import replace
+
+    from infra.render import record_program
+    from infra.settings import StackSettings
+
+    return record_program(replace(settings or StackSettings(), lab="probe"), probe_catalog(root, layers))
+
+
+def probe_registrations(root: Path, layers: list[str], settings=None) -> list:
+    """The registrations of record_probe, without the outputs."""
+    return record_probe(root, layers, settings)[0]
 
 
 def check_k8s_render(shared: Path, document: dict, tmp_path: Path) -> str:

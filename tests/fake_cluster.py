@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -92,6 +93,7 @@ class FakeCluster:
         self.objects: dict[str, dict] = {}
         self.service_answers: dict[tuple[str, str], object] = {}  # (service prefix, api path) -> JSON
         self.http_answers: dict[tuple[str, str], tuple[int, str]] = {}  # (host, path) -> (status, body)
+        self.token_requests: list[tuple[str, str, dict]] = []  # (namespace, service account, spec) per TokenRequest
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -158,5 +160,20 @@ class FakeCluster:
                 if url.path in cluster.objects:
                     return self._send(200, cluster.objects[url.path])
                 return self._send(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+
+            def do_POST(self):
+                """TokenRequest (POST .../serviceaccounts/<sa>/token) for a ServiceAccount the cluster has:
+                a token naming the account, valid for the requested expirationSeconds."""
+                path = urllib.parse.urlsplit(self.path).path
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                account, _, sub = path.rpartition("/")
+                if sub != "token" or account not in cluster.objects:
+                    return self._send(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+                namespace, name = account.split("/")[-3], account.split("/")[-1]
+                spec = body.get("spec") or {}
+                cluster.token_requests.append((namespace, name, spec))
+                expiry = time.gmtime(time.time() + int(spec.get("expirationSeconds", 3600)))
+                return self._send(201, {**body, "status": {"token": f"token-of-{namespace}-{name}",
+                                                           "expirationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", expiry)}})
 
         return Handler

@@ -25,6 +25,9 @@ class FakeDriver:
         self.calls.append(("up", settings))
         return {"lab": settings.lab}
 
+    def list_stacks(self):
+        return [f"{self.session}-kind"]
+
     def destroy_session(self):
         self.calls.append(("destroy",))
         return [f"{self.session}-kind"]

@@ -2,40 +2,28 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 
-from infra.catalog import Catalog
+from infra.footprint import cpu_millicores, memory_mebibytes
 from infra.layers.alerting import MAILPIT_IMAGE, SMARTHOST, alertmanager_config_spec, prometheus_rule_spec
 from infra.layers.monitoring import ALERTMANAGER_URL, RELEASE as MONITORING_RELEASE
-from infra.render import record_program
-from infra.settings import StackSettings
-from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+from tests.conftest import check_k8s_render, probe_catalog, probe_registrations, record_probe, render_with_layers
+from tests.layer_helpers import KIND, by_object_name, objects_of_kind, one
 
-KIND = StackSettings(session="monday")
 BUDGET_CPU_M, BUDGET_MEMORY_MI = 20, 64
 CR_TYPES = ("kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig",
             "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-
-
-def _objects(document: dict, kind: str) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in document["objects"] if o["kind"] == kind}
-
-
-def _registrations(tmp_path, layers: str):
-    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers=layers, slide="Probe"))
-    return record_program(replace(KIND, lab="probe"), Catalog.load(tmp_path))
 
 
 def test_the_layer_brings_monitoring_and_passes_the_contract_check(tmp_path, shared):
     document = render_with_layers(tmp_path, ["alerting"])
     assert document["layers"] == ["monitoring", "alerting"]
     assert [r["name"] for r in document["releases"]] == [MONITORING_RELEASE]  # alerting adds no release
-    assert set(_objects(document, "AlertmanagerConfig")) == {"course-routes"}
-    assert set(_objects(document, "PrometheusRule")) == {"course-alerts"}
+    assert set(objects_of_kind(document, "AlertmanagerConfig")) == {"course-routes"}
+    assert set(objects_of_kind(document, "PrometheusRule")) == {"course-alerts"}
     for kind in ("AlertmanagerConfig", "PrometheusRule", "Deployment", "Service"):
-        for obj in _objects(document, kind).values():
+        for obj in objects_of_kind(document, kind).values():
             assert obj["metadata"]["namespace"] == "alerting", kind
     output = check_k8s_render(shared, document, tmp_path)
     assert " 0 errors" in output
@@ -51,11 +39,11 @@ def test_the_monitoring_release_is_untouched_by_the_alerting_layer(tmp_path):
 
 
 def test_custom_resources_wait_for_the_monitoring_release_and_mailpit_does_not(tmp_path):
-    registrations, _ = _registrations(tmp_path, "[alerting]")
+    registrations = probe_registrations(tmp_path, ["alerting"], KIND)
     by_type = {r.type: r for r in registrations}
-    release = next(r for r in registrations if r.type == "kubernetes:helm.sh/v3:Release")
-    (namespace,) = [r for r in registrations if r.type == "kubernetes:core/v1:Namespace" and r.name == "alerting-ns"]
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Alerting"]
+    release = one(registrations, "kubernetes:helm.sh/v3:Release")  # the monitoring layer's
+    namespace = one(registrations, "kubernetes:core/v1:Namespace", "alerting-ns")
+    layer = one(registrations, "labs:layer:Alerting")
     for cr_type in CR_TYPES:
         cr = by_type[cr_type]
         assert release.urn in cr.dependencies and namespace.urn in cr.dependencies, cr_type
@@ -123,7 +111,7 @@ def test_course_alerts_carry_severity_and_english_and_french_annotations():
 
 def test_mailpit_is_a_small_non_root_deployment_with_smtp_and_ui_ports(tmp_path):
     document = render_with_layers(tmp_path, ["alerting"])
-    deployment = _objects(document, "Deployment")["mailpit"]
+    deployment = objects_of_kind(document, "Deployment")["mailpit"]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == MAILPIT_IMAGE and re.fullmatch(r"axllent/mailpit:v\d+\.\d+\.\d+", MAILPIT_IMAGE)
@@ -132,9 +120,9 @@ def test_mailpit_is_a_small_non_root_deployment_with_smtp_and_ui_ports(tmp_path)
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
     requests = container["resources"]["requests"]
-    assert int(requests["cpu"].rstrip("m")) <= BUDGET_CPU_M and int(requests["memory"].rstrip("Mi")) <= BUDGET_MEMORY_MI
+    assert cpu_millicores(requests["cpu"]) <= BUDGET_CPU_M and memory_mebibytes(requests["memory"]) <= BUDGET_MEMORY_MI
     assert container["resources"]["limits"]["memory"]
-    service = _objects(document, "Service")["mailpit"]
+    service = objects_of_kind(document, "Service")["mailpit"]
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"smtp": 1025, "http": 8025}
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
@@ -142,25 +130,23 @@ def test_mailpit_is_a_small_non_root_deployment_with_smtp_and_ui_ports(tmp_path)
 def test_footprint_counts_mailpit_within_the_layer_budget(tmp_path):
     from infra.footprint import footprint, totals
 
-    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers="[alerting]", slide="Probe"))
-    rows = footprint("probe", KIND, Catalog.load(tmp_path))["alerting"]
+    rows = footprint("probe", KIND, probe_catalog(tmp_path, ["alerting"]))["alerting"]
     assert [(r.owner, r.container) for r in rows] == [("Deployment/mailpit", "mailpit")]
     assert totals(rows) == (10, 32)
 
 
 @pytest.mark.parametrize("layers, mail_url, alertmanager_url", [
-    ("[alerting]", None, None),
-    ("[alerting, ingress]", "http://mail.localhost/", "http://alertmanager.localhost/"),
-])
+    (["alerting"], None, None),
+    (["alerting", "ingress"], "http://mail.localhost/", "http://alertmanager.localhost/"),
+], ids=["alerting", "alerting-ingress"])
 def test_inbox_and_alertmanager_urls_are_outputs(tmp_path, layers, mail_url, alertmanager_url):
-    registrations, outputs = _registrations(tmp_path, layers)
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Alerting"]
+    registrations, outputs = record_probe(tmp_path, layers, KIND)
+    layer = one(registrations, "labs:layer:Alerting")
     out = outputs[layer.urn]
     assert out.get("mail_url") == mail_url
     assert out.get("alertmanager_url") == alertmanager_url
     assert out["alertmanager_in_cluster"] == ALERTMANAGER_URL
-    ingresses = {r.inputs["metadata"]["name"]: r for r in registrations
-                 if r.type == "kubernetes:networking.k8s.io/v1:Ingress"}
+    ingresses = by_object_name(registrations, "kubernetes:networking.k8s.io/v1:Ingress")
     if mail_url:
         rule = ingresses["mail-ui"].inputs["spec"]["rules"][0]
         backend = rule["http"]["paths"][0]["backend"]["service"]

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 import yaml
 
-from infra.catalog import Catalog
-from infra.clusters import Capabilities
 from infra.clusters.kind import KindTarget
 from infra.layers import autoscaler
 from infra.layers.autoscaler import (
@@ -21,52 +18,15 @@ from infra.layers.autoscaler import (
     TEMPLATES_CONFIGMAP, WORKLOADS, cluster_autoscaler_values, kwok_provider_config, kwok_values, node_templates,
     stage_fast_values,
 )
-from infra.render import record_program
-from infra.settings import StackSettings
-from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+from tests.conftest import check_k8s_render, probe_registrations, render_with_layers
+from tests.layer_helpers import (
+    KIND, assert_layer_adds_nothing, by_object_name, chart_defaults, checked_requests, kind_capabilities, one,
+    patch_kind_capabilities, releases_by_name, value_at,
+)
 
-KIND = StackSettings(session="monday")
-NODES = 3
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CONFIGMAP_TYPE = "kubernetes:core/v1:ConfigMap"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
-
-
-def _caps() -> Capabilities:
-    return KindTarget().capabilities(KIND)
-
-
-def _at(values: dict, dotted: str):
-    node = values
-    for key in dotted.split("."):
-        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
-        node = node[key]
-    return node
-
-
-def _quantity_m(cpu: str) -> float:
-    return float(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000
-
-
-def _quantity_mi(memory: str) -> float:
-    assert memory.endswith("Mi"), memory
-    return float(memory[:-2])
-
-
-@pytest.fixture
-def probe_catalog(tmp_path) -> Catalog:
-    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[autoscaler]", slide="Probe"))
-    return Catalog.load(tmp_path / "labs")
-
-
-def _registrations(catalog):
-    registrations, _ = record_program(replace(KIND, lab="probe"), catalog)
-    return registrations
-
-
-def _by_name(registrations, type_):
-    return {(r.inputs.get("name") or (r.inputs.get("metadata") or {}).get("name")): r
-            for r in registrations if r.type == type_}
 
 
 @pytest.fixture
@@ -74,36 +34,23 @@ def document(tmp_path) -> dict:
     return render_with_layers(tmp_path / "render", ["autoscaler"])
 
 
-def _releases(document) -> dict:
-    return {r["name"]: r for r in document["releases"]}
-
-
 def _configmap(document, name) -> dict:
+    """The one ConfigMap of the render called `name`."""
     (found,) = [o for o in document["objects"] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name]
     return found
-
-
-@pytest.fixture
-def target_autoscales_nodes(monkeypatch):
-    """The kind target, pretending its node pools autoscale themselves (as cloud targets declare)."""
-    def capabilities(self, settings):
-        return replace(original(self, settings), node_autoscaling=True)
-
-    original = KindTarget.capabilities
-    monkeypatch.setattr(KindTarget, "capabilities", capabilities)
 
 
 # --- pins and the contract check -------------------------------------------------------------------
 
 def test_kind_render_installs_the_three_releases_with_their_pins_and_passes_the_contract_check(
         document, tmp_path, shared):
-    releases = _releases(document)
+    releases = releases_by_name(document)
     assert set(releases) == {"kwok", "stage-fast", "cluster-autoscaler"}
     expected = {
-        KWOK_RELEASE: ("kwok", "kwok", "https://kwok.sigs.k8s.io/charts/", "0.3.0", kwok_values(_caps())),
+        KWOK_RELEASE: ("kwok", "kwok", "https://kwok.sigs.k8s.io/charts/", "0.3.0", kwok_values(kind_capabilities())),
         STAGE_FAST_RELEASE: ("kwok", "stage-fast", "https://kwok.sigs.k8s.io/charts/", "0.3.0", {}),
         CLUSTER_AUTOSCALER_RELEASE: ("cluster-autoscaler", "cluster-autoscaler", "https://kubernetes.github.io/autoscaler",
-                                     "9.59.0", cluster_autoscaler_values(_caps())),
+                                     "9.59.0", cluster_autoscaler_values(kind_capabilities())),
     }
     for name, (namespace, chart, repo, version, values) in expected.items():
         release = releases[name]
@@ -131,7 +78,7 @@ def test_the_layer_owns_two_namespaces_and_two_configmaps(document):
 # --- cluster-autoscaler values ---------------------------------------------------------------------
 
 def test_cluster_autoscaler_uses_the_kwok_provider_with_an_image_that_still_has_it():
-    values = cluster_autoscaler_values(_caps())
+    values = cluster_autoscaler_values(kind_capabilities())
     assert values["cloudProvider"] == "kwok"
     assert values["image"]["repository"] == "registry.k8s.io/autoscaling/cluster-autoscaler"
     tag = values["image"]["tag"]
@@ -142,7 +89,7 @@ def test_cluster_autoscaler_uses_the_kwok_provider_with_an_image_that_still_has_
 
 
 def test_the_deployment_render_gate_is_open_and_names_are_short():
-    values = cluster_autoscaler_values(_caps())
+    values = cluster_autoscaler_values(kind_capabilities())
     # The chart renders no Deployment unless autoDiscovery.clusterName or autoscalingGroups is set.
     assert values["autoDiscovery"]["clusterName"]
     assert values["fullnameOverride"] == "cluster-autoscaler"
@@ -150,14 +97,14 @@ def test_the_deployment_render_gate_is_open_and_names_are_short():
 
 
 def test_scale_down_is_fast_enough_for_a_lab():
-    args = cluster_autoscaler_values(_caps())["extraArgs"]
+    args = cluster_autoscaler_values(kind_capabilities())["extraArgs"]
     assert args == {"scale-down-unneeded-time": "1m", "scale-down-delay-after-add": "1m"}
 
 
 def test_cluster_autoscaler_reads_our_provider_configmap_not_the_charts_sample(shared):
-    values = cluster_autoscaler_values(_caps())
+    values = cluster_autoscaler_values(kind_capabilities())
     assert values["extraEnv"] == {"KWOK_PROVIDER_CONFIGMAP": PROVIDER_CONFIGMAP}
-    defaults = yaml.safe_load((shared / "charts" / "cluster-autoscaler" / "9.59.0" / "values.yaml").read_text())
+    defaults = chart_defaults(shared, "cluster-autoscaler", "9.59.0")
     # With cloudProvider kwok the chart itself renders ConfigMaps named kwokConfigMapName and
     # kwok-provider-templates: ours must not collide with them (Helm would refuse to install).
     assert "kwokConfigMapName" not in values
@@ -168,8 +115,8 @@ def test_cluster_autoscaler_reads_our_provider_configmap_not_the_charts_sample(s
 
 def test_kwok_runs_without_host_networking():
     # Host networking would stamp a real node's IP on every simulated node and confuse kindnetd.
-    assert kwok_values(_caps())["hostNetwork"] is False
-    assert stage_fast_values(_caps()) == {}
+    assert kwok_values(kind_capabilities())["hostNetwork"] is False
+    assert stage_fast_values(kind_capabilities()) == {}
 
 
 # --- the provider configuration and the node group -------------------------------------------------
@@ -178,7 +125,7 @@ def test_provider_configmap_holds_the_config_the_provider_reads(document):
     configmap = _configmap(document, PROVIDER_CONFIGMAP)
     assert set(configmap["data"]) == {"config"}
     config = yaml.safe_load(configmap["data"]["config"])
-    assert config == kwok_provider_config(_caps())
+    assert config == kwok_provider_config(kind_capabilities())
     assert config["apiVersion"] == "v1alpha1"
     assert config["readNodesFrom"] == "configmap"
     assert config["configmap"] == {"name": TEMPLATES_CONFIGMAP}
@@ -198,7 +145,7 @@ def test_node_template_defines_the_lab_node_group(document):
     configmap = _configmap(document, TEMPLATES_CONFIGMAP)
     assert set(configmap["data"]) == {"templates"}
     templates = yaml.safe_load(configmap["data"]["templates"])
-    assert templates == node_templates(_caps())
+    assert templates == node_templates(kind_capabilities())
     assert (templates["apiVersion"], templates["kind"]) == ("v1", "List")  # one document: must be a List
     (node,) = templates["items"]
     assert (node["apiVersion"], node["kind"]) == ("v1", "Node")
@@ -217,7 +164,7 @@ def test_node_template_defines_the_lab_node_group(document):
 
 
 def test_lab_pods_select_and_tolerate_exactly_the_template(document):
-    (node,) = node_templates(_caps())["items"]
+    (node,) = node_templates(kind_capabilities())["items"]
     for key, value in SIMULATED_NODE_SELECTOR.items():
         assert node["metadata"]["labels"][key] == value
     (taint,) = node["spec"]["taints"]
@@ -230,7 +177,7 @@ def test_lab_pods_select_and_tolerate_exactly_the_template(document):
 
 def test_node_template_is_a_valid_node_for_the_cluster_version(tmp_path, shared):
     file = tmp_path / "templates.yaml"
-    file.write_text(yaml.safe_dump(node_templates(_caps())))
+    file.write_text(yaml.safe_dump(node_templates(kind_capabilities())))
     done = subprocess.run([sys.executable, str(shared / "tools" / "check_k8s.py"), "files", str(file),
                            "--k8s-version", "1.36"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -240,7 +187,7 @@ def test_node_template_is_a_valid_node_for_the_cluster_version(tmp_path, shared)
 # --- dependencies ----------------------------------------------------------------------------------
 
 def test_releases_wait_for_what_they_really_need(document):
-    releases = _releases(document)
+    releases = releases_by_name(document)
     assert releases["kwok"]["depends_on"] == ["Namespace/kwok"]
     # Stage objects are KWOK custom resources: after the release that installs KWOK's CRDs.
     assert releases["stage-fast"]["depends_on"] == ["Namespace/kwok", "release/kwok"]
@@ -249,13 +196,13 @@ def test_releases_wait_for_what_they_really_need(document):
         "ConfigMap/lab-kwok-node-templates", "ConfigMap/lab-kwok-provider-config", "Namespace/cluster-autoscaler"]
 
 
-def test_children_hang_off_the_layer_on_the_cluster_provider_four_levels_deep(probe_catalog):
-    registrations = _registrations(probe_catalog)
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Autoscaler"]
-    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
-    namespaces = _by_name(registrations, NAMESPACE_TYPE)
-    configmaps = _by_name(registrations, CONFIGMAP_TYPE)
-    releases = _by_name(registrations, RELEASE_TYPE)
+def test_children_hang_off_the_layer_on_the_cluster_provider_four_levels_deep(tmp_path):
+    registrations = probe_registrations(tmp_path / "labs", ["autoscaler"], KIND)
+    layer = one(registrations, "labs:layer:Autoscaler")
+    provider = one(registrations, "pulumi:providers:kubernetes")
+    namespaces = by_object_name(registrations, NAMESPACE_TYPE)
+    configmaps = by_object_name(registrations, CONFIGMAP_TYPE)
+    releases = by_object_name(registrations, RELEASE_TYPE)
     assert set(namespaces) == {"kwok", "cluster-autoscaler"}
     assert set(configmaps) == {PROVIDER_CONFIGMAP, TEMPLATES_CONFIGMAP}
     children = [*namespaces.values(), *configmaps.values(), *releases.values()]
@@ -283,45 +230,33 @@ def test_children_hang_off_the_layer_on_the_cluster_provider_four_levels_deep(pr
     assert max(depth(r) for r in children) == 3
 
 
-def test_a_target_with_node_autoscaling_gets_nothing(tmp_path, probe_catalog, target_autoscales_nodes):
+def test_a_target_with_node_autoscaling_gets_nothing(tmp_path, monkeypatch):
+    patch_kind_capabilities(monkeypatch, node_autoscaling=True)  # its node pools autoscale, as cloud targets declare
     assert autoscaler.needs_simulated_nodes(KindTarget().capabilities(KIND)) is False
-    registrations = _registrations(probe_catalog)
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Autoscaler"]
-    assert [r for r in registrations if r.parent == layer.urn] == []
-    document = render_with_layers(tmp_path / "cloud", ["autoscaler"])
-    assert document["releases"] == [] and document["objects"] == []
+    assert_layer_adds_nothing(tmp_path, "autoscaler", "labs:layer:Autoscaler")
 
 
 def test_kind_has_no_node_autoscaling_of_its_own():
-    assert autoscaler.needs_simulated_nodes(_caps()) is True
+    assert autoscaler.needs_simulated_nodes(kind_capabilities()) is True
 
 
 # --- resources -------------------------------------------------------------------------------------
 
 def test_every_workload_has_requests_and_a_memory_limit_within_budget(document):
-    releases = _releases(document)
+    releases = releases_by_name(document)
     assert set(WORKLOADS) == {KWOK_RELEASE, CLUSTER_AUTOSCALER_RELEASE}  # stage-fast runs no container
-    cpu = memory = 0.0
     for release, workloads in WORKLOADS.items():
-        values = releases[release]["values"]
         assert len(workloads) == 1, release  # one container per chart: no sidecars, init containers or hooks
-        for workload in workloads:
-            resources = _at(values, workload.resources_path)
-            assert isinstance(resources, dict)
-            requests = resources["requests"]
-            assert requests["cpu"] and requests["memory"] and resources["limits"]["memory"]
-            count = NODES if workload.per_node else workload.replicas
-            cpu += _quantity_m(requests["cpu"]) * count
-            memory += _quantity_mi(requests["memory"]) * count
+    cpu, memory = checked_requests({release: releases[release]["values"] for release in WORKLOADS}, WORKLOADS)
     assert cpu <= 40 and memory <= 128, (cpu, memory)
 
 
 def test_workload_paths_are_where_the_charts_read_resources(shared):
     for release, pin in ((KWOK_RELEASE, KWOK_PIN), (CLUSTER_AUTOSCALER_RELEASE, CLUSTER_AUTOSCALER_PIN)):
-        defaults = yaml.safe_load((shared / "charts" / pin.chart / pin.version / "values.yaml").read_text())
+        defaults = chart_defaults(shared, pin.chart, pin.version)
         for workload in WORKLOADS[release]:
-            assert _at(defaults, workload.resources_path) == {}  # the chart's own (empty) resources map
-    kwok_defaults = yaml.safe_load((shared / "charts" / "kwok" / "0.3.0" / "values.yaml").read_text())
+            assert value_at(defaults, workload.resources_path) == {}  # the chart's own (empty) resources map
+    kwok_defaults = chart_defaults(shared, "kwok", "0.3.0")
     assert kwok_defaults["hostNetwork"] is False  # our explicit value is the chart default, kept on purpose
 
 

@@ -4,61 +4,16 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import pytest
-
-from infra.catalog import Catalog
-from infra.clusters.kind import LB_RANGE_AT_UP, KindTarget
+from infra.clusters.kind import LB_RANGE_AT_UP
 from infra.layers import loadbalancer
 from infra.layers.loadbalancer import (
     L2_ADVERTISEMENT, NAMESPACE, PIN, POOL, RELEASE, WORKLOADS, metallb_values,
 )
-from infra.render import record_program
-from infra.settings import StackSettings
-from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
-
-KIND = StackSettings(session="monday")
-NODES = 3
-
-
-def _at(values: dict, dotted: str):
-    node = values
-    for key in dotted.split("."):
-        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
-        node = node[key]
-    return node
-
-
-def _quantity_m(cpu: str) -> float:
-    return float(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000
-
-
-def _quantity_mi(memory: str) -> float:
-    assert memory.endswith("Mi"), memory
-    return float(memory[:-2])
-
-
-@pytest.fixture
-def probe_catalog(tmp_path) -> Catalog:
-    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[loadbalancer]", slide="Probe"))
-    return Catalog.load(tmp_path / "labs")
-
-
-def _registrations(catalog, settings=KIND):
-    registrations, _ = record_program(replace(settings, lab="probe"), catalog)
-    return registrations
-
-
-def _one(registrations, type_, name=None):
-    found = [r for r in registrations if r.type == type_ and (name is None or r.name == name)]
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
-
-
-@pytest.fixture
-def cloud_load_balancers(monkeypatch):
-    """The kind target, pretending its cluster hands out LoadBalancer addresses (as clouds do)."""
-    original = KindTarget.capabilities
-    monkeypatch.setattr(KindTarget, "capabilities", lambda self, s: replace(original(self, s), load_balancer=True))
+from tests.conftest import check_k8s_render, probe_registrations, render_with_layers
+from tests.layer_helpers import (
+    KIND, assert_layer_adds_nothing, chart_defaults, checked_requests, kind_capabilities, one,
+    patch_kind_capabilities, value_at,
+)
 
 
 def test_kind_render_installs_metallb_with_its_pins_and_passes_the_contract_check(tmp_path, shared):
@@ -67,7 +22,7 @@ def test_kind_render_installs_metallb_with_its_pins_and_passes_the_contract_chec
     assert (release["name"], release["namespace"]) == ("metallb", "metallb-system") == (RELEASE, NAMESPACE)
     assert (release["chart"], release["repo"], release["version"]) == (
         "metallb", "https://metallb.github.io/metallb", "0.16.1")
-    assert release["values"] == metallb_values(KindTarget().capabilities(KIND))
+    assert release["values"] == metallb_values(kind_capabilities())
     assert release["depends_on"] == ["Namespace/metallb-system"]
     output = check_k8s_render(shared, document, tmp_path)
     assert "0 errors, 0 warnings" in output
@@ -83,7 +38,7 @@ def test_namespace_admits_the_speakers_host_networking(tmp_path):
 
 
 def test_layer_two_only_no_frr_anywhere():
-    values = metallb_values(KindTarget().capabilities(KIND))
+    values = metallb_values(kind_capabilities())
     # The chart defaults frrk8s.enabled to true (a subchart with its own DaemonSet): it must be off.
     assert values["frrk8s"] == {"enabled": False}
     assert values["speaker"]["frr"]["enabled"] is False
@@ -109,16 +64,16 @@ def test_offline_render_shows_where_the_range_will_come_from(tmp_path):
     assert pool["spec"]["addresses"] == [LB_RANGE_AT_UP]
 
 
-def test_custom_resources_wait_for_the_release_and_nothing_else(probe_catalog):
-    registrations = _registrations(probe_catalog)
-    layer = _one(registrations, "labs:layer:LoadBalancer")
-    provider = _one(registrations, "pulumi:providers:kubernetes")
-    namespace = _one(registrations, "kubernetes:core/v1:Namespace")
-    release = _one(registrations, "kubernetes:helm.sh/v3:Release")
-    pool = _one(registrations, "kubernetes:metallb.io/v1beta1:IPAddressPool")
-    l2 = _one(registrations, "kubernetes:metallb.io/v1beta1:L2Advertisement")
+def test_custom_resources_wait_for_the_release_and_nothing_else(tmp_path):
+    registrations = probe_registrations(tmp_path, ["loadbalancer"], KIND)
+    layer = one(registrations, "labs:layer:LoadBalancer")
+    provider = one(registrations, "pulumi:providers:kubernetes")
+    namespace = one(registrations, "kubernetes:core/v1:Namespace")
+    release = one(registrations, "kubernetes:helm.sh/v3:Release")
+    pool = one(registrations, "kubernetes:metallb.io/v1beta1:IPAddressPool")
+    l2 = one(registrations, "kubernetes:metallb.io/v1beta1:L2Advertisement")
     assert release.dependencies == [namespace.urn]
-    cluster = _one(registrations, "pulumi-python:dynamic:Resource")
+    cluster = one(registrations, "pulumi-python:dynamic:Resource")
     # The pool's addresses are an output of the kind cluster resource: that dependency is the data's.
     assert set(pool.dependencies) == {release.urn, cluster.urn}
     assert l2.dependencies == [release.urn]  # independent of the pool: created in parallel
@@ -128,38 +83,25 @@ def test_custom_resources_wait_for_the_release_and_nothing_else(probe_catalog):
     assert namespace.dependencies == []
 
 
-def test_a_target_with_load_balancers_gets_nothing(tmp_path, probe_catalog, cloud_load_balancers):
-    registrations = _registrations(probe_catalog)
-    layer = _one(registrations, "labs:layer:LoadBalancer")
-    assert [r for r in registrations if r.parent == layer.urn] == []
-    document = render_with_layers(tmp_path / "render", ["loadbalancer"])
-    assert document["releases"] == [] and document["objects"] == []
+def test_a_target_with_load_balancers_gets_nothing(tmp_path, monkeypatch):
+    patch_kind_capabilities(monkeypatch, load_balancer=True)  # its cluster hands out addresses, as clouds do
+    assert_layer_adds_nothing(tmp_path, "loadbalancer", "labs:layer:LoadBalancer")
 
 
 def test_every_workload_has_requests_and_a_memory_limit_within_budget():
-    values = metallb_values(KindTarget().capabilities(KIND))
+    values = metallb_values(kind_capabilities())
     assert set(WORKLOADS) == {RELEASE}
     containers = {w.container for w in WORKLOADS[RELEASE]}
     assert containers == {"controller", "speaker"}  # FRR off: no frr/reloader/frr-metrics, no init containers
-    cpu = memory = 0.0
-    for workload in WORKLOADS[RELEASE]:
-        resources = _at(values, workload.resources_path)
-        assert isinstance(resources, dict)
-        requests = resources["requests"]
-        assert requests["cpu"] and requests["memory"] and resources["limits"]["memory"]
-        count = NODES if workload.per_node else workload.replicas
-        cpu += _quantity_m(requests["cpu"]) * count
-        memory += _quantity_mi(requests["memory"]) * count
+    cpu, memory = checked_requests({RELEASE: values}, WORKLOADS)
     assert next(w for w in WORKLOADS[RELEASE] if w.container == "speaker").per_node
     assert cpu <= 40 and memory <= 128, (cpu, memory)
 
 
 def test_workload_paths_are_where_the_chart_reads_resources(shared):
-    import yaml
-
-    defaults = yaml.safe_load((shared / "charts" / PIN.chart / PIN.version / "values.yaml").read_text())
+    defaults = chart_defaults(shared, PIN.chart, PIN.version)
     for workload in WORKLOADS[RELEASE]:
-        assert _at(defaults, workload.resources_path) == {}  # the chart's own (empty) resources map
+        assert value_at(defaults, workload.resources_path) == {}  # the chart's own (empty) resources map
     # FRR stays off in the chart defaults we rely on, and frr-k8s is the default we turn off.
     assert defaults["speaker"]["frr"]["enabled"] is False and defaults["frrk8s"]["enabled"] is True
 

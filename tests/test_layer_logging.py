@@ -3,52 +3,28 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 
 import pytest
 import yaml
 
-from infra.catalog import Catalog
-from infra.clusters.kind import KindTarget
 from infra.layers.base import LayerContext
 from infra.layers.logging import (
     ALLOY_CONFIG, ALLOY_PIN, ALLOY_RELEASE, APP_LABEL_REGEX, DATASOURCE_CONFIGMAP, DATASOURCE_UID, LOKI_PIN,
     LOKI_PORT, LOKI_PUSH_URL, LOKI_RELEASE, LOKI_URL, NAMESPACE, NODE_NAME_ENV, WORKLOADS, alloy_values,
     datasource_provisioning, loki_values,
 )
-from infra.render import record_program
-from infra.settings import StackSettings
-from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+from tests.conftest import check_k8s_render, probe_registrations, render_with_layers
+from tests.layer_helpers import (
+    KIND, by_object_name, chart_defaults, checked_requests, kind_capabilities, namespace_part, one, release_named,
+    releases_by_name,
+)
 
-KIND = StackSettings(session="monday")
-NODES = 3
 BUDGET_CPU_M, BUDGET_MEMORY_MI = 160, 420
 
 
 def _ctx() -> LayerContext:
-    return LayerContext(settings=KIND, capabilities=KindTarget().capabilities(KIND), layers=("monitoring", "logging"))
-
-
-def _at(values: dict, dotted: str):
-    node = values
-    for key in dotted.split("."):
-        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
-        node = node[key]
-    return node
-
-
-def _cpu_m(cpu: str) -> float:
-    return float(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000
-
-
-def _memory_mi(memory: str) -> float:
-    assert memory.endswith("Mi"), memory
-    return float(memory[:-2])
-
-
-def _release(document: dict, name: str) -> dict:
-    (release,) = [r for r in document["releases"] if r["name"] == name]
-    return release
+    """What the layer sees in a logging lab on kind."""
+    return LayerContext(settings=KIND, capabilities=kind_capabilities(), layers=("monitoring", "logging"))
 
 
 def _merge(base, over):
@@ -64,7 +40,7 @@ def _merge(base, over):
 def test_render_installs_loki_and_alloy_with_their_pins(tmp_path):
     document = render_with_layers(tmp_path, ["logging"])
     assert document["layers"] == ["monitoring", "logging"]
-    loki, alloy = _release(document, "loki"), _release(document, "alloy")
+    loki, alloy = release_named(document, "loki"), release_named(document, "alloy")
     assert (loki["chart"], loki["repo"], loki["version"]) == (
         "loki", "https://grafana-community.github.io/helm-charts", "18.11.0") == (
         LOKI_PIN.chart, LOKI_PIN.repo, LOKI_PIN.version)
@@ -80,18 +56,8 @@ def test_render_installs_loki_and_alloy_with_their_pins(tmp_path):
     assert "release/alloy" not in loki["depends_on"] and "release/loki" not in alloy["depends_on"]
 
 
-def _logging_part(document: dict) -> dict:
-    """The render reduced to what the logging layer registers (its releases, its namespace and objects)."""
-    def ours(obj):
-        meta = obj.get("metadata") or {}
-        return meta.get("namespace") == NAMESPACE or (obj["kind"] == "Namespace" and meta.get("name") == NAMESPACE)
-
-    return {**document, "releases": [r for r in document["releases"] if r["namespace"] == NAMESPACE],
-            "objects": [o for o in document["objects"] if ours(o)]}
-
-
 def test_logging_releases_and_objects_pass_the_contract_check_without_warnings(tmp_path, shared):
-    part = _logging_part(render_with_layers(tmp_path, ["logging"]))
+    part = namespace_part(render_with_layers(tmp_path, ["logging"]), NAMESPACE)  # what the logging layer registers
     assert sorted(r["name"] for r in part["releases"]) == ["alloy", "loki"]
     assert sorted(o["kind"] for o in part["objects"]) == ["ConfigMap", "Namespace"]
     output = check_k8s_render(shared, part, tmp_path)
@@ -146,7 +112,7 @@ def test_loki_keeps_its_data_on_a_small_pvc_of_the_default_class():
 def test_loki_url_is_the_single_binary_service(shared):
     """No gateway: the chart names the monolithic Service after its fullname, which is the release name
     when the release name contains the chart name, on loki.server.http_listen_port."""
-    defaults = yaml.safe_load((shared / "charts" / "loki" / "18.11.0" / "values.yaml").read_text())
+    defaults = chart_defaults(shared, "loki", "18.11.0")
     values = loki_values(_ctx())
     assert LOKI_PIN.chart in LOKI_RELEASE and not values.get("nameOverride") and not values.get("fullnameOverride")
     assert LOKI_PORT == defaults["loki"]["server"]["http_listen_port"] == 3100
@@ -248,9 +214,8 @@ def test_monitorings_grafana_watches_every_namespace_for_that_label(tmp_path, sh
 
     document = render_with_layers(tmp_path, ["logging"])
     (stack,) = [r for r in document["releases"] if r["chart"] == "kube-prometheus-stack"]
-    charts = shared / "charts"
-    grafana_defaults = yaml.safe_load((charts / "grafana" / "12.11.1" / "values.yaml").read_text())
-    stack_defaults = yaml.safe_load((charts / "kube-prometheus-stack" / stack["version"] / "values.yaml").read_text())
+    grafana_defaults = chart_defaults(shared, "grafana", "12.11.1")
+    stack_defaults = chart_defaults(shared, "kube-prometheus-stack", stack["version"])
     grafana = _merge(_merge(grafana_defaults, stack_defaults["grafana"]), stack["values"].get("grafana") or {})
     sidecar = grafana["sidecar"]["datasources"]
     assert grafana.get("enabled", True) and sidecar["enabled"]
@@ -278,14 +243,7 @@ def test_logging_leaves_the_monitoring_release_untouched(tmp_path):
 def test_every_declared_workload_has_requests_and_a_memory_limit(tmp_path):
     document = render_with_layers(tmp_path, ["logging"])
     assert set(WORKLOADS) == {"loki", "alloy"}
-    for release_name, workloads in WORKLOADS.items():
-        values = _release(document, release_name)["values"]
-        for workload in workloads:
-            resources = _at(values, workload.resources_path)
-            assert isinstance(resources, dict), workload
-            assert resources["requests"]["cpu"] and resources["requests"]["memory"], workload
-            assert resources["limits"]["memory"], workload
-            assert _memory_mi(resources["limits"]["memory"]) >= _memory_mi(resources["requests"]["memory"])
+    checked_requests({name: release_named(document, name)["values"] for name in WORKLOADS}, WORKLOADS)
 
 
 def test_declared_workloads_are_the_real_resource_paths():
@@ -296,14 +254,7 @@ def test_declared_workloads_are_the_real_resource_paths():
 
 
 def test_layer_stays_within_its_budget():
-    values = {"loki": loki_values(_ctx()), "alloy": alloy_values(_ctx())}
-    cpu = memory = 0.0
-    for release_name, workloads in WORKLOADS.items():
-        for workload in workloads:
-            requests = _at(values[release_name], workload.resources_path)["requests"]
-            count = NODES if workload.per_node else workload.replicas
-            cpu += count * _cpu_m(requests["cpu"])
-            memory += count * _memory_mi(requests["memory"])
+    cpu, memory = checked_requests({"loki": loki_values(_ctx()), "alloy": alloy_values(_ctx())}, WORKLOADS)
     assert (cpu, memory) == (140, 400)
     assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
 
@@ -313,15 +264,13 @@ def test_layer_stays_within_its_budget():
 
 @pytest.fixture
 def registrations(tmp_path):
-    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[logging]", slide="Probe"))
-    registrations, _ = record_program(replace(KIND, lab="probe"), Catalog.load(tmp_path / "labs"))
-    return registrations
+    return probe_registrations(tmp_path / "labs", ["logging"], KIND)
 
 
 def test_children_belong_to_the_logging_component_on_the_cluster_provider(registrations):
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Logging"]
+    layer = one(registrations, "labs:layer:Logging")
     assert layer.name == "logging"
-    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
+    provider = one(registrations, "pulumi:providers:kubernetes")
     children = [r for r in registrations if r.parent == layer.urn]
     kinds = sorted(r.type for r in children)
     assert kinds == ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Namespace",
@@ -330,12 +279,9 @@ def test_children_belong_to_the_logging_component_on_the_cluster_provider(regist
 
 
 def test_datasource_configmap_waits_for_its_namespace_not_for_the_releases(registrations):
-    by_type = {}
-    for reg in registrations:
-        by_type.setdefault(reg.type, []).append(reg)
-    (configmap,) = by_type["kubernetes:core/v1:ConfigMap"]
-    namespace = next(r for r in by_type["kubernetes:core/v1:Namespace"] if r.inputs["metadata"]["name"] == NAMESPACE)
-    releases = {r.inputs["name"]: r for r in by_type["kubernetes:helm.sh/v3:Release"]}
+    configmap = one(registrations, "kubernetes:core/v1:ConfigMap")
+    namespace = by_object_name(registrations, "kubernetes:core/v1:Namespace")[NAMESPACE]
+    releases = by_object_name(registrations, "kubernetes:helm.sh/v3:Release")
     assert namespace.urn in configmap.dependencies
     assert releases["loki"].urn not in configmap.dependencies
     assert releases["alloy"].urn not in configmap.dependencies
@@ -343,6 +289,6 @@ def test_datasource_configmap_waits_for_its_namespace_not_for_the_releases(regis
 
 def test_loki_and_alloy_do_not_wait_for_the_monitoring_release(tmp_path):
     document = render_with_layers(tmp_path, ["logging"])
-    releases = {release["name"]: release for release in document["releases"]}
+    releases = releases_by_name(document)
     for name in ("loki", "alloy"):
         assert not any("kube-prometheus-stack" in dep for dep in releases[name]["depends_on"]), releases[name]["depends_on"]

@@ -6,11 +6,8 @@ import re
 from dataclasses import replace
 
 import pytest
-import yaml
 
-from infra.catalog import Catalog
-from infra.clusters.kind import KindTarget
-from infra.footprint import chart_default_resources, lab_footprint, totals
+from infra.footprint import chart_default_resources, cpu_millicores, lab_footprint, memory_mebibytes, totals
 from infra.layers import monitoring
 from infra.layers.mesh import (
     AMBIENT_NAMESPACE_LABEL, BASE_PIN, CNI_PIN, ISTIOD_PIN, KIALI_PIN, KIALI_PORT, NAMESPACE,
@@ -18,50 +15,22 @@ from infra.layers.mesh import (
     scrape_monitors, ztunnel_values,
 )
 from infra.render import RELEASE_TYPE, record_program, render
-from infra.settings import StackSettings
-from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+from tests.conftest import check_k8s_render, probe_catalog, probe_registrations, render_with_layers
+from tests.layer_helpers import (
+    KIND, NODES, by_object_name, chart_defaults, checked_requests, kind_capabilities, namespace_part, one,
+    release_named, releases_by_name,
+)
 
-KIND = StackSettings(session="monday")
-NODES = 3
 BUDGET_CPU_M, BUDGET_MEMORY_MI = 220, 700
 ISTIO_RELEASES = ("istio-base", "istiod", "istio-cni", "ztunnel")
 GIT_PLACEHOLDER_HUB, GIT_PLACEHOLDER_TAG = "registry.istio.io/testing", "latest"
 
 
-def _caps():
-    return KindTarget().capabilities(KIND)
-
-
-def _at(values: dict, dotted: str):
-    node = values
-    for key in dotted.split("."):
-        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
-        node = node[key]
-    return node
-
-
-def _cpu_m(cpu: str) -> float:
-    return float(cpu[:-1]) if cpu.endswith("m") else float(cpu) * 1000
-
-
-def _memory_mi(memory: str) -> float:
-    assert memory.endswith("Mi"), memory
-    return float(memory[:-2])
-
-
-def _release(document: dict, name: str) -> dict:
-    (release,) = [r for r in document["releases"] if r["name"] == name]
-    return release
-
-
 def _layer_values() -> dict[str, dict]:
-    caps = _caps()
+    """The values the layer computes for kind, by release."""
+    caps = kind_capabilities()
     return {"istio-base": base_values(caps), "istiod": istiod_values(caps), "istio-cni": cni_values(caps),
             "ztunnel": ztunnel_values(caps), "kiali": kiali_values(caps)}
-
-
-def _chart_defaults(shared, chart: str, version: str) -> dict:
-    return yaml.safe_load((shared / "charts" / chart / version / "values.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +64,17 @@ def test_render_installs_the_five_releases_with_their_pins(document):
 
 def test_render_values_are_the_values_the_layer_computes(document):
     for name, values in _layer_values().items():
-        assert _release(document, name)["values"] == values, name
+        assert release_named(document, name)["values"] == values, name
 
 
-def test_istio_installs_in_order_base_istiod_then_cni_and_ztunnel_in_parallel(document):
-    deps = {name: _release(document, name)["depends_on"] for name in (*ISTIO_RELEASES, "kiali")}
+def test_istio_installs_base_first_then_istiod_cni_ztunnel_and_kiali_in_parallel(document):
+    deps = {name: release_named(document, name)["depends_on"] for name in (*ISTIO_RELEASES, "kiali")}
     assert "Namespace/istio-system" in deps["istio-base"]
     # istiod: after Istio's CRDs and after the Gateway API CRDs (the gateway-api layer's manifest).
     assert {"release/istio-base", "manifest/gateway-api-crds"} <= set(deps["istiod"])
     for name in ("istio-cni", "ztunnel", "kiali"):
-        assert "release/istiod" in deps[name], name
-    # The data plane's two DaemonSets do not wait for each other, nor Kiali for them.
+        # Istio's CRDs only: waiting for istiod too would make the stack five levels deep.
+        assert "release/istio-base" in deps[name] and "release/istiod" not in deps[name], name
     assert "release/ztunnel" not in deps["istio-cni"] and "release/istio-cni" not in deps["ztunnel"]
     assert not {"release/istio-cni", "release/ztunnel"} & set(deps["kiali"])
     # Kiali also waits for the monitoring layer's Prometheus.
@@ -116,7 +85,7 @@ def test_istio_installs_in_order_base_istiod_then_cni_and_ztunnel_in_parallel(do
 
 
 def test_istiod_cni_and_ztunnel_use_the_ambient_profile():
-    caps = _caps()
+    caps = kind_capabilities()
     for values in (istiod_values(caps), cni_values(caps), ztunnel_values(caps)):
         assert values["profile"] == "ambient"
     assert "profile" not in base_values(caps)  # base runs no workload: nothing to switch
@@ -124,13 +93,13 @@ def test_istiod_cni_and_ztunnel_use_the_ambient_profile():
 
 
 def test_images_come_from_docker_hub_at_the_release_tag_not_the_git_placeholders(shared):
-    caps = _caps()
+    caps = kind_capabilities()
     for chart, values in (("istiod", istiod_values(caps)), ("cni", cni_values(caps))):
-        defaults = _chart_defaults(shared, chart, "1.30.3")["_internal_defaults_do_not_set"]
+        defaults = chart_defaults(shared, chart, "1.30.3")["_internal_defaults_do_not_set"]
         assert (defaults["global"]["hub"], defaults["global"]["tag"]) == (GIT_PLACEHOLDER_HUB, GIT_PLACEHOLDER_TAG)
         assert (values["global"]["hub"], values["global"]["tag"]) == ("docker.io/istio", "1.30.3"), chart
     # ztunnel reads top-level hub/tag (it has no global.hub).
-    defaults = _chart_defaults(shared, "ztunnel", "1.30.3")["_internal_defaults_do_not_set"]
+    defaults = chart_defaults(shared, "ztunnel", "1.30.3")["_internal_defaults_do_not_set"]
     assert (defaults["hub"], defaults["tag"]) == (GIT_PLACEHOLDER_HUB, GIT_PLACEHOLDER_TAG)
     assert "hub" not in defaults["global"]
     values = ztunnel_values(caps)
@@ -138,37 +107,37 @@ def test_images_come_from_docker_hub_at_the_release_tag_not_the_git_placeholders
 
 
 def test_istiod_is_one_small_replica_without_autoscaling_or_pdb():
-    values = istiod_values(_caps())
+    values = istiod_values(kind_capabilities())
     assert values["autoscaleEnabled"] is False and values["replicaCount"] == 1
     assert values["global"]["defaultPodDisruptionBudget"] == {"enabled": False}
-    assert _cpu_m(values["resources"]["requests"]["cpu"]) <= 100
-    assert _memory_mi(values["resources"]["requests"]["memory"]) <= 256
+    assert cpu_millicores(values["resources"]["requests"]["cpu"]) <= 100
+    assert memory_mebibytes(values["resources"]["requests"]["memory"]) <= 256
 
 
 def test_proxies_istiod_creates_at_run_time_are_lab_sized_too():
-    proxy = istiod_values(_caps())["global"]
+    proxy = istiod_values(kind_capabilities())["global"]
     for kind in ("proxy", "waypoint"):
         resources = proxy[kind]["resources"]
-        assert _cpu_m(resources["requests"]["cpu"]) <= 20, kind  # default 100m per pod
-        assert _memory_mi(resources["requests"]["memory"]) <= 64, kind
+        assert cpu_millicores(resources["requests"]["cpu"]) <= 20, kind  # default 100m per pod
+        assert memory_mebibytes(resources["requests"]["memory"]) <= 64, kind
         assert resources["limits"]["memory"], kind
 
 
 def test_sidecar_injection_stays_available_for_labelled_namespaces(shared):
     assert AMBIENT_NAMESPACE_LABEL == ("istio.io/dataplane-mode", "ambient")
     assert SIDECAR_NAMESPACE_LABEL == ("istio-injection", "enabled")
-    values = istiod_values(_caps())
+    values = istiod_values(kind_capabilities())
     # Nothing of ours touches the injector: its chart defaults stand.
     assert "sidecarInjectorWebhook" not in values and "istiodRemote" not in values
     assert not {"operatorManageWebhooks", "omitSidecarInjectorConfigMap"} & set(values["global"])
     assert "autoInject" not in values["global"]["proxy"]
-    defaults = _chart_defaults(shared, "istiod", "1.30.3")["_internal_defaults_do_not_set"]
+    defaults = chart_defaults(shared, "istiod", "1.30.3")["_internal_defaults_do_not_set"]
     assert defaults["sidecarInjectorWebhook"]["enableNamespacesByDefault"] is False  # labelled namespaces only
     assert defaults["global"]["proxy"]["autoInject"] == "enabled"
     assert defaults["istiodRemote"]["enabled"] is False and defaults["global"]["operatorManageWebhooks"] is False
     # The CNI agent's default ambient selector is the label the lab guide gives students.
     key, value = AMBIENT_NAMESPACE_LABEL
-    cni = _chart_defaults(shared, "cni", "1.30.3")["_internal_defaults_do_not_set"]
+    cni = chart_defaults(shared, "cni", "1.30.3")["_internal_defaults_do_not_set"]
     selectors = cni["ambient"]["enablementSelectors"]
     assert {"namespaceSelector": {"matchLabels": {key: value}}}.items() <= selectors[1].items()
 
@@ -190,7 +159,7 @@ def test_istio_value_keys_exist_in_the_charts_internal_defaults(shared):
                 out.extend(unknown(val, defaults[key], path))
         return out
 
-    caps = _caps()
+    caps = kind_capabilities()
     expected = [
         ("base", base_values(caps), ["base.validationFailurePolicy"]),  # documented in istiod's values.yaml
         ("istiod", istiod_values(caps), ["profile", "base.validationFailurePolicy"]),  # commented there
@@ -198,7 +167,7 @@ def test_istio_value_keys_exist_in_the_charts_internal_defaults(shared):
         ("ztunnel", ztunnel_values(caps), ["profile"]),
     ]
     for chart, values, exceptions in expected:
-        defaults = _chart_defaults(shared, chart, "1.30.3")
+        defaults = chart_defaults(shared, chart, "1.30.3")
         assert list(defaults) == ["_internal_defaults_do_not_set"]
         assert sorted(unknown(values, defaults["_internal_defaults_do_not_set"])) == sorted(exceptions), chart
     istiod_text = (shared / "charts" / "istiod" / "1.30.3" / "values.yaml").read_text()
@@ -209,15 +178,14 @@ def test_istio_value_keys_exist_in_the_charts_internal_defaults(shared):
 
 
 def test_validation_webhook_failure_policy_is_stated_as_istiod_sets_it():
-    caps = _caps()
+    caps = kind_capabilities()
     assert base_values(caps)["base"] == {"validationFailurePolicy": "Fail"}
     assert istiod_values(caps)["base"] == {"validationFailurePolicy": "Fail"}
     assert istiod_values(caps)["global"].get("istiod", {}).get("enableAnalysis", False) is False
 
 
 def test_two_renders_of_the_same_lab_give_identical_release_inputs(tmp_path):
-    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[mesh, ingress]", slide="Probe"))
-    catalog = Catalog.load(tmp_path / "labs")
+    catalog = probe_catalog(tmp_path / "labs", ["mesh", "ingress"])
 
     def mesh_inputs():
         registrations, _ = record_program(replace(KIND, lab="probe"), catalog)
@@ -243,7 +211,7 @@ def test_no_istio_release_or_object_owns_the_gateway_api_crds(document):
     assert [m["name"] for m in document["manifests"]] == ["gateway-api-crds"]
     assert not [o for o in document["objects"] if o["kind"] == "CustomResourceDefinition"]
     for name in ISTIO_RELEASES:
-        text = repr(_release(document, name)["values"]).lower()
+        text = repr(release_named(document, name)["values"]).lower()
         assert "gateway" not in text and "crd" not in text, name
 
 
@@ -260,22 +228,22 @@ def test_the_base_charts_crds_are_istios_own_groups_only(shared):
 
 
 def test_kiali_reads_the_monitoring_layers_prometheus():
-    values = kiali_values(_caps())
+    values = kiali_values(kind_capabilities())
     assert values["external_services"]["prometheus"]["url"] == monitoring.PROMETHEUS_URL
     assert monitoring.PROMETHEUS_URL.startswith("http://") and ".monitoring." in monitoring.PROMETHEUS_URL
-    assert kiali_values(_caps(), "http://prom.example:9090")["external_services"]["prometheus"] == {
+    assert kiali_values(kind_capabilities(), "http://prom.example:9090")["external_services"]["prometheus"] == {
         "url": "http://prom.example:9090"}
 
 
 def test_kiali_is_an_anonymous_lab_ui_without_grafana_or_tracing():
-    values = kiali_values(_caps())
+    values = kiali_values(kind_capabilities())
     assert values["auth"] == {"strategy": "anonymous"}
     assert values["external_services"]["grafana"] == {"enabled": False}
     assert values["external_services"]["tracing"] == {"enabled": False}
 
 
 def test_kiali_ui_is_published_on_the_kiali_service_port(document, shared):
-    assert KIALI_PORT == _chart_defaults(shared, "kiali-server", "2.29.0")["server"]["port"] == 20001
+    assert KIALI_PORT == chart_defaults(shared, "kiali-server", "2.29.0")["server"]["port"] == 20001
     (ingress,) = [o for o in document["objects"] if o["kind"] == "Ingress" and o["metadata"]["name"] == "kiali-ui"]
     assert ingress["metadata"]["namespace"] == "istio-system"
     (rule,) = ingress["spec"]["rules"]
@@ -310,7 +278,7 @@ def test_monitors_scrape_each_istio_metrics_port_once(document):
 
 
 def test_monitoring_selects_monitors_without_the_helm_release_label():
-    spec = monitoring.kube_prometheus_stack_values(_caps())["prometheus"]["prometheusSpec"]
+    spec = monitoring.kube_prometheus_stack_values(kind_capabilities())["prometheus"]["prometheusSpec"]
     assert spec["podMonitorSelectorNilUsesHelmValues"] is False
     assert spec["serviceMonitorSelectorNilUsesHelmValues"] is False
 
@@ -320,13 +288,7 @@ def test_monitoring_selects_monitors_without_the_helm_release_label():
 
 def test_every_declared_workload_has_requests_and_a_memory_limit(document):
     assert set(WORKLOADS) == {"istiod", "istio-cni", "ztunnel", "kiali"}  # istio-base runs no pod
-    for release_name, workloads in WORKLOADS.items():
-        values = _release(document, release_name)["values"]
-        for workload in workloads:
-            resources = _at(values, workload.resources_path)
-            assert isinstance(resources, dict), workload
-            assert resources["requests"]["cpu"] and resources["requests"]["memory"], workload
-            assert _memory_mi(resources["limits"]["memory"]) >= _memory_mi(resources["requests"]["memory"]), workload
+    checked_requests({name: release_named(document, name)["values"] for name in WORKLOADS}, WORKLOADS)
 
 
 def test_declared_workloads_are_the_real_resource_paths(shared):
@@ -346,21 +308,13 @@ def test_declared_workloads_are_the_real_resource_paths(shared):
 
 
 def test_layer_stays_within_its_budget():
-    values = _layer_values()
-    cpu = memory = 0.0
-    for release_name, workloads in WORKLOADS.items():
-        for workload in workloads:
-            requests = _at(values[release_name], workload.resources_path)["requests"]
-            count = NODES if workload.per_node else workload.replicas
-            cpu += count * _cpu_m(requests["cpu"])
-            memory += count * _memory_mi(requests["memory"])
+    cpu, memory = checked_requests(_layer_values(), WORKLOADS)
     assert (cpu, memory) == (145, 520)
     assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
 
 
 def test_footprint_report_reads_the_same_requests(tmp_path):
-    write_lab(tmp_path / "labs", "99-probe", lab_yaml("probe", layers="[mesh]", slide="Probe"))
-    rows = [r for r in lab_footprint(replace(KIND, lab="probe"), Catalog.load(tmp_path / "labs"), NODES)
+    rows = [r for r in lab_footprint(replace(KIND, lab="probe"), probe_catalog(tmp_path / "labs", ["mesh"]), NODES)
             if r.layer == "mesh"]
     assert rows and not [r for r in rows if r.lacks_requests]
     assert totals(rows) == (145, 520)
@@ -371,16 +325,13 @@ def test_footprint_report_reads_the_same_requests(tmp_path):
 
 @pytest.fixture(scope="module")
 def registrations(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mesh-regs")
-    write_lab(root / "labs", "99-probe", lab_yaml("probe", layers="[mesh]", slide="Probe"))
-    registrations, _ = record_program(replace(KIND, lab="probe"), Catalog.load(root / "labs"))
-    return registrations
+    return probe_registrations(tmp_path_factory.mktemp("mesh-regs") / "labs", ["mesh"], KIND)
 
 
 def test_children_belong_to_the_mesh_component_on_the_cluster_provider(registrations):
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Mesh"]
+    layer = one(registrations, "labs:layer:Mesh")
     assert layer.name == "mesh"
-    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
+    provider = one(registrations, "pulumi:providers:kubernetes")
     children = [r for r in registrations if r.parent == layer.urn]
     assert sorted(r.type for r in children) == [
         "kubernetes:core/v1:Namespace", *["kubernetes:helm.sh/v3:Release"] * 5,
@@ -391,8 +342,8 @@ def test_children_belong_to_the_mesh_component_on_the_cluster_provider(registrat
 
 
 def test_istiod_waits_for_the_gateway_api_crds_and_monitors_for_the_prometheus_crds(registrations):
-    (crds,) = [r for r in registrations if r.type == "kubernetes:yaml/v2:ConfigFile"]
-    releases = {r.inputs["name"]: r for r in registrations if r.type == RELEASE_TYPE}
+    crds = one(registrations, "kubernetes:yaml/v2:ConfigFile")
+    releases = by_object_name(registrations, RELEASE_TYPE)
     assert crds.urn in releases["istiod"].dependencies
     assert releases["istio-base"].urn in releases["istiod"].dependencies
     monitors = [r for r in registrations if r.type.startswith("kubernetes:monitoring.coreos.com/")]
@@ -404,15 +355,6 @@ def test_istiod_waits_for_the_gateway_api_crds_and_monitors_for_the_prometheus_c
 
 
 # --- contract check -------------------------------------------------------------------------------------
-
-
-def _mesh_part(document: dict) -> dict:
-    def ours(obj):
-        return (obj.get("metadata") or {}).get("namespace") == NAMESPACE or (
-            obj["kind"] == "Namespace" and obj["metadata"]["name"] == NAMESPACE)
-
-    return {**document, "releases": [r for r in document["releases"] if r["namespace"] == NAMESPACE],
-            "objects": [o for o in document["objects"] if ours(o)]}
 
 
 EXPECTED_WARNINGS = {
@@ -429,7 +371,7 @@ EXPECTED_WARNINGS = {
 
 
 def test_mesh_releases_and_objects_pass_the_contract_check(document, tmp_path, shared):
-    part = _mesh_part(document)
+    part = namespace_part(document, NAMESPACE)
     assert sorted(o["kind"] for o in part["objects"]) == [
         "Ingress", "Namespace", "PodMonitor", "PodMonitor", "ServiceMonitor"]
     output = check_k8s_render(shared, part, tmp_path)
@@ -445,7 +387,7 @@ def test_whole_probe_render_passes_the_contract_check(document, tmp_path, shared
 
 
 def test_istio_installs_in_parallel_with_monitoring_and_kiali_waits_for_it(tmp_path):
-    releases = {r["name"]: r for r in render_with_layers(tmp_path, ["mesh"])["releases"]}
+    releases = releases_by_name(render_with_layers(tmp_path, ["mesh"]))
     for name in ("istio-base", "istiod", "istio-cni", "ztunnel"):
         assert "release/kube-prometheus-stack" not in releases[name]["depends_on"], name
     assert "manifest/gateway-api-crds" in releases["istiod"]["depends_on"]

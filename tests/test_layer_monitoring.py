@@ -2,58 +2,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
-from infra.catalog import Catalog
-from infra.clusters.kind import KindTarget
 from infra.layers import monitoring
 from infra.layers.monitoring import (ALERTMANAGER_URL, GRAFANA_ADMIN_PASSWORD_KEY, GRAFANA_ADMIN_SECRET,
                                      GRAFANA_ADMIN_USER_KEY, GRAFANA_DASHBOARD_LABEL, GRAFANA_DATASOURCE_LABEL, PIN,
                                      PROMETHEUS_URL, RELEASE, WORKLOADS, kube_prometheus_stack_values)
-from infra.render import SECRET, record_program
-from infra.settings import StackSettings
-from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+from infra.render import SECRET
+from tests.conftest import check_k8s_render, probe_catalog, probe_registrations, record_probe, render_with_layers
+from tests.layer_helpers import KIND, checked_requests, kind_capabilities, objects_of_kind, one, release_named
 
-KIND = StackSettings(session="monday")
-NODES = 3
 BUDGET_CPU_M, BUDGET_MEMORY_MI = 320, 900
 MOCK_PASSWORD = "Mock-Grafana-Password-4242"
 
 
-def _caps(**changes):
-    return replace(KindTarget().capabilities(KIND), **changes)
-
-
-def _at(values: dict, dotted: str):
-    node = values
-    for key in dotted.split("."):
-        assert isinstance(node, dict) and key in node, f"{dotted}: no '{key}'"
-        node = node[key]
-    return node
-
-
 def _release(document: dict) -> dict:
-    (release,) = [r for r in document["releases"] if r["name"] == RELEASE]
-    return release
-
-
-def _objects(document: dict, kind: str) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in document["objects"] if o["kind"] == kind}
-
-
-def _resources_count(workload) -> int:
-    return NODES if workload.per_node else workload.replicas
-
-
-def _cpu_m(quantity: str) -> float:
-    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
-
-
-def _memory_mi(quantity: str) -> float:
-    units = {"Mi": 1, "Gi": 1024}
-    return float(quantity[:-2]) * units[quantity[-2:]]
+    """The kube-prometheus-stack release of the render."""
+    return release_named(document, RELEASE)
 
 
 @pytest.fixture
@@ -79,7 +45,7 @@ def test_kind_render_pins_the_chart_and_passes_the_contract_check(tmp_path, shar
     assert (release["chart"], release["repo"], release["version"]) == (
         "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3")
     assert (PIN.chart, PIN.version) == (release["chart"], release["version"])
-    assert release["values"] == kube_prometheus_stack_values(_caps())
+    assert release["values"] == kube_prometheus_stack_values(kind_capabilities())
     output = check_k8s_render(shared, document, tmp_path)
     assert " 0 errors" in output
     warnings = [line for line in output.splitlines() if line.startswith("warn")]
@@ -90,7 +56,7 @@ def test_kind_render_pins_the_chart_and_passes_the_contract_check(tmp_path, shar
 def test_the_release_waits_for_its_namespace_only(tmp_path):
     document = render_with_layers(tmp_path, ["monitoring"])
     assert _release(document)["depends_on"] == ["Namespace/monitoring"]
-    assert set(_objects(document, "Namespace")) == {"monitoring"}
+    assert set(objects_of_kind(document, "Namespace")) == {"monitoring"}
 
 
 @pytest.mark.parametrize("other_layers", [["alerting"], ["monitoring", "ingress"], ["alerting", "ingress"]])
@@ -103,9 +69,9 @@ def test_the_release_is_identical_whatever_else_the_lab_has(tmp_path, other_laye
 
 def test_web_uis_are_ingresses_beside_the_release_only_with_the_ingress_layer(tmp_path):
     without = render_with_layers(tmp_path / "without", ["monitoring"])
-    assert _objects(without, "Ingress") == {}
+    assert objects_of_kind(without, "Ingress") == {}
     document = render_with_layers(tmp_path / "with", ["monitoring", "ingress"])
-    ingresses = _objects(document, "Ingress")
+    ingresses = objects_of_kind(document, "Ingress")
     expected = {
         "grafana-ui": ("grafana.localhost", "kube-prometheus-stack-grafana", 80),
         "prometheus-ui": ("prometheus.localhost", "kube-prometheus-stack-prometheus", 9090),
@@ -124,9 +90,8 @@ def test_web_uis_are_ingresses_beside_the_release_only_with_the_ingress_layer(tm
 
 
 def test_ui_urls_and_in_cluster_urls_are_component_outputs(tmp_path):
-    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers="[monitoring, ingress]", slide="Probe"))
-    registrations, outputs = record_program(replace(KIND, lab="probe"), Catalog.load(tmp_path))
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Monitoring"]
+    registrations, outputs = record_probe(tmp_path, ["monitoring", "ingress"], KIND)
+    layer = one(registrations, "labs:layer:Monitoring")
     out = outputs[layer.urn]
     assert out["grafana_url"] == "http://grafana.localhost/"
     assert out["prometheus_url"] == "http://prometheus.localhost/"
@@ -138,20 +103,20 @@ def test_ui_urls_and_in_cluster_urls_are_component_outputs(tmp_path):
 
 
 def test_students_objects_are_selected_without_the_release_label():
-    spec = kube_prometheus_stack_values(_caps())["prometheus"]["prometheusSpec"]
+    spec = kube_prometheus_stack_values(kind_capabilities())["prometheus"]["prometheusSpec"]
     for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig"):
         assert spec[f"{kind}SelectorNilUsesHelmValues"] is False, kind
         assert f"{kind}NamespaceSelector" not in spec  # the chart's default {}: every namespace
 
 
 def test_alertmanager_applies_every_alertmanagerconfig_to_every_alert():
-    spec = kube_prometheus_stack_values(_caps())["alertmanager"]["alertmanagerSpec"]
+    spec = kube_prometheus_stack_values(kind_capabilities())["alertmanager"]["alertmanagerSpec"]
     assert spec["alertmanagerConfigSelector"] == {} and spec["alertmanagerConfigNamespaceSelector"] == {}
     assert spec["alertmanagerConfigMatcherStrategy"] == {"type": "None"}
 
 
 def test_grafana_sidecars_watch_every_namespace_for_the_exported_labels():
-    grafana = kube_prometheus_stack_values(_caps())["grafana"]
+    grafana = kube_prometheus_stack_values(kind_capabilities())["grafana"]
     assert GRAFANA_DATASOURCE_LABEL == ("grafana_datasource", "1")
     assert GRAFANA_DASHBOARD_LABEL == ("grafana_dashboard", "1")
     for sidecar, (key, value) in (("datasources", GRAFANA_DATASOURCE_LABEL), ("dashboards", GRAFANA_DASHBOARD_LABEL)):
@@ -160,7 +125,7 @@ def test_grafana_sidecars_watch_every_namespace_for_the_exported_labels():
 
 
 def test_control_plane_targets_match_the_kind_kubeadm_patches():
-    values = kube_prometheus_stack_values(_caps())
+    values = kube_prometheus_stack_values(kind_capabilities())
     for component, port in (("kubeControllerManager", 10257), ("kubeScheduler", 10259)):
         assert values[component]["service"] == {"port": port, "targetPort": port}
         assert values[component]["serviceMonitor"] == {"https": True, "insecureSkipVerify": True}
@@ -171,13 +136,13 @@ def test_control_plane_targets_match_the_kind_kubeadm_patches():
 
 
 def test_kubelet_certificates_are_verified_only_where_the_target_can():
-    assert kube_prometheus_stack_values(_caps())["kubelet"]["serviceMonitor"]["insecureSkipVerify"] is True
-    verified = kube_prometheus_stack_values(_caps(kubelet_certs_verifiable=True))
+    assert kube_prometheus_stack_values(kind_capabilities())["kubelet"]["serviceMonitor"]["insecureSkipVerify"] is True
+    verified = kube_prometheus_stack_values(kind_capabilities(kubelet_certs_verifiable=True))
     assert verified["kubelet"]["serviceMonitor"] == {"https": True, "insecureSkipVerify": False}
 
 
 def test_lab_sized_retention_without_persistent_storage_and_unused_parts_off():
-    values = kube_prometheus_stack_values(_caps())
+    values = kube_prometheus_stack_values(kind_capabilities())
     spec = values["prometheus"]["prometheusSpec"]
     assert (spec["retention"], spec["retentionSize"]) == ("6h", "1GB")
     assert "storageSpec" not in spec and "storage" not in values["alertmanager"]["alertmanagerSpec"]
@@ -187,15 +152,9 @@ def test_lab_sized_retention_without_persistent_storage_and_unused_parts_off():
 
 
 def test_every_workload_path_has_requests_and_a_memory_limit_within_the_budget():
-    values = kube_prometheus_stack_values(_caps())
+    values = kube_prometheus_stack_values(kind_capabilities())
     assert set(WORKLOADS) == {RELEASE}
-    cpu = memory = 0.0
-    for workload in WORKLOADS[RELEASE]:
-        resources = _at(values, workload.resources_path)
-        assert {"cpu", "memory"} <= set(resources["requests"]), workload
-        assert resources["limits"]["memory"], workload
-        cpu += _cpu_m(resources["requests"]["cpu"]) * _resources_count(workload)
-        memory += _memory_mi(resources["requests"]["memory"]) * _resources_count(workload)
+    cpu, memory = checked_requests({RELEASE: values}, WORKLOADS)
     assert (cpu, memory) == (245, 848)
     assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
     node_exporter = [w for w in WORKLOADS[RELEASE] if w.container == "node-exporter"]
@@ -203,15 +162,15 @@ def test_every_workload_path_has_requests_and_a_memory_limit_within_the_budget()
 
 
 def test_config_reloader_has_no_cpu_limit_but_a_memory_limit():
-    reloader = kube_prometheus_stack_values(_caps())["prometheusOperator"]["prometheusConfigReloader"]["resources"]
+    operator = kube_prometheus_stack_values(kind_capabilities())["prometheusOperator"]
+    reloader = operator["prometheusConfigReloader"]["resources"]
     assert reloader["limits"] == {"cpu": "0", "memory": "48Mi"}  # "0": no CPU limit, the operator's convention
 
 
 def test_footprint_reads_the_layer_within_its_budget(tmp_path):
     from infra.footprint import footprint, totals
 
-    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers="[monitoring]", slide="Probe"))
-    rows = footprint("probe", KIND, Catalog.load(tmp_path))["monitoring"]
+    rows = footprint("probe", KIND, probe_catalog(tmp_path, ["monitoring"]))["monitoring"]
     assert [f"{r.owner}/{r.container}" for r in rows if r.lacks_requests] == []
     cpu, memory = totals(rows)
     assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI
@@ -226,7 +185,7 @@ def test_grafana_admin_password_is_never_in_clear(tmp_path, mocked_password):
     assert "adminPassword" not in values["grafana"]
     assert values["grafana"]["admin"] == {
         "existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"}
-    secret = _objects(document, "Secret")[GRAFANA_ADMIN_SECRET]
+    secret = objects_of_kind(document, "Secret")[GRAFANA_ADMIN_SECRET]
     assert secret["metadata"]["namespace"] == "monitoring"
     assert secret["stringData"] == {GRAFANA_ADMIN_USER_KEY: SECRET, GRAFANA_ADMIN_PASSWORD_KEY: SECRET}
 
@@ -234,18 +193,17 @@ def test_grafana_admin_password_is_never_in_clear(tmp_path, mocked_password):
 def test_the_secret_holds_the_random_password_as_a_pulumi_secret(tmp_path, mocked_password):
     from pulumi.runtime import rpc
 
-    write_lab(tmp_path, "99-probe", lab_yaml("probe", layers="[monitoring]", slide="Probe"))
-    registrations, _ = record_program(replace(KIND, lab="probe"), Catalog.load(tmp_path))
-    (password,) = [r for r in registrations if r.type == "random:index/randomPassword:RandomPassword"]
-    (secret,) = [r for r in registrations if r.type == "kubernetes:core/v1:Secret"]
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Monitoring"]
+    registrations = probe_registrations(tmp_path, ["monitoring"], KIND)
+    password = one(registrations, "random:index/randomPassword:RandomPassword")
+    secret = one(registrations, "kubernetes:core/v1:Secret")
+    layer = one(registrations, "labs:layer:Monitoring")
     assert password.parent == layer.urn and password.inputs["length"] >= 20
     assert password.inputs["special"] is False  # students paste it into a login form
     assert rpc.is_rpc_secret(secret.inputs["stringData"])  # the whole map travels as a Pulumi secret
     assert secret.inputs["stringData"]["value"] == {GRAFANA_ADMIN_USER_KEY: "admin",
                                                     GRAFANA_ADMIN_PASSWORD_KEY: MOCK_PASSWORD}
     assert password.urn in secret.dependencies
-    (release,) = [r for r in registrations if r.type == "kubernetes:helm.sh/v3:Release"]
+    release = one(registrations, "kubernetes:helm.sh/v3:Release")
     assert secret.urn not in release.dependencies  # both wait for the namespace only (see the module doc)
 
 

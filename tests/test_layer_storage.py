@@ -2,23 +2,19 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 
-from infra.catalog import Catalog
-from infra.clusters.kind import KindTarget
+from infra.footprint import cpu_millicores, memory_mebibytes
 from infra.layers.storage import (
     BUDGET_CPU_M, BUDGET_MEMORY_MI, CSI_CLASS, DRIVER, IMAGES, IMMEDIATE_CLASS, NAMESPACE, PLUGIN, PLUGIN_SA,
     RESOURCES, RETAIN_CLASS, SNAPSHOT_CLASS, SNAPSHOT_CONTROLLER, SNAPSHOT_CRD_URLS, SNAPSHOTTER_VERSION, WORKLOADS,
     snapshot_class_object, storage_classes,
 )
-from infra.render import record_program
-from infra.settings import StackSettings
-from tests.conftest import check_k8s_render, lab_yaml, render_with_layers, write_lab
+from tests.conftest import check_k8s_render, probe_registrations, render_with_layers, user_dirs_in
+from tests.layer_helpers import KIND, assert_requests_and_memory_limit, kind_capabilities, objects_of_kind, one
 
-KIND = StackSettings(session="monday")
-CAPS = KindTarget().capabilities(KIND)
+CAPS = kind_capabilities()
 POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")
 CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
 
@@ -26,25 +22,15 @@ CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("storage")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABS_STATE_DIR", str(root / "state"))
-        patch.setenv("LABS_TOOLS_DIR", str(root / "tools"))
+    with user_dirs_in(root):
         return render_with_layers(root / "labs", ["storage"], KIND)
 
 
 @pytest.fixture(scope="module")
 def registrations(tmp_path_factory):
     root = tmp_path_factory.mktemp("storage-reg")
-    write_lab(root / "labs", "99-probe", lab_yaml("probe", layers="[storage]", slide="Probe"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABS_STATE_DIR", str(root / "state"))
-        patch.setenv("LABS_TOOLS_DIR", str(root / "tools"))
-        registrations, _ = record_program(replace(KIND, lab="probe"), Catalog.load(root / "labs"))
-    return registrations
-
-
-def objects(document: dict, kind: str) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in document["objects"] if o["kind"] == kind}
+    with user_dirs_in(root):
+        return probe_registrations(root / "labs", ["storage"], KIND)
 
 
 def pod_owners(document: dict) -> list[dict]:
@@ -56,36 +42,17 @@ def containers(owner: dict) -> list[dict]:
     return [*(spec.get("initContainers") or []), *spec["containers"]]
 
 
-def one(registrations, type_: str, name: str):
-    (found,) = [r for r in registrations if r.type == type_ and r.name == name]
-    return found
-
-
-# Quantities, parsed independently of the project's footprint code.
-def millicores(quantity: str) -> float:
-    text = str(quantity)
-    return float(text[:-1]) if text.endswith("m") else float(text) * 1000
-
-
-def mebibytes(quantity: str) -> float:
-    text = str(quantity)
-    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * units[unit]
-    return float(text) / 2**20
-
-
 def test_quantity_parsing():
-    assert millicores("5m") == 5 and millicores("0.5") == 500 and millicores("1") == 1000
-    assert mebibytes("16Mi") == 16 and mebibytes("1Gi") == 1024 and mebibytes("512Ki") == 0.5
-    assert mebibytes(str(64 * 2**20)) == 64
+    """The footprint's parsers, which the budget test below relies on."""
+    assert cpu_millicores("5m") == 5 and cpu_millicores("0.5") == 500 and cpu_millicores("1") == 1000
+    assert memory_mebibytes("16Mi") == 16 and memory_mebibytes("1Gi") == 1024 and memory_mebibytes("512Ki") == 0.5
+    assert memory_mebibytes(str(64 * 2**20)) == 64
 
 
 # --- StorageClasses ----------------------------------------------------------------------------------
 
 def test_kind_gets_a_retain_class_and_an_immediate_csi_class_with_expansion(rendered):
-    classes = objects(rendered, "StorageClass")
+    classes = objects_of_kind(rendered, "StorageClass")
     assert set(classes) == {RETAIN_CLASS, CSI_CLASS} == {"standard-retain", "csi-hostpath-sc"}
     retain = classes[RETAIN_CLASS]
     assert retain["provisioner"] == "rancher.io/local-path"  # kind's own provisioner, as `standard`
@@ -98,7 +65,7 @@ def test_kind_gets_a_retain_class_and_an_immediate_csi_class_with_expansion(rend
 
 
 def test_kinds_default_class_is_left_alone(rendered):
-    classes = objects(rendered, "StorageClass")
+    classes = objects_of_kind(rendered, "StorageClass")
     assert CAPS.default_storage_class == "standard" and "standard" not in classes
     for storage_class in classes.values():
         annotations = storage_class["metadata"].get("annotations") or {}
@@ -107,14 +74,14 @@ def test_kinds_default_class_is_left_alone(rendered):
 
 def test_the_retain_class_follows_the_targets_provisioner_and_csi_classes_work_anywhere():
     assert [c["name"] for c in storage_classes(CAPS)] == [RETAIN_CLASS, CSI_CLASS]
-    elsewhere = storage_classes(replace(CAPS, provider="somecloud"))
+    elsewhere = storage_classes(kind_capabilities(provider="somecloud"))
     assert [c["name"] for c in elsewhere] == [CSI_CLASS]  # no local-path outside kind
 
 
 # --- The CSI driver -----------------------------------------------------------------------------------
 
 def test_csi_driver_object_needs_no_attach(rendered):
-    driver = objects(rendered, "CSIDriver")[DRIVER]
+    driver = objects_of_kind(rendered, "CSIDriver")[DRIVER]
     assert driver["spec"]["attachRequired"] is False
     assert driver["spec"]["volumeLifecycleModes"] == ["Persistent", "Ephemeral"]
     assert driver["spec"]["podInfoOnMount"] is True
@@ -123,7 +90,7 @@ def test_csi_driver_object_needs_no_attach(rendered):
 
 
 def test_plugin_pod_runs_the_driver_and_the_sidecars_on_one_node(rendered):
-    plugin = objects(rendered, "StatefulSet")[PLUGIN]
+    plugin = objects_of_kind(rendered, "StatefulSet")[PLUGIN]
     assert plugin["metadata"]["namespace"] == NAMESPACE and plugin["spec"]["replicas"] == 1
     pod = plugin["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == PLUGIN_SA
@@ -145,12 +112,12 @@ def test_plugin_pod_runs_the_driver_and_the_sidecars_on_one_node(rendered):
 
 
 def test_namespace_allows_the_privileged_plugin(rendered):
-    namespace = objects(rendered, "Namespace")[NAMESPACE]
+    namespace = objects_of_kind(rendered, "Namespace")[NAMESPACE]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
 def test_each_sidecar_and_the_snapshot_controller_is_bound_to_its_account(rendered):
-    roles, bindings = objects(rendered, "ClusterRole"), objects(rendered, "ClusterRoleBinding")
+    roles, bindings = objects_of_kind(rendered, "ClusterRole"), objects_of_kind(rendered, "ClusterRoleBinding")
     assert set(roles) == set(bindings) == {
         "csi-hostpath-provisioner", "csi-hostpath-resizer", "csi-hostpath-snapshotter",
         "csi-hostpath-snapshot-controller"}
@@ -158,7 +125,7 @@ def test_each_sidecar_and_the_snapshot_controller_is_bound_to_its_account(render
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
         account = SNAPSHOT_CONTROLLER if name.endswith("snapshot-controller") else PLUGIN_SA
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}]
-    assert set(objects(rendered, "ServiceAccount")) == {PLUGIN_SA, SNAPSHOT_CONTROLLER}
+    assert set(objects_of_kind(rendered, "ServiceAccount")) == {PLUGIN_SA, SNAPSHOT_CONTROLLER}
 
     def grants(role, group, resource):
         return {verb for rule in roles[role]["rules"] if group in rule["apiGroups"] and resource in rule["resources"]
@@ -168,9 +135,9 @@ def test_each_sidecar_and_the_snapshot_controller_is_bound_to_its_account(render
     assert "patch" in grants("csi-hostpath-resizer", "", "persistentvolumeclaims/status")
     assert "update" in grants("csi-hostpath-snapshotter", "snapshot.storage.k8s.io", "volumesnapshotcontents/status")
     assert "create" in grants("csi-hostpath-snapshot-controller", "snapshot.storage.k8s.io", "volumesnapshotcontents")
-    lease_role = objects(rendered, "Role")["snapshot-controller-leaderelection"]
+    lease_role = objects_of_kind(rendered, "Role")["snapshot-controller-leaderelection"]
     assert lease_role["rules"][0]["resources"] == ["leases"]
-    controller = objects(rendered, "Deployment")[SNAPSHOT_CONTROLLER]
+    controller = objects_of_kind(rendered, "Deployment")[SNAPSHOT_CONTROLLER]
     assert "--leader-election=true" in containers(controller)[0]["args"]
 
 
@@ -227,7 +194,7 @@ def test_snapshot_controller_and_plugin_wait_for_the_crds_and_classes_wait_for_n
 
 
 def test_dependency_chains_stay_within_three_levels_under_the_cluster(registrations):
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Storage"]
+    layer = one(registrations, "labs:layer:Storage")
     mine = {r.urn: r for r in registrations if r.parent == layer.urn}
     depth: dict[str, int] = {}
 
@@ -240,8 +207,8 @@ def test_dependency_chains_stay_within_three_levels_under_the_cluster(registrati
 
 
 def test_every_resource_is_a_child_of_the_layer_on_the_cluster_provider(registrations):
-    (layer,) = [r for r in registrations if r.type == "labs:layer:Storage"]
-    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
+    layer = one(registrations, "labs:layer:Storage")
+    provider = one(registrations, "pulumi:providers:kubernetes")
     children = [r for r in registrations if r.type.startswith("kubernetes:")]
     assert children and all(r.parent == layer.urn for r in children)
     assert all(r.provider.startswith(provider.urn) for r in children if r.custom)
@@ -253,11 +220,7 @@ def test_every_container_requests_cpu_and_memory_and_has_a_memory_limit(rendered
     seen = []
     for owner in pod_owners(rendered):
         for container in containers(owner):
-            resources = container.get("resources") or {}
-            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-            assert requests.get("cpu") and requests.get("memory"), container["name"]
-            assert limits.get("memory"), container["name"]
-            assert mebibytes(limits["memory"]) >= mebibytes(requests["memory"])
+            assert_requests_and_memory_limit(container.get("resources") or {}, container["name"])
             seen.append(container["name"])
     assert sorted(seen) == sorted(RESOURCES)
 
@@ -268,8 +231,8 @@ def test_requests_add_up_within_the_layer_budget(rendered):
         count = CAPS.nodes if owner["kind"] == "DaemonSet" else owner["spec"].get("replicas", 1)
         for container in containers(owner):
             requests = container["resources"]["requests"]
-            cpu += millicores(requests["cpu"]) * count
-            memory += mebibytes(requests["memory"]) * count
+            cpu += cpu_millicores(requests["cpu"]) * count
+            memory += memory_mebibytes(requests["memory"]) * count
     assert (cpu, memory) == (45, 136)
     assert (BUDGET_CPU_M, BUDGET_MEMORY_MI) == (60, 160)
     assert cpu <= BUDGET_CPU_M and memory <= BUDGET_MEMORY_MI

@@ -7,23 +7,47 @@ A target module defines a class with:
     (the explicit pulumi_kubernetes.Provider every layer uses) and `.kubeconfig` (a secret Output),
     and registering a non-secret `summary` output (what `lab render` shows under "cluster");
   - `cleanup(settings)`: removes what a destroy could leave behind (used by `session down`).
-This registry is plain data so choosing a target costs nothing until it is used.
+This registry is plain data so choosing a target costs nothing until it is used: the managed cloud
+targets (gke, eks, aks) import their cloud SDK, an optional extra, only when they create a cluster
+(`infra.clusters.cloud.require_sdk` names the extra to install when it is absent).
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infra.errors import LabsError
 
 TARGETS: dict[str, str] = {
     "kind": "infra.clusters.kind:KindTarget",
+    "gke": "infra.clusters.gke:GkeTarget",
+    "eks": "infra.clusters.eks:EksTarget",
+    "aks": "infra.clusters.aks:AksTarget",
 }
+# Managed clouds: billed by the hour, so `lab up` shows a cost estimate and `session down` releases
+# load balancers and disks before it destroys the cluster.
+CLOUD_TARGETS = ("gke", "eks", "aks")
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a target's cluster provides; layers adapt their values to it."""
+    """What a target's cluster provides; layers adapt their values to it.
+
+    Values per target (kind / gke / eks / aks):
+      load_balancer           False / True / True / True (MetalLB only where False)
+      ingress_exposure        "host-ports" / "load-balancer" everywhere else
+      default_storage_class   standard / standard-rwo / gp3 / managed-csi
+      premium_storage_class   "" / premium-rwo / "" / managed-csi-premium
+      default_provisioner     rancher.io/local-path / pd.csi.storage.gke.io / ebs.csi.aws.com / disk.csi.azure.com
+      csi_driver              "" (local-path is not CSI) / the provisioner above on clouds
+      snapshot_controller     False / True (GKE managed) / True (EKS add-on) / True (AKS built in)
+      snapshot_class          "" / "" / "" / csi-azuredisk-vsc (the one class a provider preinstalls)
+      metrics_server          False / True / False (not an EKS default) / True
+      node_autoscaling        "" (none: the autoscaler layer simulates nodes) / "node-pool" (the
+                              provider's autoscaler scales the pool) / "cluster-autoscaler-aws" (the
+                              node group has bounds; an in-cluster cluster-autoscaler with the IAM role
+                              the EKS target creates must run) / "node-pool"
+    """
 
     provider: str
     load_balancer: bool  # Services of type LoadBalancer get an address without help
@@ -32,10 +56,28 @@ class Capabilities:
     https_port: int
     default_storage_class: str
     metrics_server: bool  # preinstalled by the provider
-    node_autoscaling: bool = False  # the provider adds and removes nodes itself (node-pool autoscaling)
     kubelet_certs_verifiable: bool = True  # kubelet serving certs signed by the cluster CA
     base_domain: str = "localhost"  # web UIs are published at <name>.<base_domain>
     nodes: int = 1  # nodes at creation (DaemonSets run one pod on each)
+    # Storage: the classes the target provides, its CSI driver and snapshot support.
+    premium_storage_class: str = ""  # a faster (SSD) class, where the provider has one
+    storage_classes: tuple[str, ...] = ()  # every class the target provides, the default first
+    default_provisioner: str = ""  # provisioner of the default class
+    csi_driver: str = ""  # the provider's CSI driver ("" when the default class is not CSI)
+    volume_expansion: bool = False  # the default class allows growing a claim
+    snapshot_controller: bool = False  # VolumeSnapshot CRDs and snapshot-controller preinstalled
+    snapshot_class: str = ""  # a VolumeSnapshotClass the provider preinstalls ("" none)
+    # Nodes: how the cluster grows and shrinks, and its bounds.
+    node_autoscaling: str = ""  # "" none, "node-pool" (provider-run), "cluster-autoscaler-aws" (in-cluster)
+    min_nodes: int = 0
+    max_nodes: int = 0
+    # Annotations a LoadBalancer Service should carry on this target (cloud load balancer type,
+    # tags of the session so `session orphans` finds a forgotten one).
+    load_balancer_annotations: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def cloud(self) -> bool:
+        return self.provider in CLOUD_TARGETS
 
 
 def get_target(name: str):

@@ -278,6 +278,8 @@ class KindTarget:
             http_port=settings.http_port,
             https_port=settings.https_port,
             default_storage_class="standard",
+            storage_classes=("standard",),
+            default_provisioner="rancher.io/local-path",  # not CSI: no expansion, no snapshots
             metrics_server=False,
             kubelet_certs_verifiable=False,  # kind kubelets serve self-signed certificates
             base_domain="localhost",  # *.localhost resolves to 127.0.0.1 in browsers and curl

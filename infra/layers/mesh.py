@@ -13,8 +13,8 @@ served by this istiod). Kiali draws both kinds of traffic from Prometheus.
 Design decisions:
   - Four Istio releases in `istio-system` (created by the layer), from
     https://istio-release.storage.googleapis.com/charts, all 1.30.3, named as in Istio's Helm guide:
-    `istio-base` (CRDs, cluster roles) -> `istiod` -> `istio-cni` and `ztunnel` (in parallel, both
-    after istiod). No `gateway` chart: Traefik (ingress layer) serves ingress through Ingress and
+    `istio-base` (CRDs, cluster roles) -> `istiod`, `istio-cni` and `ztunnel` in parallel (the
+    data plane retries until istiod answers; waiting for it would make the stack five levels deep). No `gateway` chart: Traefik (ingress layer) serves ingress through Ingress and
     the Gateway API, and istiod still deploys waypoints from Gateway API objects itself.
   - Ambient profile: `profile: ambient` in istiod, cni and ztunnel. The key is not in the charts'
     values.yaml: every Istio chart's `templates/zzz_profile.yaml` reads it and merges
@@ -66,7 +66,7 @@ Design decisions:
     istiod Service's `http-monitoring` port (15014) for the control plane. 15s interval: graphs
     follow the traffic students send within a class exercise.
   - Kiali: chart `kiali-server` 2.29.0 (https://kiali.org/helm-charts), release `kiali` in
-    istio-system, after istiod and after the monitoring layer; `external_services.prometheus.url`
+    istio-system, after istio-base and after the monitoring layer; `external_services.prometheus.url`
     is the monitoring layer's in-cluster PROMETHEUS_URL. Auth strategy `anonymous`: this is a
     local lab cluster, everyone who reaches http://kiali.localhost/ is the only user (never do this
     on a shared cluster). Grafana and tracing integrations off (no Istio dashboards in the course
@@ -239,9 +239,12 @@ class MeshLayer(Layer):
         self.base = self.release(BASE_RELEASE, namespace, BASE_PIN, base_values(caps), **istio)
         self.istiod = self.release(ISTIOD_RELEASE, namespace, ISTIOD_PIN, istiod_values(caps), self.base,
                                    self.required["gateway-api"], **istio)
-        self.cni = self.release(CNI_RELEASE, namespace, CNI_PIN, cni_values(caps), self.istiod, **istio)
-        self.ztunnel = self.release(ZTUNNEL_RELEASE, namespace, ZTUNNEL_PIN, ztunnel_values(caps), self.istiod, **istio)
-        self.kiali = self.release(KIALI_RELEASE, namespace, KIALI_PIN, kiali_values(caps), self.istiod)
+        # The data plane and Kiali need Istio's CRDs (istio-base), not a running istiod: ztunnel and the
+        # CNI agent retry until istiod serves them. Installing them beside istiod keeps the stack four
+        # levels deep (cluster -> CRDs/namespaces -> releases -> custom resources).
+        self.cni = self.release(CNI_RELEASE, namespace, CNI_PIN, cni_values(caps), self.base, **istio)
+        self.ztunnel = self.release(ZTUNNEL_RELEASE, namespace, ZTUNNEL_PIN, ztunnel_values(caps), self.base, **istio)
+        self.kiali = self.release(KIALI_RELEASE, namespace, KIALI_PIN, kiali_values(caps), self.base)
         # Monitors need the monitoring layer's CRDs (child_opts waits for it), not the Istio releases.
         self.monitors = [
             k8s.apiextensions.CustomResource(

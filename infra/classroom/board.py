@@ -1,0 +1,163 @@
+"""`invoke classroom status`: the lab's checks for every student, as a students x checks board.
+
+The checks are the lab's own (`infra.checks.run_checks`), each run once (no retry) in the student's
+namespace with the instructor's kubeconfig, for many students at once (a bounded thread pool, 16 by
+default). The board prints as a rich table; `--html=FILE` also writes a page that reloads itself
+(meta refresh), for the projector; `--watch=N` runs the checks again every N seconds and rewrites it.
+The page is replaced atomically, so a reload never shows half a board.
+
+Checks that look at something shared rather than at the student's namespace (an `http` check's host
+name, a PromQL query) read the same thing for everyone: their column says so for the whole class.
+"""
+from __future__ import annotations
+
+import html
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from infra.catalog import Catalog, Lab
+from infra.classroom.commands import ClassroomRecord, load_classroom
+from infra.classroom.roster import Student
+from infra.errors import LabsError
+
+PARALLEL = 16
+REFRESH_S = 30
+SHARED_KINDS = ("http", "promql", "alert", "loki")  # what they read is the same for every student
+
+
+@dataclass
+class StudentRow:
+    student: Student
+    results: dict[str, bool] = field(default_factory=dict)  # check id -> passed
+    details: dict[str, str] = field(default_factory=dict)
+    error: str = ""  # the student's checks could not run at all
+
+    @property
+    def passed(self) -> int:
+        return sum(self.results.values())
+
+
+def kubeconfig_for(record: ClassroomRecord, student: Student) -> str:
+    """The instructor's kubeconfig of the cluster the student works on."""
+    from infra.driver import session_kubeconfig
+
+    for tenant in (record.tenants or {}).values():
+        if student.id in tenant.get("students", []):
+            return str(session_kubeconfig(tenant["session"]))
+    return str(session_kubeconfig(record.session))
+
+
+def ingress_url(record: ClassroomRecord, student: Student) -> str:
+    from infra.classroom.cards import student_access
+
+    return f"http://127.0.0.1:{student_access(record, student)[1]}"
+
+
+def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: str = "fr",
+              parallel: int | None = None) -> list[StudentRow]:
+    """Every student's check results (in roster order)."""
+    from infra.checks import ClusterReader, run_checks
+
+    def one(student: Student) -> StudentRow:
+        row = StudentRow(student)
+        try:
+            reader = ClusterReader(kubeconfig_for(record, student), None, ingress_url=ingress_url(record, student))
+            run = run_checks(list(lab.checks), reader, student.namespace, lang, timeout_s=0)
+        except LabsError as exc:
+            row.error = str(exc)
+            return row
+        for result in run.results:
+            row.results[result.id] = result.passed
+            row.details[result.id] = result.detail if result.passed else f"{result.detail} → {result.hint}"
+        return row
+
+    with ThreadPoolExecutor(max_workers=parallel or PARALLEL) as pool:
+        return list(pool.map(one, students))
+
+
+def board_table(rows: list[StudentRow], lab: Lab):
+    from rich.table import Table
+
+    ids = [check["id"] for check in lab.checks]
+    shared = {check["id"] for check in lab.checks if check["kind"] in SHARED_KINDS}
+    table = Table(title=f"{lab.id}: {sum(r.passed == len(ids) for r in rows)}/{len(rows)} students done "
+                        f"({datetime.now().strftime('%H:%M:%S')})")
+    table.add_column("student", no_wrap=True)
+    for check_id in ids:
+        table.add_column(check_id + (" *" if check_id in shared else ""), justify="center", overflow="fold")
+    table.add_column("done", justify="right")
+    for row in rows:
+        if row.error:
+            table.add_row(row.student.name, *(["[red]?[/red]"] * len(ids)), "[red]error[/red]")
+            continue
+        cells = ["[green]✓[/green]" if row.results.get(i) else "[red]✗[/red]" for i in ids]
+        table.add_row(row.student.name, *cells, f"{row.passed}/{len(ids)}")
+    if shared:
+        table.caption = "* reads something shared (same host name or metrics for everyone)"
+    return table
+
+
+def board_html(rows: list[StudentRow], lab: Lab, session: str, refresh_s: int, when: datetime | None = None) -> str:
+    e = html.escape
+    ids = [check["id"] for check in lab.checks]
+    done = sum(r.passed == len(ids) for r in rows)
+    stamp = (when or datetime.now(timezone.utc)).astimezone().strftime("%H:%M:%S")
+    head = "".join(f"<th>{e(i)}</th>" for i in ids)
+    body = []
+    for row in rows:
+        if row.error:
+            cells = f'<td class="err" colspan="{len(ids) + 1}" title="{e(row.error)}">error</td>'
+        else:
+            cells = "".join(
+                f'<td class="{"ok" if row.results.get(i) else "ko"}" title="{e(row.details.get(i, ""))}">'
+                f'{"✓" if row.results.get(i) else "✗"}</td>' for i in ids) + f"<td>{row.passed}/{len(ids)}</td>"
+        body.append(f'<tr data-student="{e(row.student.id)}"><th scope="row">{e(row.student.name)}</th>{cells}</tr>')
+    return (
+        '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{int(refresh_s)}">'
+        f"<title>{e(lab.id)} · {e(session)} · {done}/{len(rows)}</title><style>"
+        "body{font-family:Arial,sans-serif;margin:1em;background:#fff}table{border-collapse:collapse;font-size:1.1em}"
+        "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:center}tbody th{text-align:left}"
+        ".ok{background:#c8f0c8}.ko{background:#f6d0d0}.err{background:#eee;color:#900}"
+        "</style></head><body>"
+        f"<h1>{e(lab.slide)} — {done}/{len(rows)}</h1>"
+        f'<p>session {e(session)} · {stamp} · refreshes every {int(refresh_s)} s</p>'
+        f"<table><thead><tr><th>student</th>{head}<th>done</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+        "</body></html>\n"
+    )
+
+
+def write_atomically(file: Path, text: str) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, file)
+
+
+def classroom_status(session: str, lab_ref: str | None = None, html_file: str | None = None, watch: int = 0,
+                     lang: str = "fr", parallel: int | None = None, catalog: Catalog | None = None) -> list[StudentRow]:
+    from infra.commands import out
+
+    if lang not in ("fr", "en"):
+        raise LabsError(f"unknown language '{lang}': use --lang=fr or --lang=en")
+    record, students = load_classroom(session)
+    ref = lab_ref or record.lab
+    if not ref:
+        raise LabsError("which lab? pass --lab=<slug|number> (the classroom was brought up without one)")
+    lab = (catalog or Catalog.load()).resolve(ref)
+    rows: list[StudentRow] = []
+    try:
+        while True:
+            rows = run_board(record, students, lab, lang, parallel)
+            out.print(board_table(rows, lab))
+            if html_file:
+                write_atomically(Path(html_file), board_html(rows, lab, session, watch or REFRESH_S))
+            if not watch:
+                return rows
+            time.sleep(watch)
+    except KeyboardInterrupt:  # --watch ends with Ctrl-C
+        return rows

@@ -1,0 +1,287 @@
+"""What each `invoke classroom ...` task does (tasks.py parses the arguments and calls these).
+
+A classroom lives in its session's folder (`paths.session_dir(session)`), beside the session's own files:
+
+  classroom/roster.json      the normalized roster (0600: names and emails); the stack's `roster` setting
+  classroom/classroom.json   target, tenancy, lab, API server, the download URL base once served (0600)
+  classroom/downloads.json   one unguessable download token per student, for `classroom serve` (0600)
+  students/<id>/kubeconfig   each student's kubeconfig (0600)
+
+Every check that can fail on bad input (roster, lab, target, tenancy, limits) runs before anything is
+created. No Pulumi import here: the render and the program are imported only where they run.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from infra import commands as core
+from infra import paths
+from infra.catalog import Catalog, Lab
+from infra.classroom.roster import Student, dump_roster, load_roster_json, load_students
+from infra.errors import LabsError
+from infra.settings import StackSettings
+
+TENANCIES = ("namespace", "cluster")
+RECORD = "classroom.json"
+
+
+def classroom_dir(session: str) -> Path:
+    return paths.session_dir(session) / "classroom"
+
+
+def roster_file(session: str) -> Path:
+    return classroom_dir(session) / "roster.json"
+
+
+@dataclass
+class ClassroomRecord:
+    """What `classroom up` decided, for the commands that come after it (cards, serve, status, down)."""
+
+    session: str
+    target: str
+    tenancy: str
+    lab: str = ""
+    server: str = ""  # the API server in the students' kubeconfigs
+    base_domain: str = "localhost"
+    http_port: int = 80
+    expires_at: str = ""
+    serve_url: str = ""  # http://<address>:<port> of `classroom serve`, once it ran
+    tenants: dict = field(default_factory=dict)  # cluster tenancy: tenant -> {"session", "students", "http_port"}
+
+    def save(self) -> Path:
+        from infra.driver import write_private
+
+        return write_private(classroom_dir(self.session) / RECORD, json.dumps(self.__dict__, indent=2) + "\n")
+
+
+def load_record(session: str) -> ClassroomRecord:
+    paths.check_session_name(session)
+    file = classroom_dir(session) / RECORD
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError):
+        raise LabsError(f"session '{session}' has no classroom: run `invoke classroom up --session={session} "
+                        "--students=N` (or --roster=FILE.csv) first") from None
+    known = set(ClassroomRecord.__dataclass_fields__)
+    return ClassroomRecord(**{key: value for key, value in data.items() if key in known})
+
+
+def load_classroom(session: str) -> tuple[ClassroomRecord, list[Student]]:
+    record = load_record(session)
+    students, _ = load_roster_json(roster_file(session))
+    return record, students
+
+
+def check_tenancy(tenancy: str) -> str:
+    if tenancy not in TENANCIES:
+        raise LabsError(f"unknown tenancy '{tenancy}': use --tenancy=namespace (one shared cluster) "
+                        "or --tenancy=cluster (a cluster per student)")
+    return tenancy
+
+
+def _lab(ref: str | None, catalog: Catalog | None = None) -> Lab | None:
+    return (catalog or Catalog.load()).resolve(ref) if ref else None
+
+
+# --- render ---------------------------------------------------------------------------------------
+
+def _object_order(obj: dict) -> tuple:
+    """Objects grouped by namespace (a Namespace with its contents), cluster-scoped ones first."""
+    meta = obj.get("metadata") or {}
+    group = meta.get("name", "") if obj.get("kind") == "Namespace" else meta.get("namespace", "")
+    return (group, obj.get("kind") != "Namespace", obj.get("kind", ""), meta.get("name", ""))
+
+
+def render_classroom(settings: StackSettings, students: list[Student], lab: Lab | None, catalog: Catalog,
+                     tenancy: str = "namespace") -> dict:
+    """The render document of a namespace-tenancy classroom: `lab render`'s contract (the program
+    under the mock runtime, through infra.render), with `students` beside `objects`."""
+    import tempfile
+
+    from infra.render import render_lab
+
+    with tempfile.TemporaryDirectory(prefix="classroom-render-") as folder:
+        file = Path(folder) / "roster.json"
+        file.write_text(dump_roster(students, tenancy))
+        document = render_lab(lab, replace(settings, lab=lab.slug if lab else "", roster=str(file)), catalog)
+    document["objects"].sort(key=_object_order)
+    fields = ("id", "name", "group", "namespace", "service_account", "host_suffix", "lab_host")
+    document["students"] = [{key: entry[key] for key in fields if key in entry} for entry in document["students"]]
+    document["tenancy"] = tenancy
+    return document
+
+
+def classroom_render(settings: StackSettings, students: object = None, roster: str | None = None,
+                     lab_ref: str | None = None, tenancy: str = "namespace", fmt: str = "json",
+                     group_size: int = 1) -> str:
+    import yaml
+
+    if fmt not in ("json", "yaml"):
+        raise LabsError(f"unknown format '{fmt}': use --format=json or --format=yaml")
+    check_tenancy(tenancy)
+    class_ = load_students(students, roster)
+    core.require_target_sdk(settings)
+    catalog = Catalog.load()
+    lab = _lab(lab_ref, catalog)
+    if tenancy == "cluster":
+        from infra.classroom.fanout import plan_tenants
+
+        plan = plan_tenants(settings, class_, group_size)
+        document: dict | list = [render_classroom(tenant.settings, tenant.students, lab, catalog, "cluster")
+                                 for tenant in plan]
+    else:
+        document = render_classroom(settings, class_, lab, catalog)
+    if fmt == "yaml":
+        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+# --- up / down ------------------------------------------------------------------------------------
+
+def _current_lab(driver, settings: StackSettings) -> str:
+    """The lab the session's stack has now ("" for a new stack): `classroom up` without --lab keeps it."""
+    if settings.stack_name not in driver.list_stacks():
+        return ""
+    return driver.stack_settings(settings.stack_name).lab
+
+
+def _download_tokens(session: str, students: list[Student]) -> dict[str, str]:
+    """One unguessable token per student, kept across `classroom up` runs (printed cards stay valid)."""
+    from infra.driver import write_private
+
+    file = classroom_dir(session) / "downloads.json"
+    try:
+        known = json.loads(file.read_text())
+    except (OSError, ValueError):
+        known = {}
+    tokens = {s.id: known.get(s.id) or secrets.token_urlsafe(24) for s in students}
+    write_private(file, json.dumps(tokens, indent=2) + "\n")
+    return tokens
+
+
+def download_tokens(session: str) -> dict[str, str]:
+    try:
+        return json.loads((classroom_dir(session) / "downloads.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _drop_departed(session: str, students: list[Student]) -> None:
+    """Kubeconfig folders of students no longer in the roster (their ServiceAccounts are gone too)."""
+    from infra.classroom.credentials import students_dir
+
+    keep = {s.id for s in students}
+    folder = students_dir(session)
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def classroom_up(settings: StackSettings, students: object = None, roster: str | None = None,
+                 lab_ref: str | None = None, tenancy: str = "namespace", server: str | None = None,
+                 yes: bool = False, group_size: int = 1, parallel: int | None = None) -> ClassroomRecord:
+    """Bring the classroom up: the tenancy (or a cluster per student), then each student's kubeconfig."""
+    from infra.driver import session_kubeconfig, write_private
+
+    check_tenancy(tenancy)
+    class_ = load_students(students, roster)
+    core.require_target_sdk(settings)
+    lab = _lab(lab_ref)
+    previous = _previous_record(settings.session)
+    if previous and previous.tenancy != tenancy:
+        raise LabsError(f"session '{settings.session}' already has a {previous.tenancy}-tenancy classroom: "
+                        f"`invoke classroom down --session={settings.session}` first")
+    if tenancy == "cluster":
+        from infra.classroom.fanout import cluster_up
+
+        return cluster_up(settings, class_, lab, group_size=group_size, parallel=parallel, yes=yes, server=server)
+    from infra.clusters import get_target
+
+    target = get_target(settings.target)
+    target.preflight(settings)
+    settings = core.confirm_cloud_cost(settings, yes, len(class_))
+    driver = core.make_driver(settings.session)
+    lab_slug = lab.slug if lab else _current_lab(driver, settings)
+    from infra.classroom.objects import WHOLE_CLUSTER_LABS
+
+    if lab_slug in WHOLE_CLUSTER_LABS:
+        core.console.print(f"[yellow]note: lab {lab_slug} works on the cluster itself (its nodes): on a shared cluster "
+                           "the students share that too and its workloads exceed their quota; --tenancy=cluster "
+                           "gives each their own, or show it as a demonstration[/yellow]", soft_wrap=True)
+    from infra import sessions
+
+    from infra.classroom.credentials import expiration_seconds, issue_kubeconfigs, students_dir
+
+    session_record = sessions.record(settings)
+    expiration_seconds(session_record.expires)  # an expired session: say so before anything changes
+    file = write_private(roster_file(settings.session), dump_roster(class_, "namespace"))
+    settings = replace(settings, lab=lab_slug, roster=str(file))
+    driver.up(settings, f"classroom of {len(class_)} students on {settings.stack_name}")
+    kubeconfig = session_kubeconfig(settings.session)
+    issued = issue_kubeconfigs(settings.session, class_, kubeconfig, session_record.expires, server=server)
+    _drop_departed(settings.session, class_)
+    _download_tokens(settings.session, class_)
+    caps = target.capabilities(settings)
+    record = ClassroomRecord(
+        session=settings.session, target=settings.target, tenancy="namespace", lab=lab_slug,
+        server=server or _server_of(kubeconfig), base_domain=caps.base_domain, http_port=caps.http_port,
+        expires_at=session_record.expires_at, serve_url=previous.serve_url if previous else "",
+    )
+    record.save()
+    _warn_if_local(record.server)
+    core.console.print(
+        f"[green]classroom ready[/green]: {len(class_)} students in their namespaces on {settings.stack_name}; "
+        f"{len(issued)} kubeconfigs (valid until {session_record.expires_at}) in {students_dir(settings.session)}. "
+        f"Next: invoke classroom cards --session={settings.session}"
+    )
+    return record
+
+
+def _warn_if_local(server: str) -> None:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(server).hostname or ""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        core.console.print(f"[yellow]note: the students' kubeconfigs point at {server}, this machine only: students "
+                           "on their own machines need an address they can reach (--server=https://<address>:<port>; "
+                           "see the README's classroom section)[/yellow]", soft_wrap=True)
+
+
+def _previous_record(session: str) -> ClassroomRecord | None:
+    try:
+        return load_record(session)
+    except LabsError:
+        return None
+
+
+def _server_of(kubeconfig: Path) -> str:
+    from infra.classroom.credentials import cluster_access
+
+    return cluster_access(kubeconfig).server
+
+
+def classroom_down(session: str) -> None:
+    """Remove the classroom: the students' tenancy (or their clusters), kubeconfigs and classroom files.
+    The cluster and the lab layers stay (`session down` removes everything)."""
+    from infra.classroom.credentials import students_dir
+
+    record = load_record(session)
+    if record.tenancy == "cluster":
+        from infra.classroom.fanout import cluster_down
+
+        cluster_down(record)
+    else:
+        driver = core.make_driver(session)
+        stack = StackSettings(session=session, target=record.target).stack_name
+        if stack in driver.list_stacks():
+            current = replace(driver.stack_settings(stack), session=session, target=record.target)
+            driver.up(replace(current, roster=""), f"removing the classroom from {stack}")
+    shutil.rmtree(students_dir(session), ignore_errors=True)
+    shutil.rmtree(classroom_dir(session), ignore_errors=True)
+    core.console.print(f"classroom of session '{session}' removed (students' namespaces, identities and kubeconfigs); "
+                       f"the cluster stays: `invoke session down --session={session}` removes everything")

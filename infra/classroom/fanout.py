@@ -1,0 +1,204 @@
+"""Cluster tenancy: a cluster per student (or per group of K students), created in parallel, bounded.
+
+Each cluster is a session of its own, `<session>-<student>` (or `<session>-team-NN` for groups): its own
+stack (`<session>-<student>-<target>`, in that session's own state folder), kind cluster
+(`labs-<session>-<student>`), kubeconfig and logs, so the clusters never share a file while they are
+created side by side, and `invoke session list` shows each. The classroom's session records them
+(`classroom.json`, `tenants`): `classroom down` and `session down` of the classroom's session destroy
+them all. In each cluster the same tenancy objects as on a shared cluster are created, except that
+the students' ServiceAccount is bound to cluster-admin: the cluster is theirs.
+
+kind runs every cluster on this one machine: at most MAX_CLUSTERS["kind"] (memory, see below); each
+kind cluster listens on its own host ports (8080+i / 8443+i by default). Clouds take more.
+
+Each cluster's `up` goes through the driver like any stack (`make_tenant_driver`: a PulumiDriver whose
+live progress goes to that session's `progress.log`, not to the shared screen); the screen shows one
+line per cluster as it finishes. One cluster failing does not stop the others: every student whose
+cluster came up gets a kubeconfig, and the failures are reported together at the end.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+
+from infra import commands as core
+from infra import paths
+from infra.catalog import Lab
+from infra.classroom.roster import Student, dump_roster
+from infra.errors import LabsError
+from infra.settings import StackSettings
+
+# kind: every cluster's nodes are containers on the instructor's machine, each cluster 1.5 to 3 GB of
+# memory before any lab (control plane, kubelets, CNI, the lab layers on top).
+MAX_CLUSTERS = {"kind": 4, "gke": 50, "eks": 50, "aks": 50}
+PARALLEL = {"kind": 2}  # clouds: DEFAULT_PARALLEL
+DEFAULT_PARALLEL = 4
+KIND_HTTP_BASE, KIND_HTTPS_BASE = 8080, 8443
+
+
+@dataclass
+class Tenant:
+    name: str  # the student's id, or team-NN
+    session: str  # the cluster's own session: <classroom session>-<name>
+    students: list[Student]
+    settings: StackSettings  # the cluster's stack settings (its session, its host ports)
+
+
+def make_tenant_driver(session: str):
+    """A driver for one tenant's stack whose live progress goes to the tenant session's progress.log."""
+    from rich.console import Console
+
+    from infra.driver import PulumiDriver
+
+    log = paths.session_dir(session) / "progress.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return PulumiDriver(session, Console(file=log.open("a", encoding="utf-8"), width=120, force_terminal=False))
+
+
+def plan_tenants(settings: StackSettings, students: list[Student], group_size: int = 1) -> list[Tenant]:
+    """Who goes on which cluster; every limit is checked here, before anything is created."""
+    if group_size < 1:
+        raise LabsError(f"--group-size must be 1 or more, got {group_size}")
+    clusters = math.ceil(len(students) / group_size)
+    limit = MAX_CLUSTERS.get(settings.target, 0)
+    if clusters > limit:
+        why = ("kind runs every cluster on this machine and each takes 1.5 to 3 GB of memory before any lab"
+               if settings.target == "kind" else f"each is a billed cloud cluster")
+        raise LabsError(f"--tenancy=cluster would create {clusters} {settings.target} clusters; at most {limit}: {why}. "
+                        "Use --tenancy=namespace (one shared cluster), a larger --group-size"
+                        + (", or a cloud target" if settings.target == "kind" else ""))
+    tenants = []
+    for index in range(clusters):
+        members = students[index * group_size:(index + 1) * group_size]
+        name = members[0].id if group_size == 1 else f"team-{index + 1:02d}"
+        session = f"{settings.session}-{name}"
+        try:
+            paths.check_session_name(session)
+        except LabsError:
+            raise LabsError(f"--tenancy=cluster names each cluster's session <session>-<student>, and '{session}' "
+                            "is longer than 20 characters: use a shorter --session, --students=N, "
+                            "or --group-size") from None
+        ports = {}
+        if settings.target == "kind":
+            http = KIND_HTTP_BASE if settings.http_port == 80 else settings.http_port
+            https = KIND_HTTPS_BASE if settings.https_port == 443 else settings.https_port
+            ports = {"http_port": http + index, "https_port": https + index}
+        tenants.append(Tenant(name, session, members, replace(settings, session=session, **ports)))
+    return tenants
+
+
+def _tenant_up(tenant: Tenant, lab: Lab | None) -> dict:
+    from infra import sessions
+    from infra.classroom.commands import _current_lab, roster_file
+    from infra.driver import write_private
+
+    driver = make_tenant_driver(tenant.session)
+    settings = tenant.settings
+    lab_slug = lab.slug if lab else _current_lab(driver, settings)
+    sessions.record(settings)
+    file = write_private(roster_file(tenant.session), dump_roster(tenant.students, "cluster"))
+    driver.up(replace(settings, lab=lab_slug, roster=str(file)),
+              f"cluster of {tenant.name} ({len(tenant.students)} student(s)) on {settings.stack_name}")
+    return {"lab": lab_slug}
+
+
+def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None, group_size: int = 1,
+               parallel: int | None = None, yes: bool = False, server: str | None = None):
+    """Create (or converge) every tenant's cluster in parallel, then issue each student's kubeconfig."""
+    from infra import sessions
+    from infra.classroom.commands import ClassroomRecord, _download_tokens, _drop_departed, _server_of, roster_file
+    from infra.classroom.credentials import expiration_seconds, issue_kubeconfigs
+    from infra.clusters import get_target
+    from infra.driver import session_kubeconfig, write_private
+
+    tenants = plan_tenants(settings, students, group_size)
+    if parallel is not None and parallel < 1:
+        raise LabsError(f"--parallel must be 1 or more, got {parallel}")
+    workers = parallel or PARALLEL.get(settings.target, DEFAULT_PARALLEL)
+    target = get_target(settings.target)
+    for tenant in tenants:
+        target.preflight(tenant.settings)
+    if settings.target != "kind":
+        core.console.print(f"cluster tenancy: {len(tenants)} clusters, each as estimated below")
+    settings = core.confirm_cloud_cost(settings, yes, group_size)
+    session_record = sessions.record(settings)
+    expiration_seconds(session_record.expires)  # an expired session: say so before any cluster is made
+    write_private(roster_file(settings.session), dump_roster(students, "cluster"))
+
+    failures: dict[str, str] = {}
+    ready: list[Tenant] = []
+    labs: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_tenant_up, tenant, lab): tenant for tenant in tenants}
+        for done in as_completed(futures):
+            tenant = futures[done]
+            try:
+                labs[tenant.name] = done.result()["lab"]
+                ready.append(tenant)
+                core.console.print(f"{tenant.name}: cluster ready ({len(ready)}/{len(tenants)})")
+            except LabsError as exc:
+                failures[tenant.name] = str(exc)
+                core.console.print(f"[red]{tenant.name}: {exc}[/red]")
+    ready.sort(key=tenants.index)
+    record = ClassroomRecord(session=settings.session, target=settings.target, tenancy="cluster",
+                             lab=lab.slug if lab else "", expires_at=session_record.expires_at,
+                             base_domain=target.capabilities(settings).base_domain)
+    for tenant in ready:
+        kubeconfig = session_kubeconfig(tenant.session)
+        issue_kubeconfigs(settings.session, tenant.students, kubeconfig, session_record.expires, server=server)
+        record.tenants[tenant.name] = {
+            "session": tenant.session, "students": [s.id for s in tenant.students],
+            "server": server or _server_of(kubeconfig), "http_port": tenant.settings.http_port,
+            "lab": labs[tenant.name],
+        }
+    _drop_departed(settings.session, [s for t in ready for s in t.students])
+    _download_tokens(settings.session, students)
+    record.save()
+    if failures:
+        first = next(tenant for tenant in tenants if tenant.name in failures)
+        raise LabsError(f"{len(failures)} of {len(tenants)} clusters failed ({', '.join(sorted(failures))}); the other "
+                        f"students have their kubeconfigs. Run the same command again to retry "
+                        f"(first failure's log: {paths.session_dir(first.session) / 'last-run.log'})")
+    core.console.print(f"[green]classroom ready[/green]: {len(ready)} clusters for {len(students)} students; "
+                       f"next: invoke classroom cards --session={settings.session}")
+    return record
+
+
+def cluster_down(record, parallel: int | None = None) -> list[str]:
+    """Destroy every tenant's cluster and remove its session; returns the tenants removed."""
+    from infra.clusters import get_target
+    from infra.driver import remove_session_files
+
+    def down(name: str, tenant: dict) -> str:
+        session = tenant["session"]
+        make_tenant_driver(session).destroy_session()
+        get_target(record.target).cleanup(StackSettings(session=session, target=record.target))
+        remove_session_files(session)
+        return name
+
+    workers = parallel or PARALLEL.get(record.target, DEFAULT_PARALLEL)
+    removed, failures = [], {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(down, name, tenant): name for name, tenant in (record.tenants or {}).items()}
+        for done in as_completed(futures):
+            try:
+                removed.append(done.result())
+                core.console.print(f"{futures[done]}: cluster removed")
+            except LabsError as exc:
+                failures[futures[done]] = str(exc)
+    if failures:
+        name, message = sorted(failures.items())[0]
+        raise LabsError(f"{len(failures)} clusters could not be removed (first: {name}: {message}); "
+                        "run the same command again")
+    return sorted(removed)
+
+
+def remove_tenant_clusters(session: str) -> list[str]:
+    """`session down`: the classroom's own clusters (cluster tenancy) go with the session."""
+    from infra.classroom.commands import _previous_record
+
+    record = _previous_record(session)
+    if record is None or record.tenancy != "cluster":
+        return []
+    return cluster_down(record)

@@ -1,0 +1,106 @@
+"""`invoke classroom serve`: each student's kubeconfig over HTTP on the instructor's machine, until Ctrl-C.
+
+Each student's file is at `/k/<token>`, the unguessable per-student token (`classroom/downloads.json`,
+192 random bits) that their card's QR code carries; any other path answers 404 and nothing lists the
+files. The server binds the address the instructor gives (their LAN address), or 0.0.0.0 with a
+warning. It reads each file at each request (a new `classroom up` re-issues them) and logs who
+downloaded, never a token. Plain HTTP on a classroom LAN: the token in the URL is the credential, so
+run it only while students fetch their files.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from infra.classroom.cards import DOWNLOAD_PATH
+from infra.classroom.commands import download_tokens, load_classroom
+from infra.classroom.credentials import student_kubeconfig
+from infra.errors import LabsError
+
+EVERYWHERE = "0.0.0.0"
+
+
+def lan_address() -> str:
+    """This machine's address on the network with the default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing decides the source address, nothing is sent
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def make_server(session: str, address: str, port: int, log=print) -> tuple[ThreadingHTTPServer, str]:
+    """The download server (not started) and its base URL for the cards."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise LabsError(f"--address must be an IP address of this machine (e.g. 192.168.1.10), got '{address}'") from None
+    record, students = load_classroom(session)
+    tokens = download_tokens(session)
+    by_token = {tokens[s.id]: s for s in students if s.id in tokens}
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "k8s-labs"
+        sys_version = ""
+
+        def log_message(self, *args):  # the default log line has the path, hence the token
+            pass
+
+        def do_GET(self):
+            student = by_token.get(self.path[len(DOWNLOAD_PATH):]) if self.path.startswith(DOWNLOAD_PATH) else None
+            file = student_kubeconfig(session, student.id) if student else None
+            if file is None or not file.is_file():
+                body = b"not found\n" if self.path != "/" else b"k8s-labs classroom: scan the QR code on your card\n"
+                self.send_response(404 if self.path != "/" else 200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            body = file.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/yaml")
+            self.send_header("Content-Disposition", 'attachment; filename="kubeconfig"')
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            log(f"{student.id}: kubeconfig downloaded from {self.client_address[0]}")
+
+    try:
+        server = ThreadingHTTPServer((address, port), Handler)
+    except OSError as exc:
+        raise LabsError(f"cannot listen on {address}:{port}: {exc.strerror}; choose another --port "
+                        "or an address of this machine") from None
+    shown = lan_address() if address == EVERYWHERE else address
+    return server, f"http://{shown}:{server.server_address[1]}"
+
+
+def serve_kubeconfigs(session: str, address: str | None, port: int) -> None:
+    from infra.classroom.commands import load_record
+    from infra.commands import console
+
+    address = address or EVERYWHERE
+    server, url = make_server(session, address, port, log=console.print)
+    if address == EVERYWHERE:
+        console.print(f"[yellow]warning: listening on every interface ({EVERYWHERE}:{port}); anyone who can reach "
+                      f"this machine can try URLs. Prefer --address=<your LAN address> (e.g. {lan_address()}).[/yellow]")
+    record = load_record(session)
+    if record.serve_url != url:
+        record.serve_url = url
+        record.save()
+        console.print("the cards' download URL changed: run `invoke classroom cards` again before printing")
+    console.print(f"serving {session}'s kubeconfigs at {url}{DOWNLOAD_PATH}<token> (the cards' QR codes); Ctrl-C stops")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        console.print("stopped serving kubeconfigs")

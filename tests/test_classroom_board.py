@@ -1,0 +1,113 @@
+"""`classroom status`: the lab's checks for several students' namespaces on the fake API server."""
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from infra.catalog import Catalog
+from infra.classroom.board import board_html, classroom_status
+from infra.classroom.commands import load_record
+from infra.paths import LABS_DIR
+from tests.classroom_helpers import classroom_driver, fake_cluster  # noqa: F401 (fixtures)
+from tests.conftest import write_lab
+from tests.fake_cluster import load_objects
+from tests.test_cli import invoke
+
+LAB = """slide: Deploy
+slug: deploy
+layers: []
+duration: 20
+namespace: lab-deploy
+objectives: {fr: [Déployer], en: [Deploy]}
+checks:
+  - {id: web-rolled-out, kind: rollout, object: Deployment, name: web, hint: {fr: Déploie web, en: Deploy web}}
+  - {id: config, kind: exists, apiVersion: v1, object: ConfigMap, name: settings, fields: {data.color: blue},
+     hint: {fr: Crée settings, en: Create settings}}
+"""
+
+
+def deployment(namespace):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}}}
+
+
+def config(namespace, color):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": namespace},
+            "data": {"color": color}}
+
+
+@pytest.fixture
+def deploy_lab(tmp_path) -> Catalog:
+    write_lab(tmp_path / "labs", "05-deploy", LAB)
+    return Catalog.load(tmp_path / "labs")
+
+
+@pytest.fixture
+def four_students(classroom_driver, fake_cluster):
+    invoke("classroom", "up", "--students=4")
+    fake_cluster.add(deployment("student-01"), config("student-01", "blue"),  # done
+                     deployment("student-02"), config("student-02", "red"),  # one of two
+                     config("student-03", "blue"))  # one of two; student-04: nothing
+    return fake_cluster
+
+
+def test_board_runs_each_students_checks_in_their_own_namespace(four_students, deploy_lab, capsys, tmp_path):
+    page = tmp_path / "board.html"
+    rows = classroom_status("default", "deploy", html_file=str(page), parallel=3, catalog=deploy_lab)
+    assert [(r.student.id, r.results) for r in rows] == [
+        ("student-01", {"web-rolled-out": True, "config": True}),
+        ("student-02", {"web-rolled-out": True, "config": False}),
+        ("student-03", {"web-rolled-out": False, "config": True}),
+        ("student-04", {"web-rolled-out": False, "config": False}),
+    ]
+    assert "data.color is 'red', expected 'blue'" in rows[1].details["config"] and "Crée settings" in rows[1].details["config"]
+    out = capsys.readouterr().out
+    assert "05-deploy: 1/4 students done" in out and "Student 04" in out and "2/2" in out and "0/2" in out
+    text = page.read_text()
+    assert re.search(r'<meta http-equiv="refresh" content="30">', text)
+    assert text.count('class="ok"') == 4 and text.count('class="ko"') == 4
+    assert "<title>05-deploy · default · 1/4</title>" in text
+
+
+def test_a_student_whose_checks_cannot_run_is_an_error_row_not_a_crash(four_students, deploy_lab):
+    from infra.classroom.roster import Student
+
+    record = load_record("default")
+    from infra.classroom.board import run_board
+
+    (row,) = run_board(record, [Student(id="ghost", name="Ghost")], deploy_lab.resolve("deploy"))
+    assert row.results == {"web-rolled-out": False, "config": False}  # not found in its namespace
+    broken = copy.copy(record)
+    broken.session = "elsewhere"  # no kubeconfig there
+    (row,) = run_board(broken, [Student(id="student-01", name="S")], deploy_lab.resolve("deploy"))
+    assert row.error.startswith("cannot load kubeconfig")
+    html = board_html([row], deploy_lab.resolve("deploy"), "elsewhere", 10)
+    assert 'class="err"' in html and 'content="10"' in html
+
+
+def test_status_needs_a_lab_and_a_classroom(classroom_driver, capsys):
+    with pytest.raises(SystemExit):
+        invoke("classroom", "status", "--session=monday")
+    assert "session 'monday' has no classroom" in capsys.readouterr().err
+    invoke("classroom", "up", "--students=1")
+    with pytest.raises(SystemExit):
+        invoke("classroom", "status")
+    assert "which lab? pass --lab=" in capsys.readouterr().err
+
+
+def test_status_of_the_real_ingress_lab_through_the_cli(classroom_driver, fake_cluster, capsys):
+    invoke("classroom", "up", "--students=2", "--lab=ingress")
+    lab = LABS_DIR / "07-ingress"
+    for obj in load_objects(lab / "manifests", lab / "solution", namespace="student-02"):
+        if obj["kind"] != "Namespace":
+            obj["metadata"]["namespace"] = "student-02"
+            fake_cluster.add(obj)
+    invoke("classroom", "status", "--lang=en")
+    out = capsys.readouterr().out
+    student_02 = next(line for line in out.splitlines() if "Student 02" in line)
+    student_01 = next(line for line in out.splitlines() if "Student 01" in line)
+    # Everything that lives in the student's namespace passes for student-02 only.
+    assert student_02.count("✓") == 4 and student_01.count("✓") == 0

@@ -1,0 +1,149 @@
+"""`invoke classroom up|down|render` in process: fake Pulumi driver, fake API server for TokenRequest."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+
+from infra import paths
+from infra.classroom.credentials import student_kubeconfig, students_dir
+from tests.classroom_helpers import classroom_driver, fake_cluster, up_calls  # noqa: F401 (fixtures)
+from tests.test_cli import invoke
+
+
+def test_up_brings_the_tenancy_and_writes_one_private_kubeconfig_per_student(classroom_driver, fake_cluster,
+                                                                              capsys, tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("name,email,group\nÉlodie Martin,e@x.fr,A\nPaul Durand,,B\n")
+    invoke("classroom", "up", f"--roster={roster}", "--session=monday")
+    ((_, settings),) = up_calls()
+    assert settings.stack_name == "monday-kind" and settings.lab == ""
+    roster_json = paths.session_dir("monday") / "classroom" / "roster.json"
+    assert settings.roster == str(roster_json) and settings.as_config()["k8s-labs:roster"] == str(roster_json)
+    assert stat.S_IMODE(os.stat(roster_json).st_mode) == 0o600
+    assert [s["id"] for s in json.loads(roster_json.read_text())["students"]] == ["elodie-martin", "paul-durand"]
+    session = json.loads((paths.session_dir("monday") / "session.json").read_text())
+    expires = datetime.fromisoformat(session["expires_at"])
+    for student in ("elodie-martin", "paul-durand"):
+        file = student_kubeconfig("monday", student)
+        assert stat.S_IMODE(os.stat(file).st_mode) == 0o600
+        config = yaml.safe_load(file.read_text())
+        assert config["clusters"][0]["cluster"]["server"] == fake_cluster.url
+        assert config["users"][0]["user"]["token"] == f"token-of-{student}-student"
+        assert config["contexts"][0]["context"]["namespace"] == student
+    requests = {ns: spec for ns, sa, spec in fake_cluster.token_requests}
+    assert set(requests) == {"elodie-martin", "paul-durand"}
+    left = (expires - datetime.now(timezone.utc)).total_seconds()
+    assert all(abs(spec["expirationSeconds"] - left) < 60 for spec in requests.values())  # bound to the session's expiry
+    printed = capsys.readouterr()
+    assert "token-of-" not in printed.out + printed.err and "classroom ready" in printed.err
+
+
+def test_up_again_with_a_smaller_class_drops_the_departed_and_keeps_download_tokens(classroom_driver):
+    invoke("classroom", "up", "--students=3")
+    downloads = paths.session_dir("default") / "classroom" / "downloads.json"
+    first = json.loads(downloads.read_text())
+    assert len(set(first.values())) == 3 and all(len(token) >= 32 for token in first.values())
+    invoke("classroom", "up", "--students=2")
+    assert json.loads(downloads.read_text()) == {k: first[k] for k in ("student-01", "student-02")}
+    assert sorted(p.name for p in students_dir("default").iterdir()) == ["student-01", "student-02"]
+
+
+def test_up_without_a_lab_keeps_the_stacks_current_lab(classroom_driver):
+    invoke("classroom", "up", "--students=1", "--lab=ingress")
+    invoke("classroom", "up", "--students=1")
+    assert [settings.lab for _, settings in up_calls()] == ["ingress", "ingress"]
+
+
+def test_down_removes_the_tenancy_and_the_files_but_keeps_the_lab(classroom_driver, capsys):
+    invoke("classroom", "up", "--students=2", "--lab=ingress")
+    invoke("classroom", "down")
+    *_, (_, last) = up_calls()
+    assert last.roster == "" and last.lab == "ingress" and last.stack_name == "default-kind"
+    assert not students_dir("default").exists()
+    assert not (paths.session_dir("default") / "classroom").exists()
+    assert "the cluster stays" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("classroom", "up"), "give the class as --students=N"),
+    (("classroom", "up", "--students=0"), "a classroom has 1 to 500 students, got 0"),
+    (("classroom", "up", "--students=3", "--tenancy=shared"), "unknown tenancy 'shared'"),
+    (("classroom", "up", "--students=3", "--lab=ingres"), "unknown lab 'ingres'"),
+    (("classroom", "up", "--students=3", "--target=minikube"), "unknown target 'minikube'"),
+    (("classroom", "up", "--roster=absent.csv"), "absent.csv: no such roster file"),
+    (("classroom", "render", "--students=2", "--format=xml"), "unknown format 'xml'"),
+    (("classroom", "fly"), "unknown action 'fly'"),
+    (("classroom", "down", "--session=nothing"), "session 'nothing' has no classroom"),
+    (("classroom", "down", "--students=3"), "`classroom down` takes no --students"),
+])
+def test_bad_input_is_one_line_and_nothing_is_created(classroom_driver, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        invoke(*argv)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert up_calls() == []
+    assert not (paths.state_root() / "sessions").exists() or not any((paths.state_root() / "sessions").rglob("*.json"))
+
+
+def test_a_bad_roster_row_creates_nothing(classroom_driver, capsys, tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("name,email\nAnne,a@x.fr\nBob,not-mail\n")
+    with pytest.raises(SystemExit):
+        invoke("classroom", "up", f"--roster={roster}")
+    assert f"{roster} line 3: 'not-mail' is not an email address" in capsys.readouterr().err
+    assert up_calls() == [] and not paths.session_dir("default").exists()
+
+
+def test_render_prints_the_document_and_writes_nothing(capsys):
+    invoke("classroom", "render", "--students=2", "--lab=ingress", "--session=monday")
+    document = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in document["students"]] == ["student-01", "student-02"]
+    assert document["lab"] == "07-ingress" and document["tenancy"] == "namespace"
+    assert not paths.session_dir("monday").exists()
+
+
+def test_render_yaml_is_the_same_document(capsys):
+    invoke("classroom", "render", "--students=1", "--format=yaml")
+    from_yaml = yaml.safe_load(capsys.readouterr().out)
+    invoke("classroom", "render", "--students=1")
+    assert from_yaml == json.loads(capsys.readouterr().out)
+
+
+def test_an_expired_session_issues_no_token_and_changes_nothing(classroom_driver, capsys):
+    from infra import sessions
+
+    invoke("classroom", "up", "--students=1")
+    record = sessions.load("default")
+    record.expires_at = "2000-01-01T00:00:00+00:00"
+    sessions._write(record)
+    before = len(up_calls())
+    with pytest.raises(SystemExit):
+        invoke("classroom", "up", "--students=2")
+    assert "no token can outlive it; `invoke session extend --hours=N` first" in capsys.readouterr().err
+    assert len(up_calls()) == before
+
+
+def test_server_override_keeps_the_certificate_name(classroom_driver, fake_cluster):
+    invoke("classroom", "up", "--students=1", "--server=https://192.168.1.10:6443")
+    cluster = yaml.safe_load(student_kubeconfig("default", "student-01").read_text())["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://192.168.1.10:6443" and cluster["tls-server-name"] == "127.0.0.1"
+    with pytest.raises(SystemExit):
+        invoke("classroom", "up", "--students=1", "--server=192.168.1.10:6443")
+
+
+def test_a_loopback_server_is_pointed_out(classroom_driver, capsys):
+    invoke("classroom", "up", "--students=1")
+    assert "this machine only" in capsys.readouterr().err
+
+
+def test_switching_tenancy_needs_a_classroom_down_first(classroom_driver, capsys):
+    invoke("classroom", "up", "--students=1")
+    with pytest.raises(SystemExit):
+        invoke("classroom", "up", "--students=1", "--tenancy=cluster")
+    assert "already has a namespace-tenancy classroom: `invoke classroom down" in capsys.readouterr().err

@@ -1,0 +1,146 @@
+"""Cluster tenancy: one cluster per student (or group), brought up in parallel through a fake driver."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import yaml
+
+from infra import paths
+from infra.classroom import fanout
+from infra.classroom.commands import load_record
+from infra.classroom.credentials import student_kubeconfig
+from tests.classroom_helpers import ClassroomDriver, classroom_driver, fake_cluster  # noqa: F401 (fixtures)
+from tests.test_cli import invoke
+
+
+class TenantDriver(ClassroomDriver):
+    """A tenant's driver: records the stacks it brings up and how many ran at once."""
+
+    lock = threading.Lock()
+    active = 0
+    most = 0
+    barrier: threading.Barrier | None = None
+    failing: set[str] = set()
+    destroyed: list[str] = []
+
+    def up(self, settings, title):
+        cls = TenantDriver
+        with cls.lock:
+            cls.active += 1
+            cls.most = max(cls.most, cls.active)
+        try:
+            if cls.barrier is not None:
+                cls.barrier.wait()  # every slot of the pool is busy at once, never more
+            if self.session in cls.failing:
+                from infra.errors import LabsError
+
+                raise LabsError(f"cluster of {self.session} failed at KindCluster kind: no space left on device")
+            return super().up(settings, title)
+        finally:
+            with cls.lock:
+                cls.active -= 1
+
+    def destroy_session(self):
+        TenantDriver.destroyed.append(self.session)
+        return super().destroy_session()
+
+
+@pytest.fixture
+def tenants(classroom_driver, monkeypatch):
+    TenantDriver.active = TenantDriver.most = 0
+    TenantDriver.barrier, TenantDriver.failing, TenantDriver.destroyed = None, set(), []
+    monkeypatch.setattr(fanout, "make_tenant_driver", TenantDriver)
+    cleaned = []
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: cleaned.append(settings.session))
+    return cleaned
+
+
+def tenant_ups():
+    return [call[1] for instance in TenantDriver.instances if isinstance(instance, TenantDriver)
+            for call in instance.calls if call[0] == "up"]
+
+
+def test_one_cluster_per_student_each_its_own_session_stack_and_ports(tenants, fake_cluster):
+    TenantDriver.barrier = threading.Barrier(2, timeout=30)
+    invoke("classroom", "up", "--students=4", "--tenancy=cluster", "--parallel=2", "--session=mon", "--lab=ingress")
+    ups = sorted(tenant_ups(), key=lambda s: s.session)
+    assert TenantDriver.most == 2  # bounded: two clusters at a time, and two did run together
+    assert [s.stack_name for s in ups] == [f"mon-student-0{i}-kind" for i in range(1, 5)]
+    assert [(s.http_port, s.https_port) for s in ups] == [(8080, 8443), (8081, 8444), (8082, 8445), (8083, 8446)]
+    assert all(s.lab == "ingress" for s in ups)
+    for settings in ups:
+        roster = json.loads(open(settings.roster).read())
+        assert roster["tenancy"] == "cluster" and [s["id"] for s in roster["students"]] == [settings.session[4:]]
+    record = load_record("mon")
+    assert record.tenancy == "cluster" and record.tenants["student-03"]["session"] == "mon-student-03"
+    assert record.tenants["student-03"]["http_port"] == 8082
+    for i in range(1, 5):
+        config = yaml.safe_load(student_kubeconfig("mon", f"student-0{i}").read_text())
+        assert config["contexts"][0]["context"]["namespace"] == f"student-0{i}"
+    assert not [instance for instance in ClassroomDriver.instances if not isinstance(instance, TenantDriver)]
+
+
+def test_kind_refuses_more_than_four_clusters_and_says_why(tenants, capsys):
+    with pytest.raises(SystemExit):
+        invoke("classroom", "up", "--students=5", "--tenancy=cluster")
+    err = capsys.readouterr().err
+    assert "would create 5 kind clusters; at most 4" in err and "memory" in err and len(err.strip().splitlines()) == 1
+    assert tenant_ups() == [] and not paths.session_dir("default").exists()
+
+
+def test_groups_of_k_share_a_cluster(tenants):
+    invoke("classroom", "up", "--students=5", "--tenancy=cluster", "--group-size=2", "--session=mon")
+    ups = sorted(tenant_ups(), key=lambda s: s.session)
+    assert [s.session for s in ups] == ["mon-team-01", "mon-team-02", "mon-team-03"]
+    assert load_record("mon").tenants["team-02"]["students"] == ["student-03", "student-04"]
+    assert [s["id"] for s in json.loads(open(ups[2].roster).read())["students"]] == ["student-05"]
+
+
+def test_a_failing_cluster_does_not_stop_the_others(tenants, capsys):
+    TenantDriver.failing = {"default-student-02"}
+    with pytest.raises(SystemExit) as exit_:
+        invoke("classroom", "up", "--students=3", "--tenancy=cluster")
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 clusters failed (student-02)" in err and "default-student-02/last-run.log" in err
+    assert student_kubeconfig("default", "student-01").is_file() and student_kubeconfig("default", "student-03").is_file()
+    assert not student_kubeconfig("default", "student-02").exists()
+    assert sorted(load_record("default").tenants) == ["student-01", "student-03"]
+
+
+def test_names_too_long_for_a_session_are_refused_before_anything(tenants, capsys, tmp_path):
+    roster = tmp_path / "r.csv"
+    roster.write_text("name\nMaximilienne de la Tour\n")
+    with pytest.raises(SystemExit):
+        invoke("classroom", "up", f"--roster={roster}", "--tenancy=cluster", "--session=monday")
+    assert "'monday-maximilienne-de-la-tour' is longer than 20 characters" in capsys.readouterr().err
+    assert tenant_ups() == []
+
+
+def test_classroom_down_and_session_down_remove_every_cluster(tenants, monkeypatch):
+    invoke("classroom", "up", "--students=2", "--tenancy=cluster", "--session=mon")
+    assert paths.session_dir("mon-student-01").is_dir()
+    invoke("classroom", "down", "--session=mon")
+    assert sorted(TenantDriver.destroyed) == ["mon-student-01", "mon-student-02"]
+    assert sorted(tenants) == ["mon-student-01", "mon-student-02"]  # kind clusters deleted by name too
+    assert not paths.session_dir("mon-student-01").exists() and not (paths.session_dir("mon") / "classroom").exists()
+
+    TenantDriver.destroyed.clear()
+    invoke("classroom", "up", "--students=2", "--tenancy=cluster", "--session=mon")
+    monkeypatch.setattr("infra.imagecache.unwire", lambda session: None)
+    invoke("session", "down", "--session=mon")
+    assert sorted(TenantDriver.destroyed) == ["mon-student-01", "mon-student-02"]
+    assert not paths.session_dir("mon").exists() and not paths.session_dir("mon-student-02").exists()
+
+
+def test_render_of_a_cluster_classroom_is_one_document_per_cluster(capsys):
+    invoke("classroom", "render", "--students=2", "--tenancy=cluster", "--session=mon")
+    documents = json.loads(capsys.readouterr().out)
+    assert [d["cluster"]["name"] for d in documents] == ["labs-mon-student-01", "labs-mon-student-02"]
+    assert [d["students"][0]["id"] for d in documents] == ["student-01", "student-02"]
+    ports = [d["cluster"]["config"]["nodes"][0]["extraPortMappings"][0]["hostPort"] for d in documents]
+    assert ports == [8080, 8081]
+    (binding,) = [o for o in documents[0]["objects"] if o["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == "cluster-admin" and documents[0]["tenancy"] == "cluster"

@@ -1,0 +1,148 @@
+"""Security properties of the classroom render: what a student can do, and what no render ever shows.
+
+Each test walks the objects of `classroom render` (the program under the mock runtime), not the
+builders: a change anywhere on the way (tenancy, render, a layer) is caught here.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from infra.catalog import Catalog
+from infra.classroom.commands import render_classroom
+from infra.classroom.roster import parse_roster
+from infra.settings import StackSettings
+from tests.conftest import lab_yaml, write_lab
+
+READ_ONLY = {"get", "list", "watch"}
+GUARD_RAILS = {"resourcequotas", "limitranges", "networkpolicies", "roles", "rolebindings", "clusterroles",
+               "clusterrolebindings", "namespaces"}
+ESCALATING = {"escalate", "bind", "impersonate", "*"}
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("labs")
+    write_lab(root, "07-ingress", lab_yaml("ingress"))
+    catalog = Catalog.load(root)
+    students = parse_roster("name,email,group\nÉlodie Martin,e@x.fr,A\nPaul,p@x.fr,A\nélodie martin,,B\n"
+                            "Monitoring,,B\nZoë,,C\n", "r.csv")
+    return render_classroom(StackSettings(session="monday"), students, catalog.resolve("ingress"), catalog)
+
+
+def by_kind(document, kind):
+    return [obj for obj in document["objects"] if obj["kind"] == kind]
+
+
+def student_ids(document) -> set[str]:
+    return {s["id"] for s in document["students"]}
+
+
+def student_subjects(binding, ids) -> list[dict]:
+    return [s for s in binding.get("subjects") or [] if s.get("kind") == "ServiceAccount" and s.get("namespace") in ids]
+
+
+def test_no_student_is_bound_to_a_cluster_role_with_write_verbs(document):
+    cluster_roles = {obj["metadata"]["name"]: obj for obj in by_kind(document, "ClusterRole")}
+    ids = student_ids(document)
+    seen = 0
+    for binding in by_kind(document, "ClusterRoleBinding") + by_kind(document, "RoleBinding"):
+        if binding["roleRef"]["kind"] != "ClusterRole" or not student_subjects(binding, ids):
+            continue
+        role = cluster_roles.get(binding["roleRef"]["name"])
+        assert role is not None, f"{binding['metadata']['name']} binds students to a ClusterRole the render lacks"
+        verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
+        assert verbs <= READ_ONLY, f"{role['metadata']['name']} grants {sorted(verbs - READ_ONLY)}"
+        assert not any("*" in rule.get("resources", []) + rule.get("apiGroups", []) for rule in role["rules"])
+        seen += 1
+    assert seen == len(ids)  # every student has the read-only cluster view, and only that
+
+
+def test_every_student_role_binding_lives_in_that_students_namespace(document):
+    ids = student_ids(document)
+    roles = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in by_kind(document, "Role")}
+    bound = set()
+    for binding in by_kind(document, "RoleBinding"):
+        subjects = student_subjects(binding, ids)
+        namespace = binding["metadata"]["namespace"]
+        assert all(s["namespace"] == namespace for s in subjects), binding["metadata"]
+        assert binding["roleRef"]["kind"] == "Role" and (namespace, binding["roleRef"]["name"]) in roles
+        bound.update(s["namespace"] for s in subjects)
+    assert bound == ids
+
+
+def test_student_roles_cannot_lift_their_own_guard_rails_or_escalate(document):
+    for role in by_kind(document, "Role"):
+        for rule in role["rules"]:
+            verbs = set(rule["verbs"])
+            assert not verbs & ESCALATING and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+            if verbs - READ_ONLY:
+                assert not set(rule["resources"]) & GUARD_RAILS, rule
+                assert "rbac.authorization.k8s.io" not in rule["apiGroups"], rule
+
+
+def test_every_student_namespace_has_its_quota_limits_default_deny_and_psa_labels(document):
+    ids = student_ids(document)
+    namespaces = {o["metadata"]["name"]: o for o in by_kind(document, "Namespace")}
+
+    def in_ns(kind, ns):
+        return [o for o in by_kind(document, kind) if o["metadata"].get("namespace") == ns]
+
+    for ns in ids:
+        labels = namespaces[ns]["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        (quota,) = in_ns("ResourceQuota", ns)
+        assert {"requests.cpu", "requests.memory", "limits.memory", "pods"} <= set(quota["spec"]["hard"])
+        (limits,) = in_ns("LimitRange", ns)
+        container = next(item for item in limits["spec"]["limits"] if item["type"] == "Container")
+        assert container["default"] and container["defaultRequest"] and container["max"]
+        policies = in_ns("NetworkPolicy", ns)
+        deny = [p for p in policies if p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"]
+                and not p["spec"].get("ingress")]
+        assert deny, f"{ns} has no default-deny ingress policy"
+
+
+def test_no_policy_lets_another_students_namespace_in(document):
+    allowed = {"traefik", "monitoring"}
+    for policy in by_kind(document, "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress") or []:
+            for peer in rule.get("from") or []:
+                if "namespaceSelector" in peer:  # exactly one named namespace, never a selector matching many
+                    selector = peer["namespaceSelector"]
+                    assert set(selector) == {"matchLabels"} and set(selector["matchLabels"]) == {"kubernetes.io/metadata.name"}
+                    assert selector["matchLabels"]["kubernetes.io/metadata.name"] in allowed
+                else:
+                    assert peer == {"podSelector": {}}  # the policy's own namespace
+                assert "ipBlock" not in peer
+
+
+def test_students_host_names_are_confined_to_their_own_subdomain(document):
+    (binding,) = by_kind(document, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": "k8s-labs/student", "operator": "Exists"}]
+    assert all(o["metadata"]["labels"].get("k8s-labs/student") == o["metadata"]["name"]
+               for o in by_kind(document, "Namespace") if o["metadata"]["name"] in student_ids(document))
+
+
+CREDENTIAL = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.|-----BEGIN [A-Z ]*PRIVATE KEY|client-key-data|\"token\"\s*:\s*\"(?!\[secret\])"
+                        r"|token-of-|password\"\s*:\s*\"(?!\[secret\])")
+
+
+def test_no_credential_in_clear_in_the_render(document, tmp_path, monkeypatch):
+    text = json.dumps(document)
+    assert not CREDENTIAL.search(text)
+    assert not by_kind(document, "Secret")  # tokens come from the TokenRequest API, never a Secret
+    assert all(set(s) <= {"id", "name", "group", "namespace", "service_account", "host_suffix", "lab_host"}
+               for s in document["students"])
+    assert "e@x.fr" not in text  # emails stay in the instructor's files
+
+
+def test_the_credential_pattern_catches_what_it_must():
+    for leak in ('{"token": "abc"}', "eyJhbGciOiJSUzI1NiIsImtpZCI6.x", "-----BEGIN RSA PRIVATE KEY", "client-key-data",
+                 '{"password": "hunter2"}'):
+        assert CREDENTIAL.search(leak), leak
+    assert not CREDENTIAL.search('{"token": "[secret]", "password": "[secret]"}')

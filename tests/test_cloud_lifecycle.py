@@ -1,0 +1,329 @@
+"""Cloud `lab up` (cost shown, confirmation, fixed expiry), `session down` (billable things released
+before the destroy) and `session orphans`, with a fake Pulumi driver and a fake kubectl: no SDK,
+no cloud, no cluster."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import replace
+
+import pytest
+from invoke import Program
+
+import tasks
+from infra import commands, paths
+from infra.clusters import cloud
+from infra.errors import LabsError
+from infra.settings import StackSettings
+
+EVENTS: list[tuple] = []
+
+
+class FakeDriver:
+    """Records what it is asked, in one event log shared with the fake kubectl."""
+
+    stacks: list[str] = []
+    config: dict[str, StackSettings] = {}
+    instances: list["FakeDriver"] = []
+
+    def __init__(self, session):
+        self.session = session
+        FakeDriver.instances.append(self)
+
+    def list_stacks(self):
+        return list(FakeDriver.stacks)
+
+    def stack_settings(self, name):
+        return FakeDriver.config[name]
+
+    def up(self, settings, title):
+        EVENTS.append(("up", settings.stack_name, settings.lab, settings.expires_at))
+        kubeconfig = paths.session_dir(self.session) / "kubeconfig"  # as the real driver writes it
+        kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+        return {}
+
+    def destroy_session(self):
+        EVENTS.append(("destroy", tuple(FakeDriver.stacks)))
+        return list(FakeDriver.stacks)
+
+
+class FakeKubectl:
+    """Answers `get ... -o json` from a small cluster state and records every other call."""
+
+    def __init__(self, reachable=True):
+        self.reachable = reachable
+        self.kubeconfigs: set = set()
+        self.state = {
+            "services": [
+                {"metadata": {"namespace": "traefik", "name": "traefik"}, "spec": {"type": "LoadBalancer"}},
+                {"metadata": {"namespace": "lab-services", "name": "web"}, "spec": {"type": "LoadBalancer"}},
+                {"metadata": {"namespace": "default", "name": "kubernetes"}, "spec": {"type": "ClusterIP"}},
+            ],
+            "persistentvolumes": [
+                {"metadata": {"name": "pv-kept"}, "spec": {"persistentVolumeReclaimPolicy": "Retain"}},
+                {"metadata": {"name": "pv-data"}, "spec": {"persistentVolumeReclaimPolicy": "Delete"}},
+            ],
+            "persistentvolumeclaims": [
+                {"metadata": {"namespace": "lab-storage", "name": "data"}, "spec": {"volumeName": "pv-data"}},
+                {"metadata": {"namespace": "default", "name": "scratch"}, "spec": {"volumeName": "pv-kept"}},
+            ],
+            "pods": [
+                {"metadata": {"namespace": "default", "name": "writer"},
+                 "spec": {"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "scratch"}}]}},
+                {"metadata": {"namespace": "default", "name": "bystander"}, "spec": {"volumes": []}},
+            ],
+        }
+
+    def __call__(self, args, kubeconfig, context, check=True):
+        self.kubeconfigs.add((kubeconfig, context))
+        if args[0] == "get":
+            if not self.reachable:
+                return subprocess.CompletedProcess(args, 1, "", "Unable to connect to the server")
+            return subprocess.CompletedProcess(args, 0, json.dumps({"items": self.state[args[1]]}), "")
+        EVENTS.append(("kubectl", *args))
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    EVENTS.clear()
+    FakeDriver.instances, FakeDriver.stacks, FakeDriver.config = [], [], {}
+    kubectl = FakeKubectl()
+    monkeypatch.setattr(commands, "make_driver", FakeDriver)
+    monkeypatch.setattr(commands, "_kubectl", kubectl)
+    monkeypatch.setattr(commands, "require_target_sdk", lambda settings: None)
+    for target in ("gke", "eks", "aks", "kind"):
+        monkeypatch.setattr(f"infra.clusters.{target}.{target.capitalize()}Target.preflight", lambda self, s: None)
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: EVENTS.append(("kind-cleanup",)))
+    return kubectl
+
+
+def invoke(*argv: str) -> None:
+    Program(namespace=tasks.ns, name="invoke").run(["invoke", *argv])
+
+
+# --- lab up on a cloud: the estimate, the confirmation, the expiry ----------------------------------
+
+def test_without_a_terminal_and_without_yes_nothing_is_created(fakes, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        invoke("lab", "up", "--lab=ingress", "--target=gke", "--session=monday")
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "INDICATIVE cost estimate, gke" in err  # shown before the question
+    assert err.strip().splitlines()[-1] == ("error: no terminal to confirm the cost estimate above: nothing was "
+                                            "created (re-run with --yes to accept it)")
+    assert err.index("INDICATIVE") < err.index("error: no terminal")
+    assert EVENTS == [] and not (paths.session_dir("monday") / cloud.EXPIRY_FILE).exists()
+
+
+def test_yes_accepts_the_estimate_and_fixes_the_sessions_expiry(fakes, capsys):
+    invoke("lab", "up", "--lab=ingress", "--target=eks", "--session=monday", "--yes", "--students=12")
+    (up,) = [event for event in EVENTS if event[0] == "up"]
+    assert up[:3] == ("up", "monday-eks", "ingress")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dt\d\d-\d\dz", up[3])
+    assert "INDICATIVE cost estimate, eks: 12 students, 8 h" in " ".join(capsys.readouterr().err.split())
+    invoke("lab", "up", "--lab=ingress", "--target=eks", "--session=monday", "--yes")
+    invoke("lab", "down", "--target=eks", "--session=monday")
+    expiries = {event[3] for event in EVENTS if event[0] == "up"}
+    assert expiries == {up[3]}  # the same tag on every later up of the session
+    assert (paths.session_dir("monday") / cloud.EXPIRY_FILE).read_text().strip() == up[3]
+
+
+@pytest.mark.parametrize("answer, created", [("y", True), ("oui", True), ("n", False), ("", False)])
+def test_at_a_terminal_the_instructor_answers(fakes, monkeypatch, answer, created):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr(commands.console, "input", lambda prompt: answer)
+    settings = commands.stack_settings(target="aks", session="monday")
+    if created:
+        commands.lab_up("ingress", settings)
+        assert [event[:3] for event in EVENTS if event[0] == "up"] == [("up", "monday-aks", "ingress")]
+    else:
+        with pytest.raises(LabsError, match="cancelled: nothing was created"):
+            commands.lab_up("ingress", settings)
+        assert EVENTS == []
+
+
+def test_kind_asks_nothing(fakes):
+    invoke("lab", "up", "--lab=ingress", "--session=monday")
+    assert [event[:3] for event in EVENTS if event[0] == "up"] == [("up", "monday-kind", "ingress")]
+
+
+# --- session down: billable things first, then the destroy ----------------------------------------
+
+def _cloud_session(target="gke"):
+    stack = f"monday-{target}"
+    FakeDriver.stacks = [stack, "monday-kind"]
+    FakeDriver.config = {stack: replace(StackSettings.for_target(target), session="monday", lab="ingress",
+                                        expires_at="2026-07-23t18-00z")}
+    cloud.session_expiry(StackSettings(session="monday", target=target))  # as the first `lab up` left it
+
+
+def _index(predicate):
+    return next(i for i, event in enumerate(EVENTS) if predicate(event))
+
+
+def test_session_down_releases_load_balancers_and_disks_before_the_destroy(fakes):
+    _cloud_session("gke")
+    invoke("session", "down", "--session=monday")
+    layers_gone = _index(lambda e: e[:3] == ("up", "monday-gke", ""))
+    retain_patched = _index(lambda e: e[1:4] == ("patch", "persistentvolume", "pv-kept"))
+    lb_deletes = [i for i, e in enumerate(EVENTS) if e[1:3] == ("delete", "service")]
+    namespace_deleted = _index(lambda e: e[1:4] == ("delete", "namespace", "lab-storage"))
+    claim_deleted = _index(lambda e: e[1:4] == ("delete", "persistentvolumeclaim", "scratch"))
+    pod_deleted = _index(lambda e: e[1:4] == ("delete", "pod", "writer"))
+    volumes_waited = _index(lambda e: e[1:3] == ("wait", "--for=delete"))
+    destroyed = _index(lambda e: e[0] == "destroy")
+    assert layers_gone < retain_patched < min(lb_deletes)
+    assert max(lb_deletes) < namespace_deleted < claim_deleted < pod_deleted < volumes_waited < destroyed
+    # exactly the LoadBalancer Services, waited for; only the pod that mounts a claim in `default`
+    assert sorted(EVENTS[i][3] for i in lb_deletes) == ["traefik", "web"]
+    assert all("--wait=true" in EVENTS[i] for i in lb_deletes)
+    assert not any(e[1:4] == ("delete", "pod", "bystander") for e in EVENTS)
+    assert not any(e[1:4] == ("delete", "namespace", "default") for e in EVENTS)
+    assert {"persistentvolume/pv-data", "persistentvolume/pv-kept"} <= set(EVENTS[volumes_waited])
+    # the cluster's own kubeconfig (from the no-lab up), never a kind context
+    assert fakes.kubeconfigs == {(str(paths.session_dir("monday") / "kubeconfig"), None)}
+    assert EVENTS[-1] == ("kind-cleanup",) and not paths.session_dir("monday").exists()
+
+
+def test_the_no_lab_up_keeps_the_stacks_settings_and_expiry(fakes):
+    _cloud_session("eks")
+    kept = cloud.session_expiry(StackSettings(session="monday", target="eks"), create=False)
+    invoke("session", "down", "--session=monday")
+    (up,) = [e for e in EVENTS if e[0] == "up"]
+    assert up == ("up", "monday-eks", "", kept)
+
+
+def test_an_unreachable_cluster_still_gets_destroyed(fakes, capsys):
+    _cloud_session("aks")
+    fakes.reachable = False
+    invoke("session", "down", "--session=monday")
+    assert [e[0] for e in EVENTS] == ["up", "destroy", "kind-cleanup"]
+    err = " ".join(capsys.readouterr().err.split())
+    assert "could not reach the cluster" in err and "invoke session orphans --target=aks --session=monday" in err
+
+
+def test_a_kind_only_session_goes_straight_to_the_destroy(fakes):
+    FakeDriver.stacks = ["monday-kind"]
+    invoke("session", "down", "--session=monday")
+    assert [e[0] for e in EVENTS] == ["destroy", "kind-cleanup"]
+
+
+def test_the_final_destroy_drops_objects_of_a_vanished_cluster(monkeypatch):
+    """PULUMI_K8S_DELETE_UNREACHABLE only for the destroy, never for an up."""
+    from rich.console import Console
+
+    from infra import driver
+
+    seen = {}
+
+    class Workspace:
+        def __init__(self, **kwargs):
+            seen.setdefault("env", []).append(kwargs["env_vars"])
+
+        def list_stacks(self):
+            return []
+
+    monkeypatch.setattr("pulumi.automation.LocalWorkspace", Workspace)
+    monkeypatch.setattr("pulumi.automation.PulumiCommand", lambda **kwargs: None)
+    monkeypatch.setattr(driver, "require_tool", lambda name: "/opt/pulumi/bin/pulumi")
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    pulumi_driver.destroy_session()
+    pulumi_driver.list_stacks()
+    destroy_env, list_env = seen["env"]
+    assert destroy_env["PULUMI_K8S_DELETE_UNREACHABLE"] == "true"
+    assert "PULUMI_K8S_DELETE_UNREACHABLE" not in list_env
+
+
+# --- session orphans ------------------------------------------------------------------------------
+
+READ_ONLY_VERBS = {"list", "get-resources"}
+
+
+def fake_cli(outputs: dict[str, object]):
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        key = next(k for k in outputs if k in " ".join(argv))
+        return subprocess.CompletedProcess(argv, 0, json.dumps(outputs[key]), "")
+
+    return run, calls
+
+
+def test_eks_orphans_come_from_the_tagging_api(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda command: f"/usr/bin/{command}")
+    run, calls = fake_cli({"get-resources": {"ResourceTagMappingList": [
+        {"ResourceARN": "arn:aws:ec2:us-east-1:1:volume/vol-1",
+         "Tags": [{"Key": "session", "Value": "monday"}, {"Key": "expires-at", "Value": "2026-07-23t18-00z"}]}]}})
+    found = cloud.list_orphans(StackSettings(session="monday", target="eks", region="us-east-1"), run)
+    assert found == [{"kind": "tagged resource", "id": "arn:aws:ec2:us-east-1:1:volume/vol-1",
+                      "expires-at": "2026-07-23t18-00z"}]
+    (argv,) = calls
+    assert argv[:3] == ["aws", "resourcegroupstaggingapi", "get-resources"]
+    assert "Key=session,Values=monday" in argv and "Key=project,Values=k8s-labs" in argv
+    assert argv[argv.index("--region") + 1] == "us-east-1"
+
+
+def test_aks_orphans_keep_only_this_projects_tags(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda command: f"/usr/bin/{command}")
+    ours = {"id": "/subscriptions/s/resourceGroups/labs-monday-nodes/providers/Microsoft.Compute/disks/pvc-1",
+            "type": "Microsoft.Compute/disks", "tags": {"project": "k8s-labs", "session": "monday"}}
+    theirs = {"id": "/subscriptions/s/resourceGroups/other/x", "type": "X", "tags": {"session": "monday"}}
+    run, calls = fake_cli({"group list": [], "resource list": [ours, theirs]})
+    found = cloud.list_orphans(StackSettings(session="monday", target="aks"), run)
+    assert [row["id"] for row in found] == [ours["id"]] and found[0]["kind"] == "Microsoft.Compute/disks"
+    assert all(argv[0] == "az" and argv[2] == "list" and "session=monday" in argv for argv in calls)
+
+
+def test_gke_orphans_list_clusters_instances_disks_addresses_and_unlabelled_forwarding_rules(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda command: f"/usr/bin/{command}")
+    run, calls = fake_cli({"clusters": [], "instances": [], "disks": [{"name": "pvc-1", "zone": "zones/us-central1-a",
+                                                                     "labels": {"session": "monday"}}],
+                           "addresses": [], "forwarding-rules": []})
+    found = cloud.list_orphans(StackSettings(session="monday", target="gke", gcp_project="p"), run)
+    assert found == [{"kind": "disk", "id": "pvc-1 us-central1-a", "expires-at": ""}]
+    assert [argv[1:3] for argv in calls] == [["container", "clusters"], ["compute", "instances"],
+                                             ["compute", "disks"], ["compute", "addresses"],
+                                             ["compute", "forwarding-rules"]]
+    assert all(argv[3] == "list" and argv[argv.index("--project") + 1] == "p" for argv in calls)
+
+
+def test_orphans_are_read_only_for_every_cloud():
+    for target in ("gke", "eks", "aks"):
+        for _, argv in cloud.orphan_commands(StackSettings(session="monday", target=target)):
+            assert READ_ONLY_VERBS & set(argv), argv
+            assert not {"delete", "remove", "create", "update", "tag-resources"} & set(argv), argv
+
+
+def test_session_orphans_exits_1_while_something_remains(monkeypatch, capsys):
+    monkeypatch.setattr(cloud, "list_orphans", lambda settings: [{"kind": "disk", "id": "pvc-1", "expires-at": ""}])
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "orphans", "--target=gke", "--session=monday")
+    assert exit_.value.code == 1
+    captured = capsys.readouterr()
+    assert "pvc-1" in captured.out and "remain on gke" in captured.err
+    monkeypatch.setattr(cloud, "list_orphans", lambda settings: [])
+    invoke("session.orphans", "--target=gke", "--session=monday")
+    assert "nothing on gke carries session 'monday''s tags" in capsys.readouterr().out
+
+
+def test_session_orphans_needs_a_cloud_target_and_its_cli(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        invoke("session", "orphans", "--session=monday")
+    assert "needs --target=<gke|eks|aks>" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        invoke("session", "orphans", "--target=kind", "--session=monday")
+    assert "for cloud targets" in capsys.readouterr().err
+    monkeypatch.setattr("shutil.which", lambda command: None)
+    with pytest.raises(SystemExit):
+        invoke("session", "orphans", "--target=eks", "--session=monday")
+    assert "`aws` is not on PATH" in capsys.readouterr().err
+
+
+def test_lab_commands_on_a_cloud_never_fall_back_to_a_kind_context(fakes, monkeypatch):
+    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: None)
+    with pytest.raises(LabsError, match="no kubeconfig for session 'monday' yet"):
+        commands._kube_target(StackSettings(session="monday", target="gke"), None, None)

@@ -1,0 +1,204 @@
+"""Sessions: the record `lab up` writes (target, creation, expiry), `session list`, the expiry warning
+every command prints, `session extend`. Offline, with the Pulumi driver and kubectl faked."""
+from __future__ import annotations
+
+import json
+import sys
+import types
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from infra import commands, paths, sessions
+from infra.errors import LabsError
+from infra.settings import StackSettings
+
+T0 = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+
+
+class FakeDriver:
+    def __init__(self, session):
+        self.session = session
+
+    def up(self, settings, title):
+        return {"lab": settings.lab}
+
+    def list_stacks(self):
+        return []
+
+    def destroy_session(self):
+        return []
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setattr(commands, "make_driver", FakeDriver)
+    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: None)
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
+
+
+def _invoke(*argv):
+    from invoke import Program
+
+    import tasks
+
+    Program(namespace=tasks.ns, name="invoke").run(["invoke", *argv])
+
+
+def test_the_first_record_keeps_target_creation_and_an_8_hour_expiry():
+    written = sessions.record(StackSettings(session="monday"), now=T0)
+    assert json.loads(sessions.record_file("monday").read_text()) == {
+        "session": "monday", "targets": ["kind"], "created_at": "2026-09-01T08:00:00+00:00",
+        "expires_at": "2026-09-01T16:00:00+00:00"}
+    assert written.expires == T0 + timedelta(hours=8)
+
+
+def test_a_later_record_keeps_the_times_and_adds_a_new_target():
+    sessions.record(StackSettings(session="monday"), now=T0)
+    again = sessions.record(StackSettings(session="monday", target="gke"), now=T0 + timedelta(hours=3))
+    assert again.created == T0 and again.expires == T0 + timedelta(hours=8)
+    assert sessions.load("monday").targets == ["kind", "gke"]
+
+
+def test_the_expiry_is_configurable(monkeypatch):
+    monkeypatch.setenv("LABS_SESSION_HOURS", "3")
+    assert sessions.record(StackSettings(session="short"), now=T0).expires == T0 + timedelta(hours=3)
+    monkeypatch.delenv("LABS_SESSION_HOURS")
+    settings = StackSettings(session="cloudy", target="gke", expires_hours=12)
+    assert sessions.record(settings, now=T0).expires == T0 + timedelta(hours=12)
+
+
+@pytest.mark.parametrize("raw, message", [("soon", "whole number"), ("0", "between 1 and 168"), ("500", "between")])
+def test_a_bad_expiry_setting_is_one_line(monkeypatch, raw, message):
+    monkeypatch.setenv("LABS_SESSION_HOURS", raw)
+    with pytest.raises(LabsError, match=message):
+        sessions.record(StackSettings(session="monday"), now=T0)
+    assert not sessions.record_file("monday").exists()
+
+
+def test_a_cloud_session_takes_the_expiry_its_resources_are_tagged_with():
+    folder = paths.session_dir("cloudy")
+    folder.mkdir(parents=True)
+    (folder / "expires-at").write_text("2026-09-01t18-30z\n")  # infra.clusters.cloud's tag format
+    written = sessions.record(StackSettings(session="cloudy", target="gke"), now=T0)
+    assert written.expires == datetime(2026, 9, 1, 18, 30, tzinfo=timezone.utc)
+
+
+def test_lab_up_records_the_session_once(offline, monkeypatch, copy_of_real_lab):
+    from infra.catalog import Catalog
+
+    catalog = Catalog.load(copy_of_real_lab)
+    monkeypatch.setattr(Catalog, "load", classmethod(lambda cls, labs_dir=None: catalog))
+    commands.lab_up("ingress", StackSettings(session="monday"))
+    first = sessions.load("monday")
+    assert first is not None and first.targets == ["kind"]
+    commands.lab_up("ingress", StackSettings(session="monday"))
+    assert sessions.load("monday") == first
+
+
+def test_an_expired_session_warns_in_one_yellow_line_on_stderr(offline, capsys):
+    sessions.record(StackSettings(session="monday"), now=datetime.now(timezone.utc) - timedelta(hours=9, minutes=5))
+    commands.stack_settings(session="monday")
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("warning: session 'monday' expired 1h0") and len(err.splitlines()) == 1
+    assert "invoke session down --session=monday" in err
+    commands.stack_settings(session="tuesday")  # no record: no warning
+    sessions.record(StackSettings(session="wednesday"))  # fresh: no warning
+    commands.stack_settings(session="wednesday")
+    assert capsys.readouterr().err == ""
+
+
+def test_the_warning_is_yellow():
+    from rich.console import Console
+
+    console = Console(force_terminal=True, color_system="standard", width=300)
+    sessions.record(StackSettings(session="monday"), now=T0)
+    with console.capture() as captured:
+        console.print(sessions.expiry_warning("monday", now=T0 + timedelta(hours=9)), style="yellow", markup=False)
+    assert "\x1b[33m" in captured.get()
+
+
+def test_extend_moves_the_expiry_and_silences_the_warning():
+    sessions.record(StackSettings(session="monday"), now=T0)
+    assert sessions.expiry_warning("monday", now=T0 + timedelta(hours=9))
+    sessions.extend("monday", 4, now=T0 + timedelta(hours=9))
+    assert sessions.expiry_warning("monday", now=T0 + timedelta(hours=9)) is None
+    assert sessions.load("monday").expires == T0 + timedelta(hours=13)
+    with pytest.raises(LabsError, match="has no record"):
+        sessions.extend("nobody", 4)
+
+
+def test_stacks_come_from_the_local_backend_and_the_stack_files(monkeypatch, tmp_path):
+    backend = paths.session_dir("monday") / "pulumi" / ".pulumi" / "stacks" / "k8s-labs"
+    backend.mkdir(parents=True)
+    (backend / "monday-kind.json").write_text("{}")
+    (backend / "monday-kind.json.bak").write_text("{}")
+    monkeypatch.setattr(paths, "STACKS_DIR", tmp_path)
+    (tmp_path / "Pulumi.monday-gke.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.monday-2-kind.yaml").write_text("config: {}\n")  # session monday-2's
+    assert sessions.stacks_of("monday") == ["monday-gke", "monday-kind"]
+
+
+def test_cost_so_far_is_a_dash_off_the_clouds_and_na_without_a_cost_module(monkeypatch):
+    kind = sessions.record(StackSettings(session="monday"), now=T0)
+    gke = sessions.record(StackSettings(session="cloudy", target="gke"), now=T0)
+    assert sessions.cost_so_far(kind, now=T0 + timedelta(hours=2)) == "-"
+    monkeypatch.setattr(sessions, "COST_MODULES", ("infra.no_such_cost_module",))
+    assert sessions.cost_so_far(gke, now=T0 + timedelta(hours=2)) == "n/a"
+
+
+def test_cost_so_far_asks_the_cost_module_lazily(monkeypatch):
+    asked = []
+    module = types.ModuleType("infra.fake_cost")
+    module.cost_so_far = lambda target, hours: asked.append((target, hours)) or 0.75 * hours
+    monkeypatch.setitem(sys.modules, "infra.fake_cost", module)
+    monkeypatch.setattr(sessions, "COST_MODULES", ("infra.fake_cost",))
+    gke = sessions.record(StackSettings(session="cloudy", target="gke"), now=T0)
+    assert sessions.cost_so_far(gke, now=T0 + timedelta(hours=2)) == "~$1.50"
+    assert asked == [("gke", 2.0)]
+
+
+def test_cost_so_far_survives_a_failing_cost_module(monkeypatch):
+    module = types.ModuleType("infra.broken_cost")
+    module.cost_so_far = lambda target, hours: 1 / 0
+    monkeypatch.setitem(sys.modules, "infra.broken_cost", module)
+    monkeypatch.setattr(sessions, "COST_MODULES", ("infra.broken_cost",))
+    gke = sessions.record(StackSettings(session="cloudy", target="gke"), now=T0)
+    assert sessions.cost_so_far(gke, now=T0 + timedelta(hours=2)) == "n/a"
+
+
+def test_session_list_shows_age_expiry_target_stacks_and_cost(monkeypatch, capsys, tmp_path):
+    from infra import instructor
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    monkeypatch.setattr(paths, "STACKS_DIR", tmp_path)
+    sessions.record(StackSettings(session="monday"), now=now - timedelta(hours=2, minutes=10))
+    (tmp_path / "Pulumi.monday-kind.yaml").write_text("config: {}\n")
+    sessions.record(StackSettings(session="old"), now=now - timedelta(hours=10))
+    paths.session_dir("norecord").mkdir(parents=True)
+    monkeypatch.setattr(sessions, "COST_MODULES", ("infra.no_such_cost_module",))
+    sessions.record(StackSettings(session="cloudy", target="gke"), now=now - timedelta(minutes=30))
+    instructor.session_list(now=now)
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+            for line in capsys.readouterr().out.splitlines() if line.count("│") >= 7}
+    assert rows["monday"] == ["kind", "2h10m", "in 5h50m", "monday-kind", "-"]
+    assert rows["old"][2] == "expired 2h00m ago"
+    assert rows["norecord"][:3] == ["?", "?", "?"]
+    assert rows["cloudy"][0] == "gke" and rows["cloudy"][4] == "n/a"
+
+
+def test_invoke_session_list_and_extend(monkeypatch, capsys):
+    sessions.record(StackSettings(session="monday"), now=datetime.now(timezone.utc) - timedelta(hours=9))
+    _invoke("session", "extend", "--session=monday", "--hours=2")
+    assert not sessions.load("monday").expired()
+    _invoke("session", "list")
+    assert "monday" in capsys.readouterr().out
+
+
+def test_invoke_session_extend_bad_hours_is_one_line(capsys):
+    sessions.record(StackSettings(session="monday"))
+    with pytest.raises(SystemExit) as exit_:
+        _invoke("session", "extend", "--session=monday", "--hours=500")
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "--hours must be between 1 and 168" in err and len(err.splitlines()) == 1
