@@ -34,7 +34,7 @@ def test_a_vpc_with_one_public_subnet_per_zone_is_created(recorded):
     vpc = one(registrations, "aws:ec2/vpc:Vpc")
     assert vpc.inputs["cidrBlock"] == "10.0.0.0/16" and vpc.inputs["enableDnsHostnames"] is True
     subnets = by_type(registrations, "aws:ec2/subnet:Subnet")
-    assert [s.inputs["availabilityZone"] for s in subnets] == ["us-east-1a", "us-east-1b"]
+    assert sorted(s.inputs["availabilityZone"] for s in subnets) == ["us-east-1a", "us-east-1b"]
     assert all(s.inputs["tags"]["kubernetes.io/role/elb"] == "1" and s.inputs["mapPublicIpOnLaunch"] for s in subnets)
     assert len(by_type(registrations, "aws:ec2/routeTableAssociation:RouteTableAssociation")) == 2
     assert one(registrations, "aws:ec2/routeTable:RouteTable").inputs["routes"][0]["cidrBlock"] == "0.0.0.0/0"
