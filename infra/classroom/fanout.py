@@ -64,7 +64,7 @@ def plan_tenants(settings: StackSettings, students: list[Student], group_size: i
     limit = MAX_CLUSTERS.get(settings.target, 0)
     if clusters > limit:
         why = ("kind runs every cluster on this machine and each takes 1.5 to 3 GB of memory before any lab"
-               if settings.target == "kind" else f"each is a billed cloud cluster")
+               if settings.target == "kind" else "each is a billed cloud cluster")
         raise LabsError(f"--tenancy=cluster would create {clusters} {settings.target} clusters; at most {limit}: {why}. "
                         "Use --tenancy=namespace (one shared cluster), a larger --group-size"
                         + (", or a cloud target" if settings.target == "kind" else ""))
