@@ -1,6 +1,7 @@
 """Shared by the classroom tests: a fake Pulumi driver that "applies" the classroom to a FakeCluster."""
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ class ClassroomDriver:
     roster's objects into the cluster, as the real program would."""
 
     cluster: FakeCluster | None = None
+    kubeconfig_lock = threading.Lock()  # tenants' clusters come up in parallel threads
     instances: list["ClassroomDriver"] = []
     stacks: dict[str, StackSettings] = {}
 
@@ -32,7 +34,9 @@ class ClassroomDriver:
         self.calls.append(("up", settings))
         ClassroomDriver.stacks[settings.stack_name] = settings
         if self.cluster is not None:
-            write_private(session_kubeconfig(self.session), Path(self.cluster.kubeconfig(Path(self.cluster.folder))).read_text())
+            with ClassroomDriver.kubeconfig_lock:  # the fake writes one shared file: one writer at a time
+                text = Path(self.cluster.kubeconfig(Path(self.cluster.folder))).read_text()
+            write_private(session_kubeconfig(self.session), text)
             if settings.roster:
                 students, tenancy = load_roster_json(settings.roster)
                 for student in students:
