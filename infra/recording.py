@@ -4,11 +4,28 @@ Imports Pulumi at module level: import it only where a render or a test runs.
 """
 from __future__ import annotations
 
+import asyncio
+import atexit
+import weakref
+
 import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
 from infra.render import Registration
+
+
+# The mock monitor gives each worker thread its own event loop and never closes it; left to the
+# interpreter's final garbage collection, such a loop dies after its sockets and prints an
+# "Exception ignored ... Invalid file descriptor" traceback. Close them at exit, while all is valid.
+_THREAD_LOOPS: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_thread_loops() -> None:
+    for loop in list(_THREAD_LOOPS):
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
 
 
 class EchoMocks(pulumi.runtime.Mocks):
@@ -32,6 +49,10 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
+        try:
+            _THREAD_LOOPS.add(asyncio.get_event_loop())
+        except RuntimeError:
+            pass  # the stack's own registration returns before making this thread a loop
         self.registrations.append(
             Registration(
                 urn=response.urn, type=request.type, name=request.name, custom=request.custom,
