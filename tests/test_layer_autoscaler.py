@@ -231,13 +231,29 @@ def test_children_hang_off_the_layer_on_the_cluster_provider_four_levels_deep(tm
 
 
 def test_a_target_with_node_autoscaling_gets_nothing(tmp_path, monkeypatch):
-    patch_kind_capabilities(monkeypatch, node_autoscaling=True)  # its node pools autoscale, as cloud targets declare
+    patch_kind_capabilities(monkeypatch, node_autoscaling="node-pool")  # its node pools autoscale, as GKE/AKS declare
     assert autoscaler.needs_simulated_nodes(KindTarget().capabilities(KIND)) is False
+    assert autoscaler.runs_aws_cluster_autoscaler(KindTarget().capabilities(KIND)) is False
     assert_layer_adds_nothing(tmp_path, "autoscaler", "labs:layer:Autoscaler")
 
 
 def test_kind_has_no_node_autoscaling_of_its_own():
     assert autoscaler.needs_simulated_nodes(kind_capabilities()) is True
+    assert autoscaler.runs_aws_cluster_autoscaler(kind_capabilities()) is False
+
+
+def test_node_autoscaling_is_one_of_the_strings_the_targets_declare():
+    from infra.errors import LabsError
+
+    for value, simulated, aws in (("", True, False), ("node-pool", False, False),
+                                  ("cluster-autoscaler-aws", False, True)):
+        caps = kind_capabilities(node_autoscaling=value)
+        assert (autoscaler.needs_simulated_nodes(caps), autoscaler.runs_aws_cluster_autoscaler(caps)) == (simulated, aws)
+    for wrong in (True, False, "karpenter"):
+        with pytest.raises(LabsError, match="unknown node_autoscaling"):
+            autoscaler.needs_simulated_nodes(kind_capabilities(node_autoscaling=wrong))
+    declared = {target: cloud_caps(target).node_autoscaling for target in ("gke", "eks", "aks")}
+    assert declared == {"gke": "node-pool", "eks": "cluster-autoscaler-aws", "aks": "node-pool"}
 
 
 # --- resources -------------------------------------------------------------------------------------
@@ -270,3 +286,139 @@ def test_the_registry_resolves_the_component():
     assert component_class("autoscaler") is autoscaler.AutoscalerLayer
     assert autoscaler.AutoscalerLayer.type_name == "Autoscaler"
     assert LAYERS["autoscaler"].requires == ()
+
+
+# --- managed clouds ----------------------------------------------------------------------------------
+
+def cloud_caps(target: str):
+    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
+    from infra.clusters import get_target
+    from tests.cloud_helpers import cloud_settings
+
+    return get_target(target).capabilities(cloud_settings(target))
+
+
+def _cloud_render(target: str, tmp_path) -> dict:
+    from infra.clusters.cloud import EXTRAS
+    from tests.cloud_helpers import cloud_settings
+
+    for module in EXTRAS[target][1]:
+        pytest.importorskip(module, reason=f"the {target} extra is not installed")
+    return render_with_layers(tmp_path / "render", ["autoscaler"], cloud_settings(target))
+
+
+@pytest.mark.parametrize("target", ["gke", "aks"])
+def test_node_pool_targets_get_nothing_their_provider_scales_the_pool(target, tmp_path):
+    document = _cloud_render(target, tmp_path)
+    assert document["releases"] == []
+    assert not [o for o in document["objects"] if (o.get("metadata") or {}).get("namespace") in (
+        KWOK_NAMESPACE, CLUSTER_AUTOSCALER_NAMESPACE) or o["kind"] == "Namespace"]
+
+
+class _EksCluster:
+    """What the EKS cluster component exposes to the autoscaler layer (see infra/clusters/eks.py)."""
+
+    cluster_name = "labs-monday"
+    region = "us-east-1"
+    autoscaler_role_arn = "arn:aws:iam::123456789012:role/cluster-autoscaler-role"
+    autoscaler_service_account = "cluster-autoscaler/cluster-autoscaler"
+
+
+def test_eks_values_run_the_aws_provider_with_the_iam_role_of_the_cluster():
+    caps = cloud_caps("eks")
+    cluster = _EksCluster()
+    namespace, account = autoscaler.aws_service_account(cluster)
+    values = autoscaler.aws_cluster_autoscaler_values(caps, cluster.cluster_name, cluster.region,
+                                                      cluster.autoscaler_role_arn, account, "1.35")
+    assert values["cloudProvider"] == "aws"
+    assert values["awsRegion"] == "us-east-1"
+    assert values["autoDiscovery"] == {"clusterName": "labs-monday"}
+    assert values["fullnameOverride"] == CLUSTER_AUTOSCALER_RELEASE
+    assert values["rbac"] == {"serviceAccount": {
+        "name": "cluster-autoscaler",
+        "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/cluster-autoscaler-role"}}}
+    assert (namespace, account) == (CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_RELEASE)
+    assert values["image"] == {"repository": "registry.k8s.io/autoscaling/cluster-autoscaler", "tag": "v1.35.1"}
+    kwok = cluster_autoscaler_values(kind_capabilities())
+    assert values["extraArgs"] == kwok["extraArgs"] and values["resources"] == kwok["resources"]
+    assert "extraEnv" not in values  # no kwok provider ConfigMap on EKS
+
+
+def test_the_service_account_is_the_one_the_eks_iam_role_trusts():
+    from infra.clusters import eks
+
+    assert eks.AUTOSCALER_SERVICE_ACCOUNT == (CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_RELEASE)
+
+
+def test_the_eks_image_matches_the_clusters_kubernetes_minor():
+    from infra.errors import LabsError
+
+    assert autoscaler.kubernetes_minor("1.35") == "1.35"
+    assert autoscaler.kubernetes_minor("v1.35.2") == "1.35"
+    assert autoscaler.kubernetes_minor("1.35.2-eks-abcdef") == "1.35"
+    assert autoscaler.kubernetes_minor("") == ""
+    for minor, tag in autoscaler.CLUSTER_AUTOSCALER_AWS_TAGS.items():
+        assert tag.startswith(f"v{minor}.") and autoscaler.aws_image_tag(minor) == tag
+    assert autoscaler.aws_image_tag("1.36") == autoscaler.CLUSTER_AUTOSCALER_IMAGE_TAG  # as on kind
+    for unknown in ("1.20", "", "latest"):
+        with pytest.raises(LabsError, match="no cluster-autoscaler image known"):
+            autoscaler.aws_image_tag(unknown)
+
+
+def test_eks_value_keys_are_in_the_charts_values(shared):
+    defaults = chart_defaults(shared, "cluster-autoscaler", "9.59.0")
+    for key in ("cloudProvider", "awsRegion", "autoDiscovery.clusterName", "fullnameOverride", "image.repository",
+                "image.tag", "rbac.serviceAccount.name", "rbac.serviceAccount.annotations", "resources", "extraArgs"):
+        value_at(defaults, key)
+
+
+def test_eks_render_installs_cluster_autoscaler_on_the_clusters_outputs_and_passes_the_contract_check(
+        tmp_path, shared):
+    from infra.clusters import cloud
+    from tests.cloud_helpers import cloud_settings
+
+    document = _cloud_render("eks", tmp_path)
+    settings = cloud_settings("eks")
+    (release,) = document["releases"]
+    assert (release["name"], release["namespace"], release["chart"], release["version"]) == (
+        "cluster-autoscaler", "cluster-autoscaler", "cluster-autoscaler", "9.59.0")
+    values = release["values"]
+    assert values["cloudProvider"] == "aws"
+    assert values["autoDiscovery"]["clusterName"] == cloud.cluster_name(settings) == "labs-monday"
+    assert values["awsRegion"] == settings.region == "us-east-1"
+    assert values["image"]["tag"] == "v1.35.1" and settings.kubernetes_version == "1.35"
+    annotations = values["rbac"]["serviceAccount"]["annotations"]
+    assert annotations == {"eks.amazonaws.com/role-arn": autoscaler.ROLE_ARN_AT_UP}  # the mock role has no ARN
+    assert "Namespace/cluster-autoscaler" in release["depends_on"]
+    assert {(o["kind"], o["metadata"]["name"]) for o in document["objects"] if o["kind"] == "Namespace"} == {
+        ("Namespace", "cluster-autoscaler")}
+    assert not [o for o in document["objects"] if o["kind"] == "ConfigMap"]
+    assert "kwok" not in {r["name"] for r in document["releases"]}
+    output = check_k8s_render(shared, document, tmp_path)
+    assert "0 errors, 0 warnings" in output, output
+
+
+def test_the_role_arn_of_the_eks_cluster_reaches_the_service_account(tmp_path, monkeypatch):
+    from infra.clusters.cloud import EXTRAS
+    from infra.recording import EchoMocks
+    from tests.cloud_helpers import cloud_settings
+
+    for module in EXTRAS["eks"][1]:
+        pytest.importorskip(module, reason="the eks extra is not installed")
+    arn = "arn:aws:iam::123456789012:role/cluster-autoscaler-role-1a2b3c"
+    original = EchoMocks.new_resource
+
+    def new_resource(self, args):
+        resource_id, outputs = original(self, args)
+        if args.typ == "aws:iam/role:Role" and args.name == "cluster-autoscaler-role":
+            outputs = {**outputs, "arn": arn}
+        return resource_id, outputs
+
+    monkeypatch.setattr(EchoMocks, "new_resource", new_resource)
+    registrations = probe_registrations(tmp_path / "labs", ["autoscaler"], cloud_settings("eks"))
+    release = by_object_name(registrations, RELEASE_TYPE)["cluster-autoscaler"]
+    assert release.inputs["values"]["rbac"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": arn}
+    role = [r for r in registrations if r.type == "aws:iam/role:Role" and r.name == "cluster-autoscaler-role"]
+    assert role and role[0].urn in release.dependencies
+    layer = one(registrations, "labs:layer:Autoscaler")
+    assert release.parent == layer.urn

@@ -392,3 +392,98 @@ def test_istio_installs_in_parallel_with_monitoring_and_kiali_waits_for_it(tmp_p
         assert "release/kube-prometheus-stack" not in releases[name]["depends_on"], name
     assert "manifest/gateway-api-crds" in releases["istiod"]["depends_on"]
     assert "release/kube-prometheus-stack" in releases["kiali"]["depends_on"]
+
+
+# --- GKE: Istio's platform profile and the node-critical ResourceQuota ---------------------------------
+
+
+def cloud_caps(target: str):
+    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
+    from infra.clusters import get_target
+    from tests.cloud_helpers import cloud_settings
+
+    return get_target(target).capabilities(cloud_settings(target))
+
+
+def test_only_gke_declares_an_istio_platform():
+    assert kind_capabilities().istio_platform == ""
+    assert {target: cloud_caps(target).istio_platform for target in ("gke", "eks", "aks")} == {
+        "gke": "gke", "eks": "", "aks": ""}
+
+
+def test_on_gke_both_node_agents_get_the_gke_platform_and_their_node_critical_quota():
+    gke = cloud_caps("gke")
+    cni, ztunnel = cni_values(gke), ztunnel_values(gke)
+    # global.platform selects files/profile-platform-gke.yaml (CNI binaries in /home/kubernetes/bin).
+    assert cni["global"] == {"hub": "docker.io/istio", "tag": "1.30.3", "platform": "gke"}
+    assert ztunnel["global"] == {"platform": "gke"}
+    # Each chart then renders a ResourceQuota scoped to the system-node-critical priority class in
+    # istio-system, without which GKE refuses the DaemonSets' pods there.
+    assert cni["resourceQuotas"] == ztunnel["resourceQuotas"] == {"enabled": True}
+    kind = kind_capabilities()
+    assert {k: v for k, v in cni.items() if k not in ("global", "resourceQuotas")} == {
+        k: v for k, v in cni_values(kind).items() if k != "global"}
+    assert {k: v for k, v in ztunnel.items() if k not in ("global", "resourceQuotas")} == ztunnel_values(kind)
+    # The control plane and Kiali need nothing of it.
+    assert istiod_values(gke) == istiod_values(kind) and base_values(gke) == base_values(kind)
+    assert kiali_values(gke) == kiali_values(kind)
+
+
+def test_other_targets_keep_the_plain_values():
+    kind = _layer_values()
+    for target in ("eks", "aks"):
+        caps = cloud_caps(target)
+        assert {"istio-base": base_values(caps), "istiod": istiod_values(caps), "istio-cni": cni_values(caps),
+                "ztunnel": ztunnel_values(caps), "kiali": kiali_values(caps)} == kind, target
+    assert "platform" not in cni_values(kind_capabilities())["global"]
+    assert "resourceQuotas" not in cni_values(kind_capabilities())
+
+
+def test_the_quota_switch_is_a_key_of_both_node_agent_charts(shared):
+    for chart in ("cni", "ztunnel"):
+        defaults = chart_defaults(shared, chart, "1.30.3")["_internal_defaults_do_not_set"]
+        assert defaults["resourceQuotas"] == {"enabled": False, "pods": 5000}, chart  # off unless we say so
+        assert "platform" not in (defaults.get("global") or {}), chart  # read by zzz_profile.yaml, like `profile`
+    cni = chart_defaults(shared, "cni", "1.30.3")["_internal_defaults_do_not_set"]
+    assert cni["cniBinDir"] == "/opt/cni/bin"  # not GKE's /home/kubernetes/bin: the platform profile changes it
+    text = (shared / "charts" / "cni" / "1.30.3" / "values.yaml").read_text()
+    assert "manifests/helm-profiles/platform-*.yaml" in text
+
+
+def test_gke_istio_value_keys_exist_in_the_charts_internal_defaults_but_the_platform(shared):
+    gke = cloud_caps("gke")
+
+    def unknown(values, defaults, prefix=""):
+        out = []
+        for key, val in values.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if key in ("resources", "meshConfig"):
+                continue
+            if key not in defaults:
+                out.append(path)
+            elif isinstance(val, dict) and isinstance(defaults[key], dict):
+                out.extend(unknown(val, defaults[key], path))
+        return out
+
+    for chart, values in (("cni", cni_values(gke)), ("ztunnel", ztunnel_values(gke))):
+        defaults = chart_defaults(shared, chart, "1.30.3")["_internal_defaults_do_not_set"]
+        assert sorted(unknown(values, defaults)) == ["global.platform", "profile"], chart
+
+
+def test_gke_mesh_render_passes_the_contract_check(tmp_path, shared):
+    from infra.clusters.cloud import EXTRAS
+    from tests.cloud_helpers import cloud_settings
+
+    for module in EXTRAS["gke"][1]:
+        pytest.importorskip(module, reason="the gke extra is not installed")
+    document = render_with_layers(tmp_path / "labs", ["mesh"], cloud_settings("gke"))
+    for name, values in (("istio-cni", cni_values(cloud_caps("gke"))), ("ztunnel", ztunnel_values(cloud_caps("gke")))):
+        assert release_named(document, name)["values"] == values
+        assert release_named(document, name)["namespace"] == "istio-system"
+    output = check_k8s_render(shared, namespace_part(document, NAMESPACE), tmp_path)
+    assert ", 0 errors," in output
+    warnings = set(re.findall(r"release (\S+) \(.*\): values key '([^']+)' is not", output))
+    # Istio's wrapped defaults: the new top-level key shows up like every other one.
+    assert {("istio-cni", "resourceQuotas"), ("ztunnel", "resourceQuotas"), ("ztunnel", "global")} <= warnings
+    assert warnings - EXPECTED_WARNINGS == {("istio-cni", "resourceQuotas"), ("ztunnel", "resourceQuotas"),
+                                            ("ztunnel", "global")}

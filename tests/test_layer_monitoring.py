@@ -210,3 +210,102 @@ def test_the_secret_holds_the_random_password_as_a_pulumi_secret(tmp_path, mocke
 def test_module_constants_other_layers_import():
     assert monitoring.NAMESPACE == "monitoring"
     assert monitoring.GRAFANA_ADMIN_SECRET == "grafana-admin"
+
+
+# --- managed clouds: no scrape of what the provider does not expose ------------------------------------
+
+CLOUDS = ("gke", "eks", "aks")
+OFF = {"enabled": False}
+
+
+def cloud_caps(target: str):
+    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
+    from infra.clusters import get_target
+    from tests.cloud_helpers import cloud_settings
+
+    return get_target(target).capabilities(cloud_settings(target))
+
+
+def _require_sdk(target: str) -> None:
+    from infra.clusters.cloud import EXTRAS
+
+    for module in EXTRAS[target][1]:
+        pytest.importorskip(module, reason=f"the {target} extra is not installed")
+
+
+def test_kind_exposes_its_control_plane_and_the_clouds_do_not():
+    kind = kind_capabilities()
+    assert (kind.control_plane_visible, kind.kube_proxy_metrics, kind.cluster_dns) == (True, True, "coredns")
+    for target in CLOUDS:
+        caps = cloud_caps(target)
+        assert (caps.control_plane_visible, caps.kube_proxy_metrics) == (False, False), target
+    assert {target: cloud_caps(target).cluster_dns for target in CLOUDS} == {
+        "gke": "kube-dns", "eks": "coredns", "aks": "coredns"}
+
+
+@pytest.mark.parametrize("target", CLOUDS)
+def test_managed_control_planes_get_no_controller_manager_scheduler_etcd_or_kube_proxy_scrape(target):
+    values = kube_prometheus_stack_values(cloud_caps(target))
+    for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
+        # enabled false: no Service, no ServiceMonitor, and none of the component's alert rules.
+        assert values[component] == OFF, (target, component)
+    # What the cluster does expose stays scraped: the API server and kubelets (chart defaults, https).
+    assert "kubeApiServer" not in values
+    assert values["kubelet"]["serviceMonitor"] == {"https": True, "insecureSkipVerify": True}
+
+
+def test_each_switch_follows_its_own_capability():
+    hidden = kube_prometheus_stack_values(kind_capabilities(control_plane_visible=False))
+    assert [hidden[c] for c in ("kubeControllerManager", "kubeScheduler", "kubeEtcd")] == [OFF] * 3
+    assert hidden["kubeProxy"]["service"] == {"port": 10249, "targetPort": 10249}  # kube-proxy is on the nodes
+    no_proxy = kube_prometheus_stack_values(kind_capabilities(kube_proxy_metrics=False))
+    assert no_proxy["kubeProxy"] == OFF
+    assert no_proxy["kubeEtcd"]["service"] == {"port": 2381, "targetPort": 2381}
+
+
+def test_dns_is_scraped_as_the_target_runs_it():
+    gke = kube_prometheus_stack_values(cloud_caps("gke"))
+    assert gke["coreDns"] == OFF and gke["kubeDns"] == {"enabled": True}  # GKE runs kube-dns: no CoreDNS target down
+    for caps in (kind_capabilities(), cloud_caps("eks"), cloud_caps("aks")):
+        values = kube_prometheus_stack_values(caps)
+        assert "coreDns" not in values and "kubeDns" not in values  # the chart's defaults: CoreDNS on, kube-dns off
+    from infra.errors import LabsError
+
+    with pytest.raises(LabsError, match="unknown cluster_dns"):
+        kube_prometheus_stack_values(kind_capabilities(cluster_dns="unbound"))
+
+
+def test_the_switches_are_the_charts_own_keys(shared):
+    from tests.layer_helpers import chart_defaults
+
+    defaults = chart_defaults(shared, "kube-prometheus-stack", "88.5.3")
+    for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy", "coreDns"):
+        assert defaults[component]["enabled"] is True, component  # on by default: off must be written out
+    assert defaults["kubeDns"]["enabled"] is False
+    assert (defaults["kubeDns"]["service"]["dnsmasq"]["port"], defaults["kubeDns"]["service"]["skydns"]["port"]) == (
+        10054, 10055)
+
+
+def test_kind_keeps_every_control_plane_scrape():
+    values = kube_prometheus_stack_values(kind_capabilities())
+    for component in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
+        assert "enabled" not in values[component] and "service" in values[component], component
+
+
+@pytest.mark.parametrize("target", CLOUDS)
+def test_on_a_cloud_the_release_is_identical_whatever_else_the_lab_has_and_passes_the_contract_check(
+        target, tmp_path, shared):
+    from tests.cloud_helpers import cloud_settings
+
+    _require_sdk(target)
+    settings = cloud_settings(target)
+    alone_document = render_with_layers(tmp_path / "alone", ["monitoring"], settings)
+    alone = _release(alone_document)
+    assert alone["values"] == kube_prometheus_stack_values(cloud_caps(target))
+    for other_layers in (["alerting"], ["monitoring", "ingress"], ["logging"]):
+        other = _release(render_with_layers(tmp_path / "-".join(other_layers), other_layers, settings))
+        assert other == alone, other_layers
+    output = check_k8s_render(shared, alone_document, tmp_path)
+    assert " 0 errors" in output
+    warnings = [line for line in output.splitlines() if line.startswith("warn")]
+    assert len(warnings) == 1 and "'grafana.testFramework'" in warnings[0], output

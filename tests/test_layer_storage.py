@@ -242,3 +242,145 @@ def test_requests_add_up_within_the_layer_budget(rendered):
 def test_render_passes_the_contract_check(rendered, shared, tmp_path):
     output = check_k8s_render(shared, rendered, tmp_path)
     assert re.search(r"check_k8s: \d+ checked, 0 errors, 0 warnings", output), output
+
+
+# --- Managed clouds: the provider's CSI driver, same class names -----------------------------------------
+
+CLOUDS = ("gke", "eks", "aks")
+STORAGE_CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+
+def cloud_caps(target: str):
+    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
+    from infra.clusters import get_target
+    from tests.cloud_helpers import cloud_settings
+
+    return get_target(target).capabilities(cloud_settings(target))
+
+
+def _require_sdk(target: str) -> None:
+    from infra.clusters.cloud import EXTRAS
+
+    for module in EXTRAS[target][1]:
+        pytest.importorskip(module, reason=f"the {target} extra is not installed")
+
+
+@pytest.fixture(scope="module", params=CLOUDS)
+def on_cloud(request, tmp_path_factory):
+    """(target, render, registrations) of a lab needing the storage layer on a managed cloud."""
+    from tests.cloud_helpers import cloud_settings
+
+    _require_sdk(request.param)
+    root = tmp_path_factory.mktemp(f"storage-{request.param}")
+    with user_dirs_in(root):
+        settings = cloud_settings(request.param)
+        return (request.param, render_with_layers(root / "render", ["storage"], settings),
+                probe_registrations(root / "reg", ["storage"], settings))
+
+
+def test_clouds_declare_the_driver_the_classes_are_built_on():
+    expected = {"gke": ("pd.csi.storage.gke.io", ""), "eks": ("ebs.csi.aws.com", ""),
+                "aks": ("disk.csi.azure.com", "csi-azuredisk-vsc")}
+    for target, (driver, own_snapshot_class) in expected.items():
+        caps = cloud_caps(target)
+        assert caps.snapshot_controller is True, target
+        assert caps.csi_driver == caps.default_provisioner == driver, target
+        assert caps.snapshot_class == own_snapshot_class, target
+
+
+def test_cloud_classes_keep_the_lab_names_on_the_providers_driver_with_real_parameters():
+    from infra.layers.storage import uses_hostpath_driver
+
+    tags = "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z"
+    disk = {
+        # pd.csi.storage.gke.io: `type` (pd-balanced, as GKE's standard-rwo) and GCE disk `labels`.
+        "gke": {"type": "pd-balanced", "labels": tags},
+        # ebs.csi.aws.com: the EKS target's gp3 parameters (type, encryption, fstype, tags).
+        "eks": {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4",
+                "tagSpecification_1": "project=k8s-labs", "tagSpecification_2": "session=monday",
+                "tagSpecification_3": "expires-at=2026-07-23t18-00z"},
+        # disk.csi.azure.com: `skuName` (StandardSSD_LRS, as AKS's managed-csi) and Azure `tags`.
+        "aks": {"skuName": "StandardSSD_LRS", "tags": tags},
+    }
+    for target, parameters in disk.items():
+        caps = cloud_caps(target)
+        assert not uses_hostpath_driver(caps), target
+        retain, immediate = storage_classes(caps)
+        assert retain == {"name": "standard-retain", "provisioner": caps.csi_driver, "reclaimPolicy": "Retain",
+                          "volumeBindingMode": "WaitForFirstConsumer", "parameters": parameters,
+                          "allowVolumeExpansion": True}, target
+        assert immediate == {"name": "csi-hostpath-sc", "provisioner": caps.csi_driver, "reclaimPolicy": "Delete",
+                             "volumeBindingMode": "Immediate", "allowVolumeExpansion": True,
+                             "parameters": parameters}, target
+        assert caps.default_storage_class not in (RETAIN_CLASS, CSI_CLASS)  # the target's own class is left alone
+
+
+def test_the_eks_classes_use_the_parameters_of_the_targets_gp3_class():
+    from infra.clusters.eks import gp3_parameters
+    from tests.cloud_helpers import cloud_settings
+
+    for spec in storage_classes(cloud_caps("eks")):
+        assert spec["parameters"] == gp3_parameters(cloud_settings("eks"))
+
+
+def test_the_snapshot_class_names_the_providers_driver_and_is_default_only_where_the_target_has_none():
+    for target in CLOUDS:
+        caps = cloud_caps(target)
+        snapshot_class = snapshot_class_object(caps)
+        assert snapshot_class["metadata"]["name"] == "csi-hostpath-snapclass", target  # lab 12 names it
+        assert (snapshot_class["driver"], snapshot_class["deletionPolicy"]) == (caps.csi_driver, "Delete"), target
+        annotations = snapshot_class["metadata"].get("annotations") or {}
+        if caps.snapshot_class:  # AKS preinstalls csi-azuredisk-vsc: two defaults would refuse class-less snapshots
+            assert annotations == {}, target
+        else:
+            assert annotations == {"snapshot.storage.kubernetes.io/is-default-class": "true"}, target
+    assert snapshot_class_object(CAPS) == snapshot_class_object()  # kind: unchanged
+
+
+def test_a_target_with_a_snapshot_controller_but_no_csi_driver_is_refused():
+    from infra.errors import LabsError
+
+    with pytest.raises(LabsError, match="no CSI driver"):
+        storage_classes(kind_capabilities(snapshot_controller=True))
+
+
+def test_on_clouds_nothing_of_the_hostpath_stack_is_installed(on_cloud):
+    target, document, _ = on_cloud
+    assert document["releases"] == []
+    assert pod_owners(document) == []
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in document["objects"]}
+    for absent in ("Namespace", "CSIDriver", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+                   "RoleBinding"):
+        assert not [k for k in kinds if k[0] == absent], (target, absent)
+    assert [m["name"] for m in document["manifests"]] == [SNAPSHOT_CLASS]  # no snapshot CRDs
+    classes = objects_of_kind(document, "StorageClass")
+    assert {RETAIN_CLASS, CSI_CLASS} <= set(classes)
+    caps = cloud_caps(target)
+    for name in (RETAIN_CLASS, CSI_CLASS):
+        assert classes[name]["provisioner"] == caps.csi_driver and classes[name]["allowVolumeExpansion"] is True
+        assert classes[name]["parameters"] == caps.volume_parameters
+    assert classes[CSI_CLASS]["volumeBindingMode"] == "Immediate"
+    assert classes[RETAIN_CLASS]["reclaimPolicy"] == "Retain"
+
+
+def test_on_clouds_the_snapshot_class_is_a_config_group_waiting_for_the_clusters_snapshot_add_on(on_cloud):
+    target, _, registrations = on_cloud
+    group = one(registrations, CONFIG_GROUP, SNAPSHOT_CLASS)
+    (snapshot_class,) = group.inputs["objs"]
+    assert snapshot_class == snapshot_class_object(cloud_caps(target))
+    layer = one(registrations, "labs:layer:Storage")
+    assert group.parent == layer.urn
+    addons = [r for r in registrations if r.type == "aws:eks/addon:Addon" and r.name == "snapshot-controller"]
+    if target == "eks":  # its CRDs come with the add-on: the class waits for it
+        (addon,) = addons
+        assert addon.urn in group.dependencies
+    else:
+        assert group.dependencies == []
+    for cls in (RETAIN_CLASS, CSI_CLASS):
+        assert one(registrations, STORAGE_CLASS_TYPE, cls).dependencies == []
+
+
+def test_cloud_storage_render_passes_the_contract_check(on_cloud, shared, tmp_path):
+    _, document, _ = on_cloud
+    output = check_k8s_render(shared, document, tmp_path)
+    assert re.search(r"check_k8s: \d+ checked, 0 errors, 0 warnings", output), output

@@ -47,6 +47,19 @@ class Capabilities:
                               provider's autoscaler scales the pool) / "cluster-autoscaler-aws" (the
                               node group has bounds; an in-cluster cluster-autoscaler with the IAM role
                               the EKS target creates must run) / "node-pool"
+      volume_parameters       {} / {type: pd-balanced, labels} / {type: gp3, encrypted, fstype,
+                              tagSpecification_N} / {skuName: StandardSSD_LRS, tags}: the StorageClass
+                              parameters of a disk like the default class's, the session's labels/tags
+                              on every disk (the storage layer's classes use them)
+      control_plane_visible   True (kind's kubeadm patches open controller-manager, scheduler and etcd
+                              metrics) / False everywhere else (managed control planes expose none)
+      kube_proxy_metrics      True (kind binds them on 0.0.0.0:10249) / False (none to rely on: local
+                              bind, or no kube-proxy with Dataplane V2) / False (the kube-proxy add-on
+                              binds 127.0.0.1:10249 and reverts edits) / False (the chart's Service
+                              selector does not match AKS's kube-proxy pods)
+      cluster_dns             "coredns" / "kube-dns" (GKE's default DNS) / "coredns" / "coredns"
+      istio_platform          "" / "gke" (Istio's platform profile: CNI binaries in /home/kubernetes/bin,
+                              node-critical pods only in namespaces with a ResourceQuota) / "" / ""
     """
 
     provider: str
@@ -71,6 +84,14 @@ class Capabilities:
     node_autoscaling: str = ""  # "" none, "node-pool" (provider-run), "cluster-autoscaler-aws" (in-cluster)
     min_nodes: int = 0
     max_nodes: int = 0
+    # StorageClass parameters of a disk like the default class's (type/SKU, the session's tags).
+    volume_parameters: dict = field(default_factory=dict, compare=False, hash=False)
+    # Monitoring: what of the cluster's own components Prometheus can scrape.
+    control_plane_visible: bool = True  # controller-manager, scheduler and etcd metrics reachable
+    kube_proxy_metrics: bool = True  # kube-proxy serves its metrics on the node's address
+    cluster_dns: str = "coredns"  # "coredns" or "kube-dns" (the DNS add-on Prometheus scrapes)
+    # Service mesh: Istio's `global.platform` ("" none; "gke" selects its GKE platform profile).
+    istio_platform: str = ""
     # Annotations a LoadBalancer Service should carry on this target (cloud load balancer type,
     # tags of the session so `session orphans` finds a forgotten one).
     load_balancer_annotations: dict = field(default_factory=dict, compare=False, hash=False)

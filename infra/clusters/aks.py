@@ -136,6 +136,8 @@ class AksTarget:
             metrics_server=True,
             node_autoscaling="node-pool",
             min_nodes=max(settings.min_nodes, 1),
+            # StandardSSD_LRS, as managed-csi; the session's tags on every disk.
+            volume_parameters={"skuName": "StandardSSD_LRS", "tags": cloud.tag_list(settings)},
             load_balancer_annotations={"service.beta.kubernetes.io/azure-pip-tags": cloud.tag_list(settings)},
         )
 

@@ -159,6 +159,10 @@ def cloud_capabilities(settings: StackSettings, **specific):
         nodes=nodes,
         volume_expansion=True,
         snapshot_controller=True,
+        # Managed control planes: no controller-manager, scheduler or etcd metrics for Prometheus,
+        # and no kube-proxy metrics on the node's address (see Capabilities).
+        control_plane_visible=False,
+        kube_proxy_metrics=False,
         min_nodes=low,
         max_nodes=high,
     )

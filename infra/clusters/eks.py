@@ -300,6 +300,7 @@ class EksTarget:
             snapshot_class="",  # the snapshot-controller add-on brings CRDs and controller, no class
             metrics_server=False,
             node_autoscaling="cluster-autoscaler-aws",
+            volume_parameters=gp3_parameters(settings),  # the parameters of the `gp3` class
             load_balancer_annotations={
                 "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
                 "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags": cloud.tag_list(settings),

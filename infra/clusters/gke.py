@@ -159,6 +159,10 @@ class GkeTarget:
             snapshot_class="",  # GKE runs the snapshot controller but creates no VolumeSnapshotClass
             metrics_server=True,
             node_autoscaling="node-pool",
+            # pd-balanced, as standard-rwo; the session's labels on every disk (GCE label syntax).
+            volume_parameters={"type": "pd-balanced", "labels": cloud.tag_list(settings)},
+            cluster_dns="kube-dns",  # GKE Standard's default DNS add-on (not CoreDNS)
+            istio_platform="gke",
         )
 
     def preflight(self, settings: StackSettings) -> None:

@@ -7,11 +7,15 @@ objects that cluster-autoscaler's `kwok` cloud provider creates and deletes. The
 are real Node objects to the API server and the scheduler (they go Ready, pods are bound to them
 and reported Running), but nothing runs: they cost a few kilobytes, not 4 CPUs.
 
-Only on targets without node autoscaling of their own (`needs_simulated_nodes`): on clouds the
-node-pool autoscaling comes from the target itself (GKE/EKS/AKS node pools with their autoscaler),
-and this layer installs nothing there (`Capabilities.node_autoscaling`).
+What the layer installs depends on `Capabilities.node_autoscaling`:
+  - "" (kind, no node autoscaling of its own, `needs_simulated_nodes`): KWOK simulated nodes and
+    cluster-autoscaler with its kwok provider, below.
+  - "node-pool" (GKE, AKS): the provider's own autoscaler, run in its control plane, scales the
+    node pool between the target's bounds; the layer installs nothing.
+  - "cluster-autoscaler-aws" (EKS, `runs_aws_cluster_autoscaler`): the node group only has bounds;
+    the layer installs cluster-autoscaler with `cloudProvider: aws`, see "On EKS" at the end.
 
-Three releases and two ConfigMaps:
+Three releases and two ConfigMaps on kind:
   - `kwok` (chart kwok 0.3.0, KWOK v0.8.0) in namespace `kwok`: the KWOK controller. Its stock
     configuration manages the nodes annotated `kwok.x-k8s.io/node: fake`, which is exactly what
     cluster-autoscaler's kwok provider puts on the nodes it creates. The chart ships KWOK's CRDs
@@ -77,22 +81,42 @@ Design decisions:
     CNI) then takes the simulated nodes for that node and rewrites its pod CIDR config with theirs,
     breaking the networking of real pods scheduled there afterwards (NVIDIA/NVSentinel#1567, fixed
     by #1570 with hostNetwork off on kind v0.30+ kindnetd).
-  - The kind profile is the only profile: the values do not depend on kind-specific capabilities.
+  - The kwok values above do not depend on kind-specific capabilities; EKS gets its own values
+    (`aws_cluster_autoscaler_values`), GKE and AKS none.
   - Lab-sized requests (layer budget 40m CPU / 128Mi memory): cluster-autoscaler 25m / 80Mi
     (limit 256Mi), KWOK controller 10m / 40Mi (limit 128Mi): 35m / 120Mi. Each chart runs one
     container (no init containers, sidecars or hook Jobs); stage-fast runs none.
 
+On EKS: one release, `cluster-autoscaler` (chart 9.59.0) in namespace `cluster-autoscaler`, with
+`cloudProvider: aws`, `awsRegion` and `autoDiscovery.clusterName` from the EKS cluster component
+(`.region`, `.cluster_name`: auto-discovery finds the managed node group's Auto Scaling group by
+the `k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` tags EKS puts
+on it, the chart's default `autoDiscovery.tags`), and its ServiceAccount, named
+`rbac.serviceAccount.name` in the namespace the IAM role trusts (the component's
+`.autoscaler_service_account`, `cluster-autoscaler/cluster-autoscaler`), annotated
+`eks.amazonaws.com/role-arn` with `.autoscaler_role_arn` (IRSA: the pod gets that role's AWS
+credentials). The image tag is the newest cluster-autoscaler patch of the cluster's Kubernetes
+minor (CLUSTER_AUTOSCALER_AWS_TAGS: 1.35 -> v1.35.1, promoted by kubernetes/k8s.io#9676 with
+v1.36.0, v1.34.4 and v1.33.5; 1.36 -> v1.36.1 as on kind); an EKS minor missing from the map is an
+error naming it rather than an image that may not exist. Same scale-down arguments and requests as
+on kind; no ConfigMap (the aws provider reads the Auto Scaling groups). The chart names its
+container `aws-cluster-autoscaler` there (WORKLOADS declares the kind name; the resources path is
+the same).
+
 check_k8s warnings: none expected. `resources`, `extraEnv` and `extraArgs` are free-form maps for the
 checker (`extraEnv` is `{}` in values.yaml; the two `extraArgs` keys are among those listed there
 as comments); every other key (`cloudProvider`, `image.repository`, `image.tag`,
-`autoDiscovery.clusterName`, `fullnameOverride`, `hostNetwork`) is in the charts' values.yaml.
+`autoDiscovery.clusterName`, `fullnameOverride`, `hostNetwork`, and on EKS `awsRegion` and
+`rbac.serviceAccount.name` / `.annotations`) is in the charts' values.yaml.
 """
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
 from infra.clusters import Capabilities
+from infra.errors import LabsError
 from infra.layers.base import MANAGED_BY, ChartPin, Layer, Workload
 
 KWOK_REPO = "https://kwok.sigs.k8s.io/charts/"
@@ -102,6 +126,14 @@ CLUSTER_AUTOSCALER_PIN = ChartPin(chart="cluster-autoscaler", repo="https://kube
                                   version="9.59.0")
 CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
 CLUSTER_AUTOSCALER_IMAGE_TAG = "v1.36.1"  # <= v1.36: the last images with the kwok provider
+# cluster-autoscaler on EKS: the newest patch of each Kubernetes minor (see the module docstring).
+CLUSTER_AUTOSCALER_AWS_TAGS = {"1.33": "v1.33.5", "1.34": "v1.34.4", "1.35": "v1.35.1", "1.36": "v1.36.1"}
+IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+ROLE_ARN_AT_UP = "arn-known-after-up"  # what an offline render shows for the IAM role
+
+# Capabilities.node_autoscaling values.
+SIMULATED, NODE_POOL, CLUSTER_AUTOSCALER_AWS = "", "node-pool", "cluster-autoscaler-aws"
+NODE_AUTOSCALING = (SIMULATED, NODE_POOL, CLUSTER_AUTOSCALER_AWS)
 
 KWOK_RELEASE = "kwok"
 STAGE_FAST_RELEASE = "stage-fast"
@@ -142,9 +174,61 @@ WORKLOADS = {
 }
 
 
+def _node_autoscaling(caps: Capabilities) -> str:
+    if caps.node_autoscaling not in NODE_AUTOSCALING:
+        raise LabsError(f"target '{caps.provider}': unknown node_autoscaling {caps.node_autoscaling!r} "
+                        f"(the autoscaler layer knows {', '.join(repr(v) for v in NODE_AUTOSCALING)})")
+    return caps.node_autoscaling
+
+
 def needs_simulated_nodes(caps: Capabilities) -> bool:
     """Simulated nodes and cluster-autoscaler only where the target has no node autoscaling of its own (kind)."""
-    return not caps.node_autoscaling
+    return _node_autoscaling(caps) == SIMULATED
+
+
+def runs_aws_cluster_autoscaler(caps: Capabilities) -> bool:
+    """cluster-autoscaler in the cluster, on the EKS node group's bounds."""
+    return _node_autoscaling(caps) == CLUSTER_AUTOSCALER_AWS
+
+
+def kubernetes_minor(version: str) -> str:
+    """"1.35", "v1.35.2" or "1.35.2-eks-..." -> "1.35" ("" when it says no minor)."""
+    parts = version.strip().lstrip("v").split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 and all(p.isdigit() for p in parts[:2]) else ""
+
+
+def aws_image_tag(kubernetes_version: str) -> str:
+    """The cluster-autoscaler image tag for an EKS cluster at `kubernetes_version` (its minor must match)."""
+    minor = kubernetes_minor(kubernetes_version or "")
+    if minor not in CLUSTER_AUTOSCALER_AWS_TAGS:
+        raise LabsError(f"no cluster-autoscaler image known for Kubernetes {kubernetes_version or '(unset)'} on eks: "
+                        f"set kubernetesVersion to one of {', '.join(CLUSTER_AUTOSCALER_AWS_TAGS)} in "
+                        "stacks/Pulumi.eks.yaml (cluster-autoscaler must match the cluster's minor)")
+    return CLUSTER_AUTOSCALER_AWS_TAGS[minor]
+
+
+def aws_service_account(cluster) -> tuple[str, str]:
+    """(namespace, name) of the service account the EKS target's IAM role trusts."""
+    namespace, _, name = cluster.autoscaler_service_account.partition("/")
+    return namespace, name
+
+
+def aws_cluster_autoscaler_values(caps: Capabilities, cluster_name: str, region: str, role_arn,
+                                  service_account: str, kubernetes_version: str) -> dict:
+    """cluster-autoscaler values on EKS (keys checked against cluster-autoscaler 9.59.0 values.yaml).
+
+    `role_arn` may be a Pulumi Output (the IAM role the EKS target creates)."""
+    kwok = cluster_autoscaler_values(caps)
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "autoDiscovery": {"clusterName": cluster_name},
+        "image": {"repository": CLUSTER_AUTOSCALER_IMAGE, "tag": aws_image_tag(kubernetes_version)},
+        "fullnameOverride": CLUSTER_AUTOSCALER_RELEASE,
+        "rbac": {"serviceAccount": {"name": service_account, "annotations": {IRSA_ROLE_ANNOTATION: role_arn}}},
+        "extraArgs": kwok["extraArgs"],
+        "resources": kwok["resources"],
+    }
 
 
 def kwok_values(caps: Capabilities) -> dict:
@@ -236,6 +320,9 @@ class AutoscalerLayer(Layer):
     def __init__(self, name, ctx, provider, requires=None):
         super().__init__(name, ctx, provider, requires)
         caps = ctx.capabilities
+        if runs_aws_cluster_autoscaler(caps):
+            self._aws(ctx)
+            return
         if not needs_simulated_nodes(caps):
             self.register_outputs({"simulated_nodes": False})
             return
@@ -270,4 +357,20 @@ class AutoscalerLayer(Layer):
             "node_selector": SIMULATED_NODE_SELECTOR,
             "toleration": SIMULATED_TOLERATION,
             "namespace": CLUSTER_AUTOSCALER_NAMESPACE,
+        })
+
+    def _aws(self, ctx) -> None:
+        """cluster-autoscaler with the aws provider, on the EKS cluster component's outputs."""
+        cluster = ctx.cluster
+        namespace_name, account = aws_service_account(cluster)
+        role_arn = pulumi.Output.from_input(cluster.autoscaler_role_arn).apply(lambda arn: arn or ROLE_ARN_AT_UP)
+        values = aws_cluster_autoscaler_values(ctx.capabilities, cluster.cluster_name, cluster.region, role_arn,
+                                               account, ctx.settings.kubernetes_version)
+        namespace = self.namespace(namespace_name)
+        self.cluster_autoscaler = self.release(CLUSTER_AUTOSCALER_RELEASE, namespace, CLUSTER_AUTOSCALER_PIN, values)
+        self.register_outputs({
+            "simulated_nodes": False,
+            "cloud_provider": "aws",
+            "namespace": namespace_name,
+            "service_account": f"{namespace_name}/{account}",
         })

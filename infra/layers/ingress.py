@@ -2,8 +2,12 @@
 
 On kind, Traefik listens on the control-plane node's host ports, which kind maps to the host's
 80/443: http://<anything>.localhost reaches it from the browser. Elsewhere it sits behind the
-cloud's load balancer. The Gateway API CRDs come from the gateway-api layer (one owner in the
-stack); Traefik's own CRDs come with its chart.
+cloud's load balancer: its Service keeps the chart's `type: LoadBalancer` and carries the target's
+`capabilities.load_balancer_annotations` under `service.annotations` (the chart applies them to its
+TCP and UDP Services alike): EKS asks for an NLB and tags it with the session
+(`aws-load-balancer-additional-resource-tags`), AKS tags the public IP (`azure-pip-tags`), so
+`session orphans` finds a forgotten load balancer. GKE sets none. The Gateway API CRDs come from the
+gateway-api layer (one owner in the stack); Traefik's own CRDs come with its chart.
 
 check_k8s warns that `ports.web.hostPort` is not in the chart's default values.yaml: the key is
 commented out there but declared by the chart's values.schema.json (every `ports.<name>` entry
@@ -66,6 +70,9 @@ def traefik_values(caps: Capabilities) -> dict:
             "hostname": "localhost",
             "service": {"enabled": False},
         }
+    elif caps.ingress_exposure == "load-balancer" and caps.load_balancer_annotations:
+        # The cloud load balancer's type and the session's tags (the chart's Service stays LoadBalancer).
+        values["service"] = {"annotations": dict(caps.load_balancer_annotations)}
     return values
 
 

@@ -53,6 +53,20 @@ Design decisions:
     `global.istiod.enableAnalysis` (false: analysis writes status to objects at run time),
     `istiodRemote` (remote control planes only), `global.configValidation` (stays on: students get
     errors on invalid VirtualServices), `base.validationCutoverRevision` (not in 1.30.3).
+  - GKE (`capabilities.istio_platform == "gke"`, Istio's "platform-specific prerequisites" for
+    ambient): the CNI node agent and ztunnel run with priority class `system-node-critical`, which
+    GKE admits only in namespaces holding a ResourceQuota scoped to that class (by default only
+    kube-system has one); and GKE keeps CNI binaries in /home/kubernetes/bin, not /opt/cni/bin.
+    Both charts get `global.platform: gke`, as Istio's GKE install instructions say (its Helm
+    platform profiles, istio/istio#52981 and #54141: `--set global.platform=foo` merges the chart's
+    `files/profile-platform-foo.yaml`; the GKE one we read sets `cniBinDir: /home/kubernetes/bin`
+    and `resourceQuotas.enabled: true`), and `resourceQuotas.enabled: true` is also written out
+    (a key of both charts' values.yaml, pods 5000 by default): each chart then renders, in
+    istio-system, a ResourceQuota whose scopeSelector is PriorityClass In [system-node-critical]
+    (templates/resourcequota.yaml of cni and ztunnel; the chart-installed ztunnel quota came with
+    istio/istio#55542, 1.26). Stating the quota does not rely on the profile file's content, and
+    the chart owns the quota with the DaemonSet it admits (Helm installs ResourceQuotas before
+    workloads). Other targets (kind, EKS, AKS) get neither: their values are unchanged.
   - Access logs on (`meshConfig.accessLogFile: /dev/stdout`): sidecar and waypoint logs show the
     requests students send.
   - Istio's telemetry reaches Prometheus through three monitors created here (custom resources of
@@ -78,9 +92,9 @@ check_k8s warnings (expected, none of them a mistake):
     `_internal_defaults_do_not_set`, and users set the same keys at top level (the values.yaml
     header says so), which the checker compares against the wrapper's single top-level key.
     Against the wrapper's content every key we set exists, except `profile` (read by
-    zzz_profile.yaml, see above) and `base.validationFailurePolicy` (read by both charts' webhook
-    templates; commented out in istiod's values.yaml, absent from base's); the tests check exactly
-    that.
+    zzz_profile.yaml, see above), `base.validationFailurePolicy` (read by both charts' webhook
+    templates; commented out in istiod's values.yaml, absent from base's) and, on GKE,
+    `global.platform` (read by zzz_profile.yaml like `profile`); the tests check exactly that.
   - Kiali `external_services.prometheus.url`, `external_services.grafana.enabled`,
     `external_services.tracing.enabled`: the chart writes its values, as they are, into Kiali's
     config.yaml (the Kiali CR's settings), and its values.yaml lists only the keys its templates
@@ -152,14 +166,30 @@ def istiod_values(caps: Capabilities) -> dict:
     }
 
 
+# Platforms whose node-critical pods need a ResourceQuota for that priority class in their namespace.
+NODE_CRITICAL_QUOTA_PLATFORMS = ("gke",)
+
+
+def node_agent_platform_values(caps: Capabilities) -> dict:
+    """What the two node agents (CNI, ztunnel) need on the target's platform (see the module doc)."""
+    if not caps.istio_platform:
+        return {}
+    values: dict = {"global": {"platform": caps.istio_platform}}
+    if caps.istio_platform in NODE_CRITICAL_QUOTA_PLATFORMS:
+        values["resourceQuotas"] = {"enabled": True}
+    return values
+
+
 def cni_values(caps: Capabilities) -> dict:
     """istio/cni 1.30.3: the node agent (DaemonSet) that redirects ambient pods' traffic to ztunnel."""
-    return {
+    platform = node_agent_platform_values(caps)
+    values = {
         "profile": PROFILE,
         "ambient": {"enabled": True},
         "resources": _resources("10m", "40Mi", "200Mi"),
-        "global": {"hub": ISTIO_HUB, "tag": ISTIO_VERSION},
+        "global": {"hub": ISTIO_HUB, "tag": ISTIO_VERSION, **platform.pop("global", {})},
     }
+    return {**values, **platform}
 
 
 def ztunnel_values(caps: Capabilities) -> dict:
@@ -169,6 +199,7 @@ def ztunnel_values(caps: Capabilities) -> dict:
         "hub": ISTIO_HUB,
         "tag": ISTIO_VERSION,
         "resources": _resources("15m", "48Mi", "256Mi"),
+        **node_agent_platform_values(caps),
     }
 
 

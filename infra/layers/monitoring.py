@@ -44,6 +44,21 @@ Design decisions:
     insecureSkipVerify), etcd's metrics on http 2381 and kube-proxy's on 10249. The ports and
     schemes are written out rather than left to the chart's Kubernetes-version guesses. Kubelets
     are scraped over https, verified only where `capabilities.kubelet_certs_verifiable` (not kind).
+  - No target down, no alert for nothing, on managed clouds: where the control plane is the
+    provider's (`capabilities.control_plane_visible` False: GKE, EKS, AKS) there is no
+    controller-manager, scheduler or etcd endpoint to reach, so `kubeControllerManager`,
+    `kubeScheduler` and `kubeEtcd` are `enabled: false`; the chart then renders neither their
+    Service/ServiceMonitor nor their alert rules (KubeControllerManagerDown, KubeSchedulerDown,
+    etcd*: each rule template is gated on the component's `enabled`). `kubeProxy` likewise where the
+    target does not serve kube-proxy metrics the chart can reach (`kube_proxy_metrics` False on the
+    three clouds: EKS's kube-proxy add-on binds 127.0.0.1:10249 and reverts edits, aws/containers-
+    roadmap#657; on AKS the chart's Service selector does not match the kube-proxy pods,
+    prometheus-community/helm-charts#1704; GKE gives nothing to rely on: no kube-proxy at all with
+    Dataplane V2). GKE's DNS is kube-dns, not CoreDNS (`cluster_dns`): the CoreDNS monitor (port
+    9153) would be a target down (TargetDown); `coreDns` is off and `kubeDns` on, on the chart's
+    default kube-dns ports 10054/10055 (the setting robusta-dev/robusta#553 gives for GKE). The
+    values still depend on the target only, so the release is identical across the labs of one
+    target (kind's values are unchanged: it keeps every scrape).
   - Lab-sized: Prometheus keeps 6h (at most 1GB) on an emptyDir, Alertmanager 24h; no persistent
     storage anywhere (Grafana's default, Prometheus and Alertmanager without storageSpec).
     Turned off: ThanosRuler and the Windows exporter (both already off by default, written out),
@@ -73,6 +88,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.clusters import Capabilities
+from infra.errors import LabsError
 from infra.layers.base import MANAGED_BY, ChartPin, Layer, LayerContext, Workload
 
 PIN = ChartPin(
@@ -188,6 +204,19 @@ def kube_prometheus_stack_values(ctx: LayerContext | Capabilities) -> dict:
         "kube-state-metrics": {"resources": _resources("10m", "48Mi", "128Mi")},
         "prometheus-node-exporter": {"resources": _resources("5m", "16Mi", "48Mi")},
         "kubelet": {"serviceMonitor": {"https": True, "insecureSkipVerify": not caps.kubelet_certs_verifiable}},
+        **control_plane_scrapes(caps),
+        **dns_scrapes(caps),
+    }
+
+
+OFF = {"enabled": False}
+CONTROL_PLANE_COMPONENTS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd")
+
+
+def control_plane_scrapes(caps: Capabilities) -> dict:
+    """Controller-manager, scheduler, etcd and kube-proxy: scraped as kind exposes them, turned off
+    (no Service, ServiceMonitor or alert rule) where the target does not expose them."""
+    values = {
         "kubeControllerManager": {
             "service": {"port": CONTROLLER_MANAGER_PORT, "targetPort": CONTROLLER_MANAGER_PORT},
             "serviceMonitor": {"https": True, "insecureSkipVerify": True},
@@ -205,6 +234,20 @@ def kube_prometheus_stack_values(ctx: LayerContext | Capabilities) -> dict:
             "serviceMonitor": {"https": False},
         },
     }
+    if not caps.control_plane_visible:
+        values.update({component: dict(OFF) for component in CONTROL_PLANE_COMPONENTS})
+    if not caps.kube_proxy_metrics:
+        values["kubeProxy"] = dict(OFF)
+    return values
+
+
+def dns_scrapes(caps: Capabilities) -> dict:
+    """The cluster DNS monitor: the chart's CoreDNS one (its default) unless the target runs kube-dns."""
+    if caps.cluster_dns == "kube-dns":
+        return {"coreDns": dict(OFF), "kubeDns": {"enabled": True}}
+    if caps.cluster_dns != "coredns":
+        raise LabsError(f"target '{caps.provider}': unknown cluster_dns {caps.cluster_dns!r} (coredns or kube-dns)")
+    return {}
 
 
 class MonitoringLayer(Layer):

@@ -1,16 +1,40 @@
 """The storage layer (StorageClass, PersistentVolume and PersistentVolumeClaim slides): classes to compare.
 
-What students get on kind, next to kind's own default class `standard` (rancher.io/local-path,
-WaitForFirstConsumer, Delete), which this layer never touches:
-  - `standard-retain`: the same local-path provisioner with `reclaimPolicy: Retain`. Deleting the
-    claim leaves the PersistentVolume `Released` and its data on the node: the reclaim slide.
-  - `csi-hostpath-sc`: the kubernetes-csi hostpath driver (`hostpath.csi.k8s.io`) with
-    `volumeBindingMode: Immediate` and `allowVolumeExpansion: true`, plus the VolumeSnapshotClass
-    `csi-hostpath-snapclass` (deletionPolicy Delete, the default snapshot class): a claim binds as
-    soon as it is created (compare with `standard`, Pending until a pod uses it), grows when its
-    request is raised, and can be snapshotted and restored into a new claim.
+Two classes and a snapshot class, by role, with the same names on every target so labs 10-12 (and
+their checks) work unchanged; the target's default class is never touched:
+  - the Retain class `standard-retain`: the provisioner of the target's default class with
+    `reclaimPolicy: Retain` and WaitForFirstConsumer binding. Deleting the claim leaves the
+    PersistentVolume `Released` and its data in place: the reclaim slide.
+  - the Immediate, expandable CSI class `csi-hostpath-sc`: `volumeBindingMode: Immediate` and
+    `allowVolumeExpansion: true`. A claim binds as soon as it is created (compare with the default
+    class, Pending until a pod uses it), grows when its request is raised, and can be snapshotted
+    and restored into a new claim. The name comes from the kubernetes-csi hostpath driver it uses on
+    kind and is kept on the clouds, where it is served by the provider's CSI driver, for lab
+    compatibility (lab 10 and 12 name it in their claims and checks).
+  - the VolumeSnapshotClass `csi-hostpath-snapclass` (deletionPolicy Delete) for that class's driver.
 
-Design decisions:
+Per target (`Capabilities`):
+  - kind (`snapshot_controller` False): kind's default class `standard` is rancher.io/local-path, not
+    CSI, so the layer brings its own CSI stack: the hostpath driver (`hostpath.csi.k8s.io`), the
+    snapshot CRDs and the snapshot-controller. `standard-retain` uses local-path.
+  - managed clouds (`snapshot_controller` True: GKE runs it, EKS has the add-on, AKS builds it in):
+    no CRDs, no snapshot-controller, no hostpath driver. Both classes use the provider's CSI driver
+    (`caps.default_provisioner` / `caps.csi_driver`: pd.csi.storage.gke.io, ebs.csi.aws.com,
+    disk.csi.azure.com) with the target's disk parameters (`caps.volume_parameters`: GKE
+    `type: pd-balanced` + `labels`, EKS `type: gp3`, `encrypted`, `csi.storage.k8s.io/fstype` +
+    `tagSpecification_N`, AKS `skuName: StandardSSD_LRS` + `tags`; the keys are each driver's
+    documented StorageClass parameters), so every disk carries the session's labels/tags and
+    `session orphans` finds a forgotten one. Both allow expansion (the providers' drivers do).
+    The snapshot class names the provider's driver; it is the default snapshot class only where
+    the target preinstalls none of its own (`caps.snapshot_class` empty: GKE, EKS). On AKS, which
+    ships `csi-azuredisk-vsc`, the class is still created (lab 12's VolumeSnapshot names
+    `csi-hostpath-snapclass`) but not marked default: two default classes for one driver make
+    the snapshot-controller refuse a VolumeSnapshot that names no class.
+    Immediate binding of zonal disks: the provisioner picks a zone among the nodes' zones and the
+    PV's node affinity then brings the pod there (the GKE target is zonal and the AKS pool has no
+    availability zones; on EKS the volume lands in one of the node group's zones).
+
+Design decisions (the hostpath stack is kind's; the last ones hold on every target):
   - The Immediate class is the CSI class. rancher local-path-provisioner does not support Immediate
     binding: it needs the node the scheduler picked, and a claim of an Immediate local-path class
     stays Pending with "configuration error, no node was specified" (rancher/local-path-provisioner
@@ -51,27 +75,33 @@ Design decisions:
   - Budget (60m CPU / 160Mi memory requested in total): every container has CPU and memory requests
     and a memory limit, see RESOURCES (45m / 136Mi). `WORKLOADS = {}` because no chart runs here:
     the footprint reads the requests from the rendered StatefulSet and Deployment.
-  - Only the kind profile has a local provisioner for the Retain class (DEFAULT_PROVISIONERS, by
-    `capabilities.provider`); on another target the Retain class is left out until that target
-    says which provisioner its default class uses. The CSI classes work on any target.
+  - The Retain class mirrors the target's default provisioner when that is the target's CSI driver
+    (the clouds) or a provisioner known here (DEFAULT_PROVISIONERS: kind's local-path); a target
+    with another, non-CSI default class gets no Retain class (the layer knows no parameters for it).
+  - On the clouds the snapshot class waits for the cluster's own snapshot add-on where the
+    cluster component exposes one (`addons`, EKS's `snapshot-controller`): its CRDs must exist.
 
 Image tags (all registry.k8s.io/sig-storage, mutually compatible, built against Kubernetes 1.36):
-see IMAGES, each with where it was checked. check_k8s warnings: none (no Helm release; every
-rendered object is a built-in kind validated against the Kubernetes 1.36 schema).
+see IMAGES, each with where it was checked (kind only: the clouds run no container of this layer).
+check_k8s warnings: none (no Helm release; every rendered object is a built-in kind validated
+against the Kubernetes schema).
 """
 from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
 from infra.clusters import Capabilities
+from infra.errors import LabsError
 from infra.layers.base import MANAGED_BY, Layer
 
 NAMESPACE = "csi-hostpath"
-DRIVER = "hostpath.csi.k8s.io"
-RETAIN_CLASS = "standard-retain"
-CSI_CLASS = "csi-hostpath-sc"
+DRIVER = "hostpath.csi.k8s.io"  # the CSI driver of the Immediate class on kind
+RETAIN_CLASS = "standard-retain"  # the Retain class
+CSI_CLASS = "csi-hostpath-sc"  # the Immediate, expandable CSI class (name kept on every target for the labs)
 IMMEDIATE_CLASS = CSI_CLASS  # local-path cannot bind Immediately (see the module docstring)
-SNAPSHOT_CLASS = "csi-hostpath-snapclass"
+EXPANDABLE_CLASS = CSI_CLASS
+SNAPSHOT_CLASS = "csi-hostpath-snapclass"  # the VolumeSnapshotClass (name kept on every target)
+DEFAULT_SNAPSHOT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-class"
 PLUGIN = "csi-hostpathplugin"
 PLUGIN_SA = "csi-hostpathplugin-sa"
 SNAPSHOT_CONTROLLER = "snapshot-controller"
@@ -130,15 +160,48 @@ _SOCKET = "/csi/csi.sock"
 _KUBELET = "/var/lib/kubelet"
 
 
+def uses_hostpath_driver(caps: Capabilities) -> bool:
+    """The layer brings its own CSI stack (hostpath driver, snapshot CRDs and controller) only where
+    the target has no snapshot support of its own (kind); managed clouds have theirs."""
+    return not caps.snapshot_controller
+
+
+def csi_driver(caps: Capabilities) -> str:
+    """The CSI driver of the Immediate class and of the snapshot class on this target."""
+    if uses_hostpath_driver(caps):
+        return DRIVER
+    if not caps.csi_driver:
+        raise LabsError(f"target '{caps.provider}' declares a snapshot controller but no CSI driver "
+                        "(Capabilities.csi_driver): the storage layer cannot build its CSI class")
+    return caps.csi_driver
+
+
+def retain_provisioner(caps: Capabilities) -> str:
+    """The provisioner of the Retain class: the target's default one, when the layer knows it ("" none)."""
+    if caps.csi_driver and caps.default_provisioner == caps.csi_driver:
+        return caps.default_provisioner
+    return DEFAULT_PROVISIONERS.get(caps.provider, "")
+
+
 def storage_classes(caps: Capabilities) -> list[dict]:
     """The classes the layer adds (never the target's default class), as StorageClass fields."""
     classes = []
-    provisioner = DEFAULT_PROVISIONERS.get(caps.provider)
+    on_provider_driver = not uses_hostpath_driver(caps)
+    parameters = dict(caps.volume_parameters) if on_provider_driver else {}
+    provisioner = retain_provisioner(caps)
     if provisioner:
-        classes.append({"name": RETAIN_CLASS, "provisioner": provisioner, "reclaimPolicy": "Retain",
-                        "volumeBindingMode": "WaitForFirstConsumer"})
-    classes.append({"name": CSI_CLASS, "provisioner": DRIVER, "reclaimPolicy": "Delete",
-                    "volumeBindingMode": "Immediate", "allowVolumeExpansion": True})
+        retain = {"name": RETAIN_CLASS, "provisioner": provisioner, "reclaimPolicy": "Retain",
+                  "volumeBindingMode": "WaitForFirstConsumer"}
+        if provisioner == caps.csi_driver:
+            retain["parameters"] = dict(caps.volume_parameters)
+            if caps.volume_expansion:
+                retain["allowVolumeExpansion"] = True
+        classes.append(retain)
+    csi = {"name": CSI_CLASS, "provisioner": csi_driver(caps), "reclaimPolicy": "Delete",
+           "volumeBindingMode": "Immediate", "allowVolumeExpansion": True}
+    if parameters:
+        csi["parameters"] = parameters
+    classes.append(csi)
     return classes
 
 
@@ -288,18 +351,18 @@ def plugin_volumes() -> list[k8s.core.v1.VolumeArgs]:
     ]
 
 
-def snapshot_class_object() -> dict:
-    """The VolumeSnapshotClass, as the plain object the ConfigGroup applies."""
+def snapshot_class_object(caps: Capabilities | None = None) -> dict:
+    """The VolumeSnapshotClass, as the plain object the ConfigGroup applies (kind's without `caps`)."""
+    metadata = {"name": SNAPSHOT_CLASS, "labels": dict(MANAGED_BY)}
+    if caps is None or not caps.snapshot_class:
+        # The only snapshot class of the driver: a VolumeSnapshot may omit volumeSnapshotClassName.
+        # Not where the target preinstalls its own class (AKS): two defaults would refuse such snapshots.
+        metadata["annotations"] = {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"}
     return {
         "apiVersion": "snapshot.storage.k8s.io/v1",
         "kind": "VolumeSnapshotClass",
-        "metadata": {
-            "name": SNAPSHOT_CLASS,
-            "labels": dict(MANAGED_BY),
-            # The only snapshot class of the driver: a VolumeSnapshot may omit volumeSnapshotClassName.
-            "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"},
-        },
-        "driver": DRIVER,
+        "metadata": metadata,
+        "driver": DRIVER if caps is None else csi_driver(caps),
         "deletionPolicy": "Delete",
     }
 
@@ -309,18 +372,31 @@ class StorageLayer(Layer):
 
     def __init__(self, name, ctx, provider, requires=None):
         super().__init__(name, ctx, provider, requires)
+        caps = ctx.capabilities
+        classes = storage_classes(caps)
         self.storage_classes = [
             k8s.storage.v1.StorageClass(
                 spec["name"],
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=spec["name"], labels=MANAGED_BY),
                 provisioner=spec["provisioner"],
+                parameters=spec.get("parameters"),
                 reclaim_policy=spec["reclaimPolicy"],
                 volume_binding_mode=spec["volumeBindingMode"],
                 allow_volume_expansion=spec.get("allowVolumeExpansion"),
                 opts=self.child_opts(),
             )
-            for spec in storage_classes(ctx.capabilities)
+            for spec in classes
         ]
+        outputs = {"storage_classes": [spec["name"] for spec in classes], "snapshot_class": SNAPSHOT_CLASS,
+                   "csi_driver": csi_driver(caps)}
+        if not uses_hostpath_driver(caps):
+            # The provider runs the snapshot controller and CRDs: only the snapshot class is ours. It
+            # waits for the cluster's snapshot add-on where the cluster component exposes one (EKS).
+            addons = list((getattr(ctx.cluster, "addons", None) or {}).values())
+            self.snapshot_class = k8s.yaml.v2.ConfigGroup(
+                SNAPSHOT_CLASS, objs=[snapshot_class_object(caps)], opts=self.child_opts(*addons))
+            self.register_outputs(outputs)
+            return
         self.crds = k8s.yaml.v2.ConfigGroup("snapshot-crds", files=SNAPSHOT_CRD_URLS, opts=self.child_opts())
         namespace = self.namespace(NAMESPACE, labels={"pod-security.kubernetes.io/enforce": "privileged"})
         self.driver = k8s.storage.v1.CSIDriver(
@@ -340,11 +416,7 @@ class StorageLayer(Layer):
         self.snapshot_class = k8s.yaml.v2.ConfigGroup(
             SNAPSHOT_CLASS, objs=[snapshot_class_object()], opts=self.child_opts(self.crds, self.driver)
         )
-        self.register_outputs({
-            "namespace": NAMESPACE,
-            "storage_classes": [spec["name"] for spec in storage_classes(ctx.capabilities)],
-            "snapshot_class": SNAPSHOT_CLASS,
-        })
+        self.register_outputs({"namespace": NAMESPACE, **outputs})
 
     def _bind_cluster_role(self, role: str, rules: list, service_account: str) -> k8s.rbac.v1.ClusterRoleBinding:
         cluster_role = k8s.rbac.v1.ClusterRole(
