@@ -24,7 +24,10 @@ LAB_HELP = {
     "https_port": "host port for HTTPS into the ingress controller (default 443)",
     "format": "render output: json or yaml",
     "lang": "language of guides and hints: fr or en",
-    "namespace": "namespace to check (default: the lab's; a student's namespace in a classroom)",
+    "namespace": "namespace to work in (default: the lab's own, files as they are); another one gets the lab's objects "
+                 "retargeted to it (no Namespace object, references rewritten)",
+    "student": "a classroom student's id: their namespace (unless --namespace) and their host names "
+               "<app>.<id>.<domain> instead of <app>.<domain>",
     "kubeconfig": "kubeconfig file (default: ~/.kube/config with the session's kind context)",
     "context": "kubeconfig context (default: kind-labs-<session> on kind)",
     "timeout": "seconds to keep retrying a failing check (state that converges)",
@@ -76,13 +79,13 @@ def lab_show(c, lab, lang="fr"):
 
 
 @task(help=helps("lab", "target", "session", "workers", "http_port", "https_port", "node_size", "gcp_project", "yes",
-                 "students"))
+                 "students", "namespace", "student"))
 @user_errors
 def lab_up(c, lab, target="kind", session="default", workers=None, http_port=None, https_port=None, node_size=None,
-           gcp_project=None, yes=False, students=None):
+           gcp_project=None, yes=False, students=None, namespace=None, student=None):
     """Create the cluster if needed and converge it to exactly what the lab needs (clouds: cost estimate first)."""
     commands.lab_up(lab, _settings(target, session, workers, http_port, https_port, node_size, gcp_project),
-                    yes=yes, students=_whole(students or 0, "students"))
+                    yes=yes, students=_whole(students or 0, "students"), namespace=namespace, student=student)
 
 
 @task(help=helps("target", "session"))
@@ -107,27 +110,28 @@ def lab_footprint(c, lab="all", target="kind", session="default"):
         raise Exit("over the laptop budget, or a container without requests (see above)", code=1)
 
 
-@task(help=helps("lab", "target", "session", "namespace", "kubeconfig", "context", "lang", "timeout"))
+@task(help=helps("lab", "target", "session", "namespace", "student", "kubeconfig", "context", "lang", "timeout"))
 @user_errors
-def lab_check(c, lab, target="kind", session="default", namespace=None, kubeconfig=None, context=None, lang="fr",
-              timeout=30):
+def lab_check(c, lab, target="kind", session="default", namespace=None, student=None, kubeconfig=None, context=None,
+              lang="fr", timeout=30):
     """Check a lab's result: each check passed/failed with its hint; exit 0 only when all pass."""
-    if not commands.lab_check(lab, _settings(target, session), namespace, kubeconfig, context, lang, float(timeout)):
+    if not commands.lab_check(lab, _settings(target, session), namespace, kubeconfig, context, lang, float(timeout),
+                              student=student):
         raise Exit(code=1)
 
 
-@task(help=helps("lab", "target", "session", "kubeconfig", "context"))
+@task(help=helps("lab", "target", "session", "namespace", "student", "kubeconfig", "context"))
 @user_errors
-def lab_solve(c, lab, target="kind", session="default", kubeconfig=None, context=None):
-    """Apply the lab's starting point and solution."""
-    commands.lab_solve(lab, _settings(target, session), kubeconfig, context)
+def lab_solve(c, lab, target="kind", session="default", namespace=None, student=None, kubeconfig=None, context=None):
+    """Apply the lab's starting point and solution (in a student's namespace with --student)."""
+    commands.lab_solve(lab, _settings(target, session), kubeconfig, context, namespace=namespace, student=student)
 
 
-@task(help=helps("lab", "target", "session", "kubeconfig", "context"))
+@task(help=helps("lab", "target", "session", "namespace", "student", "kubeconfig", "context"))
 @user_errors
-def lab_reset(c, lab, target="kind", session="default", kubeconfig=None, context=None):
-    """Remove what the lab created and restore its starting point."""
-    commands.lab_reset(lab, _settings(target, session), kubeconfig, context)
+def lab_reset(c, lab, target="kind", session="default", namespace=None, student=None, kubeconfig=None, context=None):
+    """Remove what the lab created and restore its starting point (in a student's namespace with --student)."""
+    commands.lab_reset(lab, _settings(target, session), kubeconfig, context, namespace=namespace, student=student)
 
 
 @task(help=helps("lab", "target", "session", "timeout"))
@@ -146,14 +150,14 @@ LAB_ACTIONS = {"list": lab_list, "show": lab_show, "up": lab_up, "down": lab_dow
 @task(positional=["action"], help={"action": " | ".join(LAB_ACTIONS), **LAB_HELP})
 def lab_action(c, action, lab=None, target="kind", session="default", workers=None, http_port=None,
                https_port=None, format="json", lang="fr", namespace=None, kubeconfig=None, context=None,
-               timeout=None, node_size=None, gcp_project=None, yes=False, students=None):
+               timeout=None, node_size=None, gcp_project=None, yes=False, students=None, student=None):
     """`invoke lab <action> ...`: the same as `invoke lab.<action> ...`."""
     if action not in LAB_ACTIONS:
         raise Exit(f"error: unknown action '{action}': use one of {', '.join(LAB_ACTIONS)}", code=1)
     given = {"lab": lab, "target": target, "session": session, "workers": workers, "http_port": http_port,
              "https_port": https_port, "format": format, "lang": lang, "namespace": namespace,
              "kubeconfig": kubeconfig, "context": context, "timeout": timeout, "node_size": node_size,
-             "gcp_project": gcp_project, "yes": yes, "students": students}
+             "gcp_project": gcp_project, "yes": yes, "students": students, "student": student}
     task_body = LAB_ACTIONS[action]
     accepted = inspect.signature(task_body.body).parameters
     if "lab" in accepted and lab is None and action not in ("list", "down", "footprint"):

@@ -11,7 +11,8 @@ Each check in lab.yaml has an `id`, a `kind` (below), its fields, and a `hint` i
   hpa         name[, namespace], min_replicas: current replicas >= min_replicas
   http        host[, path (default /)][, status (default 200)][, contains]: through the ingress
   promql      query[, min]: a Prometheus query returns a value (>= min)
-  alert       alertname[, state (default firing)]: seen by Prometheus
+  alert       alertname[, state (default firing)]: seen by Prometheus (one with a `namespace` label: in
+              the checked namespace)
   loki        query (LogQL)[, contains]: a log line found in Loki
   mtls        source, destination[, namespace]: ztunnel/sidecar report mutual TLS between two workloads
 
@@ -49,7 +50,11 @@ KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required fields, opt
 }
 CLUSTER_SCOPED = {"Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
                   "IngressClass", "GatewayClass", "CustomResourceDefinition", "VolumeSnapshotClass", "CSIDriver",
-                  "PriorityClass"}
+                  "PriorityClass", "CSINode", "VolumeAttachment", "RuntimeClass", "APIService",
+                  "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy",
+                  "MutatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+                  "CertificateSigningRequest", "FlowSchema", "PriorityLevelConfiguration", "IPAddress", "ServiceCIDR",
+                  "DeviceClass", "ClusterIssuer"}
 ROLLOUT_KINDS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
 PROMETHEUS = ("monitoring", "prometheus-operated", 9090)
 LOKI = ("logging", "loki", 3100)
@@ -253,7 +258,9 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
     if kind == "alert":
         alerts = ((reader.service_get(PROMETHEUS, "/api/v1/alerts", {}) or {}).get("data") or {}).get("alerts") or []
         state = check.get("state", "firing")
-        seen = [a for a in alerts if (a.get("labels") or {}).get("alertname") == check["alertname"]]
+        # An alert labelled with a namespace counts for that namespace only (students' rules in a classroom).
+        seen = [a for a in alerts if (a.get("labels") or {}).get("alertname") == check["alertname"]
+                and (a.get("labels") or {}).get("namespace", ns) == ns]
         return any(a.get("state") == state for a in seen), f"alert {check['alertname']}: " + (
             ", ".join(a.get("state", "?") for a in seen) or "not seen")
     if kind == "loki":

@@ -74,8 +74,10 @@ def lab_show(ref: str, lang: str = "fr") -> None:
     out.print(f"guide: {lab.path / f'README.{lang}.md'}")
 
 
-def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int = 0) -> dict:
+def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int = 0, namespace: str | None = None,
+           student: str | None = None) -> dict:
     lab = Catalog.load().resolve(ref)
+    where = _where(lab, namespace, student)  # a bad name fails before anything is created
     settings = replace(settings, lab=lab.slug)
     get_target(settings.target).preflight(settings)
     settings = confirm_cloud_cost(settings, yes, students)
@@ -84,7 +86,11 @@ def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int =
     record(settings)  # target, creation time and expiry, kept from the session's first up
     outputs = make_driver(settings.session).up(settings, f"lab {lab.id} on {settings.stack_name}")
     # The starting point, so late joiners and fresh clusters have what the guide assumes.
-    _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *_kube_target(settings, None, None))
+    kube = _kube_target(settings, None, None)
+    if where:
+        apply_retargeted(lab, ("manifests",), *where, base_domain(settings), *kube)
+    else:
+        _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *kube)
     guide = lab.path / "README.fr.md"
     console.print(f"[bold]{lab.slide}[/bold] ready. Guide: {guide} (English: README.en.md)")
     return outputs
@@ -222,28 +228,77 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
     return None, f"kind-{cluster_name(settings.session)}"
 
 
-def _kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True):
+def _kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
+             stdin: str | None = None):
+    """kubectl with the session's kubeconfig/context; `stdin` feeds `-f -` (retargeted objects)."""
     import subprocess
 
     from infra.toolchain import require_tool
 
     argv = [require_tool("kubectl"), *(["--kubeconfig", kubeconfig] if kubeconfig else []),
             *(["--context", context] if context else []), *args]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, input=stdin)
     if check and done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()
         raise LabsError(f"`kubectl {' '.join(args)}` failed: {last[-1] if last else 'no output'}")
     return done
 
 
+# --- a lab in another namespace (a classroom student's) ------------------------------------------
+
+def _where(lab, namespace: str | None, student: str | None) -> tuple[str, str | None] | None:
+    """(namespace, student) to retarget the lab's files to, or None: the lab's own namespace, files as
+    they are. `--student` alone means the student's namespace (a classroom names it after the id)."""
+    from infra.manifests import check_namespace
+
+    if student:
+        check_namespace(student, "--student")
+    if namespace:
+        check_namespace(namespace)
+    if not student and namespace in (None, "", lab.namespace):
+        return None
+    return namespace or student, student or None
+
+
+def base_domain(settings: StackSettings) -> str:
+    """The domain the target publishes host names under (kind: localhost)."""
+    return get_target(settings.target).capabilities(settings).base_domain
+
+
+def apply_retargeted(lab, folders: tuple[str, ...], namespace: str, student: str | None, domain: str,
+                     kubeconfig: str | None, context: str | None, delete: bool = False) -> int:
+    """`kubectl apply -f -` (or delete) of the lab's folders retargeted to `namespace` (infra.manifests);
+    returns how many objects went through."""
+    from infra.manifests import lab_objects_for
+
+    result = lab_objects_for(lab, folders, namespace, student, domain)
+    if result.skipped:
+        console.print(f"[yellow]{lab.id}: left out for {namespace} (they live in another namespace of the lab): "
+                      f"{', '.join(result.skipped)}[/yellow]", soft_wrap=True)
+    if not result.objects:
+        return 0
+    args = ["delete", "-f", "-", "--ignore-not-found", "--wait=true"] if delete else ["apply", "-f", "-"]
+    _kubectl(args, kubeconfig, context, stdin=result.yaml)
+    return len(result.objects)
+
+
 def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, kubeconfig: str | None = None,
-              context: str | None = None, lang: str = "fr", timeout: float = 30) -> bool:
-    """Run the lab's checks; prints each as passed/failed with its hint. True when all pass."""
+              context: str | None = None, lang: str = "fr", timeout: float = 30, student: str | None = None) -> bool:
+    """Run the lab's checks; prints each as passed/failed with its hint. True when all pass.
+
+    In another namespace (`--namespace`, `--student`) the checks look for the retargeted objects,
+    and with a student, `http` checks ask for the student's host names."""
     from infra.checks import ClusterReader, run_checks
 
     lab = Catalog.load().resolve(ref)
     if lang not in ("fr", "en"):
         raise LabsError(f"unknown language '{lang}': use --lang=fr or --lang=en")
+    where = _where(lab, namespace, student)
+    checks = list(lab.checks)
+    if where:
+        from infra.manifests import retarget_checks
+
+        checks = retarget_checks(checks, lab.namespace, *where, base_domain(settings))
     kubeconfig, context = _kube_target(settings, kubeconfig, context)
     reader = ClusterReader(kubeconfig, context, ingress_url=f"http://127.0.0.1:{settings.http_port}")
 
@@ -253,29 +308,47 @@ def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, k
         if not result.passed:
             out.print(f"    [yellow]→ {result.hint}[/yellow]")
 
-    run = run_checks(list(lab.checks), reader, namespace or lab.namespace, lang, timeout_s=timeout, on_result=show)
+    run = run_checks(checks, reader, where[0] if where else lab.namespace, lang, timeout_s=timeout, on_result=show)
     passed = sum(r.passed for r in run.results)
     out.print(f"{lab.id}: {passed}/{len(run.results)} checks passed")
     return run.passed
 
 
-def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None) -> None:
-    """Apply the starting point, then the solution (late joiners catch up in one command)."""
+def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None,
+              namespace: str | None = None, student: str | None = None) -> None:
+    """Apply the starting point, then the solution (late joiners catch up in one command); with
+    `--namespace`/`--student`, retargeted to that namespace (a classroom student's)."""
     lab = Catalog.load().resolve(ref)
+    where = _where(lab, namespace, student)
     kubeconfig, context = _kube_target(settings, kubeconfig, context)
     for folder in ("manifests", "solution"):
-        _kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
-    console.print(f"{lab.id}: solution applied")
+        if where:
+            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
+        else:
+            _kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+    console.print(f"{lab.id}: solution applied" + (f" in {where[0]}" if where else ""))
 
 
-def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None) -> None:
-    """Remove what the lab created (solution and starting point) and restore the starting point."""
+def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None,
+              namespace: str | None = None, student: str | None = None) -> None:
+    """Remove what the lab created (solution and starting point) and restore the starting point.
+
+    In another namespace (`--namespace`, `--student`) the namespace itself stays: the lab's objects
+    are deleted from it (objects made under other names stay), then the starting point is applied."""
     lab = Catalog.load().resolve(ref)
+    where = _where(lab, namespace, student)
     kubeconfig, context = _kube_target(settings, kubeconfig, context)
     for folder in ("solution", "manifests"):
-        _kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"], kubeconfig, context)
-    _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
-    console.print(f"{lab.id}: reset to the starting point")
+        if where:
+            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
+        else:
+            _kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
+                     kubeconfig, context)
+    if where:
+        apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
+    else:
+        _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
+    console.print(f"{lab.id}: reset to the starting point" + (f" in {where[0]}" if where else ""))
 
 
 def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:

@@ -12,7 +12,6 @@ from infra.classroom.commands import load_record
 from infra.paths import LABS_DIR
 from tests.classroom_helpers import classroom_driver, fake_cluster  # noqa: F401 (fixtures)
 from tests.conftest import write_lab
-from tests.fake_cluster import load_objects
 from tests.test_cli import invoke
 
 LAB = """slide: Deploy
@@ -98,16 +97,22 @@ def test_status_needs_a_lab_and_a_classroom(classroom_driver, capsys):
     assert "which lab? pass --lab=" in capsys.readouterr().err
 
 
-def test_status_of_the_real_ingress_lab_through_the_cli(classroom_driver, fake_cluster, capsys):
-    invoke("classroom", "up", "--students=2", "--lab=ingress")
-    lab = LABS_DIR / "07-ingress"
-    for obj in load_objects(lab / "manifests", lab / "solution", namespace="student-02"):
-        if obj["kind"] != "Namespace":
-            obj["metadata"]["namespace"] = "student-02"
-            fake_cluster.add(obj)
+def test_status_of_the_real_ingress_lab_through_the_cli(classroom_driver, fake_cluster, capsys, monkeypatch):
+    from infra.manifests import lab_objects_for
+
+    monkeypatch.setattr("infra.classroom.board.ingress_url", lambda record, student: fake_cluster.url)
+
+    invoke("classroom", "up", "--students=2", "--lab=ingress")  # the starting point in both namespaces
+    lab = Catalog.load(LABS_DIR).resolve("ingress")
+    fake_cluster.add(*lab_objects_for(lab, ("solution",), "student-02", "student-02").objects)
+    # The ingress answers student-02's own host name only: the http check asks for that one.
+    fake_cluster.http_answers[("blue.student-02.localhost", "/")] = (200, "Name: blue\n")
+    fake_cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue\n")
     invoke("classroom", "status", "--lang=en")
     out = capsys.readouterr().out
     student_02 = next(line for line in out.splitlines() if "Student 02" in line)
     student_01 = next(line for line in out.splitlines() if "Student 01" in line)
-    # Everything that lives in the student's namespace passes for student-02 only.
-    assert student_02.count("✓") == 4 and student_01.count("✓") == 0
+    # student-02 solved it all, host names included; student-01 has the starting point only.
+    assert student_02.count("✓") == 5 and "5/5" in student_02
+    assert student_01.count("✓") == 1 and "1/5" in student_01
+    assert "blue-reachable *" not in out  # per student now: not marked as reading something shared

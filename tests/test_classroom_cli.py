@@ -147,3 +147,100 @@ def test_switching_tenancy_needs_a_classroom_down_first(classroom_driver, capsys
     with pytest.raises(SystemExit):
         invoke("classroom", "up", "--students=1", "--tenancy=cluster")
     assert "already has a namespace-tenancy classroom: `invoke classroom down" in capsys.readouterr().err
+
+
+# --- `classroom up --lab`: the lab's starting point in every student's namespace --------------------
+
+def _applied_namespaces(kubectl) -> list[str]:
+    return sorted(ns for call in kubectl.applied() for ns in {o["metadata"]["namespace"] for o in call["objects"]})
+
+
+def test_up_with_a_lab_applies_its_starting_point_in_each_students_namespace(classroom_driver, fake_cluster):
+    from infra.driver import session_kubeconfig
+
+    invoke("classroom", "up", "--students=3", "--lab=ingress")
+    kubectl = classroom_driver.kubectl
+    assert _applied_namespaces(kubectl) == ["student-01", "student-02", "student-03"]
+    for call in kubectl.applied():
+        assert call["args"] == ["apply", "-f", "-"] and call["kubeconfig"] == str(session_kubeconfig("default"))
+        assert [o["kind"] for o in call["objects"]] == ["Deployment", "Service", "Deployment", "Service"]
+        assert "lab-ingress" not in call["stdin"]
+    for student in ("student-01", "student-02", "student-03"):  # in the cluster, where the checks look
+        assert f"/apis/apps/v1/namespaces/{student}/deployments/blue" in fake_cluster.objects
+    from infra.classroom.commands import load_record
+
+    assert load_record("default").started == {f"student-0{i}": "ingress" for i in (1, 2, 3)}
+
+
+def test_up_again_never_resets_a_students_work_only_new_students_and_a_new_lab_get_it(classroom_driver):
+    invoke("classroom", "up", "--students=2", "--lab=ingress")
+    kubectl = classroom_driver.kubectl
+    kubectl.calls.clear()
+    invoke("classroom", "up", "--students=3", "--lab=ingress")  # a late joiner
+    assert _applied_namespaces(kubectl) == ["student-03"]
+    kubectl.calls.clear()
+    invoke("classroom", "up", "--students=3")  # no --lab: the stack's lab, nothing applied
+    assert kubectl.calls == []
+    invoke("classroom", "up", "--students=3", "--lab=services")  # the next lab: everyone
+    assert _applied_namespaces(kubectl) == ["student-01", "student-02", "student-03"]
+    assert {o["metadata"]["name"] for call in kubectl.applied() for o in call["objects"]} == {"web", "client"}
+
+
+def test_the_starting_point_is_applied_a_few_students_at_a_time(classroom_driver, monkeypatch):
+    import threading
+    import time
+
+    kubectl = classroom_driver.kubectl
+    lock, state = threading.Lock(), {"active": 0, "most": 0}
+
+    def slow(args, kubeconfig, context, check=True, stdin=None):
+        with lock:
+            state["active"] += 1
+            state["most"] = max(state["most"], state["active"])
+        time.sleep(0.05)
+        try:
+            return kubectl(args, kubeconfig, context, check, stdin)
+        finally:
+            with lock:
+                state["active"] -= 1
+
+    monkeypatch.setattr("infra.commands._kubectl", slow)
+    invoke("classroom", "up", "--students=6", "--lab=ingress", "--parallel=2")
+    assert len(kubectl.applied()) == 6 and state["most"] == 2
+
+
+def test_a_failed_starting_point_is_reported_after_the_others_and_retried(classroom_driver, capsys):
+    from infra.classroom.commands import load_record
+
+    kubectl = classroom_driver.kubectl
+    kubectl.failing = {"student-02"}
+    with pytest.raises(SystemExit) as exit_:
+        invoke("classroom", "up", "--students=3", "--lab=ingress")
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "the starting point failed in 1 of 3 student namespaces (student-02: " in err
+    assert "run the same command again" in err
+    assert set(load_record("default").started) == {"student-01", "student-03"}
+    assert student_kubeconfig("default", "student-02").is_file()  # the rest of the classroom is there
+    kubectl.failing, kubectl.calls[:] = set(), []
+    invoke("classroom", "up", "--students=3", "--lab=ingress")
+    assert _applied_namespaces(kubectl) == ["student-02"]
+
+
+def test_a_lab_that_does_not_fit_a_shared_cluster_is_pointed_out(classroom_driver, capsys):
+    invoke("classroom", "up", "--students=1", "--lab=service-mesh")
+    err = capsys.readouterr().err
+    assert "note: on a shared cluster, lab service-mesh:" in err and "--tenancy=cluster" in err
+    assert "left out of every student" in err  # the sidecar namespace's objects
+
+
+def test_cluster_tenancy_applies_it_in_each_students_namespace_of_their_own_cluster(classroom_driver, monkeypatch):
+    from infra.classroom import fanout
+    from infra.driver import session_kubeconfig
+
+    monkeypatch.setattr(fanout, "make_tenant_driver", classroom_driver)
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: None)
+    invoke("classroom", "up", "--students=2", "--tenancy=cluster", "--session=mon", "--lab=ingress")
+    applied = {call["objects"][0]["metadata"]["namespace"]: call["kubeconfig"]
+               for call in classroom_driver.kubectl.applied()}
+    assert applied == {f"student-0{i}": str(session_kubeconfig(f"mon-student-0{i}")) for i in (1, 2)}

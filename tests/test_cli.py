@@ -34,15 +34,21 @@ class FakeDriver:
 
 
 KUBECTL_CALLS: list[list[str]] = []
+KUBECTL_STDIN: list[str | None] = []  # what each call read on stdin (`-f -`), beside KUBECTL_CALLS
+
+
+def fake_kubectl(args, kubeconfig, context, check=True, stdin=None):
+    KUBECTL_CALLS.append([*args, f"context={context}"])
+    KUBECTL_STDIN.append(stdin)
 
 
 @pytest.fixture
 def driver(monkeypatch):
     FakeDriver.instances = []
     KUBECTL_CALLS.clear()
+    KUBECTL_STDIN.clear()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
-    monkeypatch.setattr(commands, "_kubectl", lambda args, kubeconfig, context, check=True: KUBECTL_CALLS.append(
-        [*args, f"context={context}"]))
+    monkeypatch.setattr(commands, "_kubectl", fake_kubectl)
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
     return FakeDriver
 

@@ -1,13 +1,17 @@
 """`invoke classroom status`: the lab's checks for every student, as a students x checks board.
 
-The checks are the lab's own (`infra.checks.run_checks`), each run once (no retry) in the student's
-namespace with the instructor's kubeconfig, for many students at once (a bounded thread pool, 16 by
-default). The board prints as a rich table; `--html=FILE` also writes a page that reloads itself
-(meta refresh), for the projector; `--watch=N` runs the checks again every N seconds and rewrites it.
-The page is replaced atomically, so a reload never shows half a board.
+The checks are the lab's own (`infra.checks.run_checks`), retargeted to the student
+(`infra.manifests.retarget_checks`: their namespace, their host names `<app>.<id>.<domain>` in `http`
+checks, their namespace in PromQL/LogQL queries), each run once (no retry) with the instructor's
+kubeconfig, for many students at once (a bounded thread pool, 16 by default). The board prints as a
+rich table; `--html=FILE` also writes a page that reloads itself (meta refresh), for the projector;
+`--watch=N` runs the checks again every N seconds and rewrites it. The page is replaced atomically, so
+a reload never shows half a board.
 
-Checks that look at something shared rather than at the student's namespace (an `http` check's host
-name, a PromQL query) read the same thing for everyone: their column says so for the whole class.
+Checks that look at something shared rather than at the student's namespace (a host name or a
+PromQL/LogQL query the retargeting leaves unchanged) read the same thing for everyone: their column
+says so for the whole class. An `alert` check counts an alert labelled with a namespace in that
+namespace only (lab 17's rule keeps the label).
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from infra.errors import LabsError
 
 PARALLEL = 16
 REFRESH_S = 30
-SHARED_KINDS = ("http", "promql", "alert", "loki")  # what they read is the same for every student
+SHARED_KINDS = ("http", "promql", "loki")  # what they read is the same for every student, unless retargeted
 
 
 @dataclass
@@ -57,6 +61,21 @@ def ingress_url(record: ClassroomRecord, student: Student) -> str:
     return f"http://127.0.0.1:{student_access(record, student)[1]}"
 
 
+def student_checks(lab: Lab, student: Student, base_domain: str) -> list[dict]:
+    """The lab's checks for one student: their namespace, their host names."""
+    from infra.manifests import retarget_checks
+
+    return retarget_checks(lab.checks, lab.namespace, student.namespace, student.id, base_domain)
+
+
+def shared_checks(lab: Lab) -> set[str]:
+    """Ids of the checks that read the same thing for every student (nothing in them is the student's)."""
+    probe = student_checks(lab, Student(id="probe", name="probe"), "localhost")
+    strip = lambda check: {key: value for key, value in check.items() if key != "hint"}  # noqa: E731
+    return {check["id"] for check, mine in zip(lab.checks, probe)
+            if check["kind"] in SHARED_KINDS and strip(check) == strip(mine)}
+
+
 def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: str = "fr",
               parallel: int | None = None) -> list[StudentRow]:
     """Every student's check results (in roster order)."""
@@ -66,7 +85,8 @@ def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: 
         row = StudentRow(student)
         try:
             reader = ClusterReader(kubeconfig_for(record, student), None, ingress_url=ingress_url(record, student))
-            run = run_checks(list(lab.checks), reader, student.namespace, lang, timeout_s=0)
+            run = run_checks(student_checks(lab, student, record.base_domain), reader, student.namespace, lang,
+                             timeout_s=0)
         except LabsError as exc:
             row.error = str(exc)
             return row
@@ -83,7 +103,7 @@ def board_table(rows: list[StudentRow], lab: Lab):
     from rich.table import Table
 
     ids = [check["id"] for check in lab.checks]
-    shared = {check["id"] for check in lab.checks if check["kind"] in SHARED_KINDS}
+    shared = shared_checks(lab)
     table = Table(title=f"{lab.id}: {sum(r.passed == len(ids) for r in rows)}/{len(rows)} students done "
                         f"({datetime.now().strftime('%H:%M:%S')})")
     table.add_column("student", no_wrap=True)

@@ -16,12 +16,14 @@ HELP = {
     "target": "where the cluster runs: kind (default), gke, eks or aks",
     "session": "teaching session name (default: default)",
     "tenancy": "namespace (default: a namespace per student on one cluster) or cluster (a cluster per student)",
-    "lab": "lab slug or number the classroom works on (up: default, the stack's current lab)",
+    "lab": "lab slug or number the classroom works on (up: default, the stack's current lab; given, its starting "
+           "point goes into each student's namespace that does not have it yet)",
     "format": "render output: json or yaml",
     "server": "API server address written in students' kubeconfigs (default: the cluster's; e.g. a LAN address)",
     "yes": "cloud targets: accept the cost estimate without asking",
     "group_size": "cluster tenancy: students per cluster (default 1)",
-    "parallel": "cluster tenancy: clusters created at once (default 2 on kind, 4 on clouds)",
+    "parallel": "up: clusters created at once in cluster tenancy (default 2 on kind, 4 on clouds), and with --lab "
+                "students' starting points applied at once (default 8); status: students checked at once",
     "hours": "hours the session (and the students' tokens) lasts, from its first up (default 8)",
     "workers": "worker nodes of the (each) cluster",
     "http_port": "host port for HTTP into the ingress controller (cluster tenancy on kind: the first cluster's)",

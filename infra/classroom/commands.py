@@ -51,6 +51,7 @@ class ClassroomRecord:
     expires_at: str = ""
     serve_url: str = ""  # http://<address>:<port> of `classroom serve`, once it ran
     tenants: dict = field(default_factory=dict)  # cluster tenancy: tenant -> {"session", "students", "http_port"}
+    started: dict = field(default_factory=dict)  # student -> the lab whose starting point their namespace got
 
     def save(self) -> Path:
         from infra.driver import write_private
@@ -207,12 +208,15 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
     settings = core.confirm_cloud_cost(settings, yes, len(class_))
     driver = core.make_driver(settings.session)
     lab_slug = lab.slug if lab else _current_lab(driver, settings)
-    from infra.classroom.objects import WHOLE_CLUSTER_LABS
+    from infra.classroom.objects import SHARED_CLUSTER_NOTES, WHOLE_CLUSTER_LABS
 
     if lab_slug in WHOLE_CLUSTER_LABS:
         core.console.print(f"[yellow]note: lab {lab_slug} works on the cluster itself (its nodes): on a shared cluster "
                            "the students share that too and its workloads exceed their quota; --tenancy=cluster "
                            "gives each their own, or show it as a demonstration[/yellow]", soft_wrap=True)
+    elif lab_slug in SHARED_CLUSTER_NOTES:
+        core.console.print(f"[yellow]note: on a shared cluster, lab {lab_slug}: "
+                           f"{SHARED_CLUSTER_NOTES[lab_slug]}[/yellow]", soft_wrap=True, highlight=False)
     from infra import sessions
 
     from infra.classroom.credentials import expiration_seconds, issue_kubeconfigs, students_dir
@@ -231,15 +235,81 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
         session=settings.session, target=settings.target, tenancy="namespace", lab=lab_slug,
         server=server or _server_of(kubeconfig), base_domain=caps.base_domain, http_port=caps.http_port,
         expires_at=session_record.expires_at, serve_url=previous.serve_url if previous else "",
+        started=_still_started(previous, class_),
     )
     record.save()
     _warn_if_local(record.server)
+    if lab:
+        apply_starting_points(record, class_, lab, parallel)
     core.console.print(
         f"[green]classroom ready[/green]: {len(class_)} students in their namespaces on {settings.stack_name}; "
         f"{len(issued)} kubeconfigs (valid until {session_record.expires_at}) in {students_dir(settings.session)}. "
         f"Next: invoke classroom cards --session={settings.session}"
     )
     return record
+
+
+# --- the lab's starting point in every student's namespace ------------------------------------------
+
+STARTING_POINT_PARALLEL = 8  # namespaces applied at once (each a `kubectl apply` against the API server)
+
+
+def _still_started(previous: ClassroomRecord | None, students: list[Student]) -> dict:
+    keep = {s.id for s in students}
+    return {sid: lab for sid, lab in ((previous.started if previous else None) or {}).items() if sid in keep}
+
+
+def apply_starting_points(record: ClassroomRecord, students: list[Student], lab: Lab,
+                          parallel: int | None = None) -> list[str]:
+    """`classroom up --lab`: the lab's starting point (manifests/, retargeted by infra.manifests: no
+    Namespace, the student's namespace and host names) in each student's namespace, a few at a time,
+    with the instructor's kubeconfig of the cluster the student is on.
+
+    Only where this lab's starting point is not there yet (a new student, or a new lab for the class):
+    `classroom up` again (to add a student) never resets someone's work; `invoke lab reset --lab=...
+    --student=<id>` does that for one student. Failures are reported together at the end, after the
+    others are done; running the same command again retries them. Returns the students applied."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infra.classroom.board import kubeconfig_for
+    from infra.manifests import load_lab_objects, retarget
+
+    if parallel is not None and parallel < 1:
+        raise LabsError(f"--parallel must be 1 or more, got {parallel}")
+    todo = [s for s in students if record.started.get(s.id) != lab.slug]
+    if not todo:
+        return []
+    starting_point = load_lab_objects(lab, ("manifests",))
+    skipped = retarget(starting_point, lab.namespace, todo[0].namespace).skipped
+    if skipped:
+        core.console.print(f"[yellow]{lab.id}: left out of every student's namespace (they live in another "
+                           f"namespace of the lab): {', '.join(skipped)}[/yellow]", soft_wrap=True)
+
+    def one(student: Student) -> str:
+        result = retarget(starting_point, lab.namespace, student.namespace, student.id, record.base_domain)
+        if result.objects:
+            core._kubectl(["apply", "-f", "-"], kubeconfig_for(record, student), None, stdin=result.yaml)
+        return ""
+
+    def guarded(student: Student) -> str:
+        try:
+            return one(student)
+        except LabsError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=min(parallel or STARTING_POINT_PARALLEL, len(todo))) as pool:
+        errors = dict(zip([s.id for s in todo], pool.map(guarded, todo)))
+    done = [sid for sid, error in errors.items() if not error]
+    record.started.update({sid: lab.slug for sid in done})
+    record.save()
+    failed = {sid: error for sid, error in errors.items() if error}
+    if done:
+        core.console.print(f"{lab.id}: starting point applied in {len(done)} student namespace(s)")
+    if failed:
+        first = next(iter(failed))
+        raise LabsError(f"{lab.id}: the starting point failed in {len(failed)} of {len(todo)} student namespaces "
+                        f"({first}: {failed[first]}); run the same command again to retry them")
+    return done
 
 
 def _warn_if_local(server: str) -> None:

@@ -107,7 +107,8 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
                parallel: int | None = None, yes: bool = False, server: str | None = None):
     """Create (or converge) every tenant's cluster in parallel, then issue each student's kubeconfig."""
     from infra import sessions
-    from infra.classroom.commands import ClassroomRecord, _download_tokens, _drop_departed, _server_of, roster_file
+    from infra.classroom.commands import (ClassroomRecord, _download_tokens, _drop_departed, _previous_record,
+                                          _server_of, _still_started, apply_starting_points, roster_file)
     from infra.classroom.credentials import expiration_seconds, issue_kubeconfigs
     from infra.clusters import get_target
     from infra.driver import session_kubeconfig, write_private
@@ -143,7 +144,8 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     ready.sort(key=tenants.index)
     record = ClassroomRecord(session=settings.session, target=settings.target, tenancy="cluster",
                              lab=lab.slug if lab else "", expires_at=session_record.expires_at,
-                             base_domain=target.capabilities(settings).base_domain)
+                             base_domain=target.capabilities(settings).base_domain,
+                             started=_still_started(_previous_record(settings.session), students))
     for tenant in ready:
         kubeconfig = session_kubeconfig(tenant.session)
         issue_kubeconfigs(settings.session, tenant.students, kubeconfig, session_record.expires, server=server)
@@ -155,11 +157,19 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     _drop_departed(settings.session, [s for t in ready for s in t.students])
     _download_tokens(settings.session, students)
     record.save()
+    starting_error = None
+    if lab:  # each ready student's namespace, in their own cluster
+        try:
+            apply_starting_points(record, [s for t in ready for s in t.students], lab, parallel)
+        except LabsError as exc:
+            starting_error = exc
     if failures:
         first = next(tenant for tenant in tenants if tenant.name in failures)
         raise LabsError(f"{len(failures)} of {len(tenants)} clusters failed ({', '.join(sorted(failures))}); the other "
                         f"students have their kubeconfigs. Run the same command again to retry "
                         f"(first failure's log: {paths.session_dir(first.session) / 'last-run.log'})")
+    if starting_error:
+        raise starting_error
     core.console.print(f"[green]classroom ready[/green]: {len(ready)} clusters for {len(students)} students; "
                        f"next: invoke classroom cards --session={settings.session}")
     return record

@@ -6,8 +6,8 @@ scan look at one definition. Per student (namespace tenancy, one shared cluster)
   Namespace <id>            Pod Security Admission: enforce baseline, warn and audit restricted
   ServiceAccount student    the identity in the student's kubeconfig (token from the TokenRequest API)
   Role student-edit         edit-like rights in the namespace only: workloads, services, config, storage
-                            claims, routes, monitors; read-only quota, limit range and network policies
-                            (a student cannot lift their own limits); nothing of RBAC
+                            claims, routes, Traefik middlewares, monitors; read-only quota, limit range and
+                            network policies (a student cannot lift their own limits); nothing of RBAC
   RoleBinding student-edit  the Role to the ServiceAccount, in the namespace
   ClusterRoleBinding        classroom-view-<id>: the shared read-only ClusterRole to the ServiceAccount
   ResourceQuota student     sized for the labs (see QUOTA)
@@ -64,6 +64,8 @@ EDIT_RULES = [
     {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes", "grpcroutes", "referencegrants"],
      "verbs": READ + WRITE},
     {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["gateways"], "verbs": READ},
+    # Lab 07's path prefix removal: a Traefik Middleware, used only by the routes that name it.
+    {"apiGroups": ["traefik.io"], "resources": ["middlewares"], "verbs": READ + WRITE},
     {"apiGroups": ["snapshot.storage.k8s.io"], "resources": ["volumesnapshots"], "verbs": READ + WRITE},
     {"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "podmonitors", "prometheusrules"],
      "verbs": READ + WRITE},
@@ -92,6 +94,23 @@ QUOTA = {
 # Labs whose exercise is the cluster itself (nodes coming and going): they need more than a quota and
 # act on what everyone shares, so a class does them with --tenancy=cluster (or as a demonstration).
 WHOLE_CLUSTER_LABS = ("cluster-autoscaler",)
+# Labs whose objects fit a student's namespace (infra.manifests retargets them) but a step of which acts
+# on something the students share or cannot touch: `classroom up` says so to the instructor.
+SHARED_CLUSTER_NOTES = {
+    "orchestrateur": "its node failure (docker stop of a worker) stops that node for everyone: run it yourself, "
+                     "as a demonstration",
+    "services": "NodePort 30080 exists once per cluster (one student gets it, the others' Services are refused), "
+                "and every LoadBalancer Service takes an address from the one shared pool",
+    "daemonset": "students cannot label nodes (step 2): label them yourself, for everyone",
+    "persistent-volume": "a PersistentVolume is cluster-wide: students can only read them, lab-pv binds one claim "
+                         "in the whole class, and its folder is read with docker exec on a node: a demonstration",
+    "alerting": "Alertmanager, its silences and the mailbox are shared (a silence on alertname silences everyone's), "
+                "and amtool runs through kubectl exec in `monitoring`, which students cannot do",
+    "architecture": "it works on the nodes themselves (docker exec, stopping the scheduler stops it for everyone): "
+                    "a demonstration",
+    "service-mesh": "the mesh is switched on by labelling namespaces and compared in a second namespace: students "
+                    "can do neither, nor create the waypoint Gateway; use --tenancy=cluster",
+}
 LIMITS = [
     {"type": "Container",
      "default": {"cpu": "500m", "memory": "256Mi"},

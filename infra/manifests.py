@@ -1,0 +1,262 @@
+"""A lab's objects, retargeted to another namespace: a student's, in a classroom.
+
+Every lab's `manifests/` (starting point) and `solution/` are written for the lab's own namespace
+(`lab-ingress`...): they carry a Namespace object and `namespace: lab-ingress` lines, and host names
+under `.localhost`. In a namespace-tenancy classroom a student works in their own namespace, cannot
+create namespaces, and may only route host names under `*.<student>.<base domain>`. `retarget` turns
+the lab's objects into what works there:
+
+  - Namespace objects are dropped (the classroom made the student's); so are objects that live in
+    another namespace the lab itself declares (lab 21's `lab-service-mesh-sidecar`): they would
+    collide with the main namespace's objects of the same name (see `Retargeted.skipped`);
+  - namespaced objects get `metadata.namespace` = the target; cluster-scoped kinds (CLUSTER_SCOPED)
+    are left as they are;
+  - every other mention of the lab namespace as a whole name is rewritten: RoleBinding subjects,
+    route backendRefs, `web.lab-x.svc.cluster.local`, `namespace="lab-x"` in PromQL or LogQL, Helm's
+    release-namespace annotation, namespace selectors... and the Traefik middleware references
+    `lab-x-<name>@kubernetescrd` (the annotation `traefik.ingress.kubernetes.io/router.middlewares`);
+  - with a student, the routes' host names `<name>.localhost` become `<name>.<student>.<domain>`
+    (Ingress rules and TLS hosts, Gateway API routes' hostnames, Traefik IngressRoute `Host(...)`);
+  - a Grafana dashboard kept as code (a ConfigMap labelled `grafana_dashboard`) gets a uid and a
+    title of its own: Grafana is shared, and one uid per class would keep only one dashboard.
+
+`retarget_checks` applies the same rewrite to a lab's checks (names, expected values, queries, http
+hosts), so `lab check` and `classroom status` look for what `retarget` produced.
+
+Plain Python and PyYAML: no Kubernetes client, no Pulumi.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from infra.checks import CLUSTER_SCOPED
+from infra.errors import LabsError
+
+SOURCE_DOMAIN = "localhost"  # the labs' files are written for kind: <app>.localhost
+MIDDLEWARES_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute")
+HOST_KINDS = ("Ingress", "IngressRoute", *ROUTE_KINDS)  # objects whose host names the classroom polices
+DASHBOARD_LABEL = "grafana_dashboard"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOST_RULE = re.compile(r"(Host(?:SNI)?)\(([^)]*)\)")
+_QUOTED = re.compile(r"`([^`]*)`")
+
+
+def check_namespace(name: str, option: str = "--namespace") -> str:
+    if not isinstance(name, str) or not _DNS_LABEL.match(name):
+        raise LabsError(f"{option} must be a namespace name (lowercase letters, digits and '-', at most 63), "
+                        f"got '{name}'")
+    return name
+
+
+def load_folder(folder: Path) -> list[dict]:
+    """Every object of every YAML file under `folder` (recursive, file order, multi-document)."""
+    objects = []
+    for file in sorted(p for p in Path(folder).rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+        try:
+            documents = list(yaml.load_all(file.read_text(encoding="utf-8"), Loader=_LOADER))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise LabsError(f"{file}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
+        for document in documents:
+            if document is None:
+                continue
+            if not isinstance(document, dict) or not document.get("kind") or not document.get("apiVersion"):
+                raise LabsError(f"{file}: every document is a Kubernetes object (apiVersion, kind, metadata)")
+            objects.append(document)
+    return objects
+
+
+def load_lab_objects(lab, folders: tuple[str, ...] = ("manifests",)) -> list[dict]:
+    """A lab's objects from its `manifests/` and/or `solution/` folders, in that order."""
+    return [obj for folder in folders for obj in load_folder(lab.path / folder)]
+
+
+# --- the rewrite ----------------------------------------------------------------------------------
+
+class Rewriter:
+    """The string rewrites from the lab's namespace (and `.localhost` hosts) to the target's."""
+
+    def __init__(self, lab_namespace: str, namespace: str, student: str | None = None,
+                 domain: str = SOURCE_DOMAIN):
+        self.lab_namespace, self.namespace, self.student, self.domain = lab_namespace, namespace, student, domain
+        # The namespace as a whole name: not inside a longer one (lab-x-sidecar, my-lab-x), but
+        # between dots, quotes, slashes or spaces (web.lab-x.svc, namespace="lab-x", -n lab-x).
+        self._name = re.compile(rf"(?<![A-Za-z0-9_-]){re.escape(lab_namespace)}(?![A-Za-z0-9_-])")
+
+    @property
+    def moves(self) -> bool:
+        return self.namespace != self.lab_namespace
+
+    def text(self, value: str) -> str:
+        return self._name.sub(self.namespace, value) if self.moves else value
+
+    def host(self, host: str) -> str:
+        """<name>.localhost -> <name>.<student>.<domain> (idempotent; other names unchanged)."""
+        if not self.student or not isinstance(host, str):
+            return host
+        own = f".{self.student}.{self.domain}"
+        suffix = f".{SOURCE_DOMAIN}"
+        if host.endswith(own) or not host.endswith(suffix):
+            return host
+        return host[: -len(suffix)] + own
+
+    def middlewares(self, value: str) -> str:
+        """`lab-x-strip@kubernetescrd, other@file` -> `<ns>-strip@kubernetescrd, other@file`."""
+        if not self.moves:
+            return value
+        prefix = f"{self.lab_namespace}-"
+        parts = []
+        for part in value.split(","):
+            stripped = part.strip()
+            if stripped.startswith(prefix) and stripped.endswith("@kubernetescrd"):
+                part = part.replace(prefix, f"{self.namespace}-", 1)
+            parts.append(part)
+        return ",".join(parts)
+
+    def deep(self, value):
+        """Every string in a nested structure (mapping keys are kept) through `text`."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.deep(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.deep(item) for key, item in value.items()}
+        return value
+
+
+def _route_hosts(obj: dict, rewriter: Rewriter) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    kind = obj.get("kind")
+    if kind == "Ingress":
+        for rule in spec.get("rules") or []:
+            if isinstance(rule, dict) and "host" in rule:
+                rule["host"] = rewriter.host(rule["host"])
+        for tls in spec.get("tls") or []:
+            if isinstance(tls, dict) and tls.get("hosts"):
+                tls["hosts"] = [rewriter.host(h) for h in tls["hosts"]]
+    elif kind in ROUTE_KINDS and spec.get("hostnames"):
+        spec["hostnames"] = [rewriter.host(h) for h in spec["hostnames"]]
+    elif kind == "IngressRoute":
+        def hosts_of(rule: re.Match) -> str:  # Host(`a.localhost`, `b.localhost`): each quoted name
+            names = _QUOTED.sub(lambda quoted: f"`{rewriter.host(quoted.group(1))}`", rule.group(2))
+            return f"{rule.group(1)}({names})"
+
+        for route in spec.get("routes") or []:
+            if isinstance(route, dict) and isinstance(route.get("match"), str):
+                route["match"] = _HOST_RULE.sub(hosts_of, route["match"])
+
+
+def _dashboard(obj: dict, namespace: str) -> None:
+    """A dashboard-as-code ConfigMap: a uid and a title of the namespace's own (Grafana is shared)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if obj.get("kind") != "ConfigMap" or DASHBOARD_LABEL not in labels:
+        return
+    for key, text in (obj.get("data") or {}).items():
+        if not key.endswith(".json") or not isinstance(text, str):
+            continue
+        try:
+            board = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(board, dict):
+            continue
+        if board.get("uid"):
+            board["uid"] = f"{board['uid']}-{namespace}"[:40]  # Grafana's uid limit
+        if board.get("title"):
+            board["title"] = f"{board['title']} ({namespace})"
+        obj["data"][key] = json.dumps(board, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclass
+class Retargeted:
+    objects: list[dict]
+    skipped: list[str] = field(default_factory=list)  # "Kind/name (namespace)" left out
+
+    @property
+    def yaml(self) -> str:
+        return to_yaml(self.objects)
+
+
+def retarget(objects: list[dict], lab_namespace: str, namespace: str, student: str | None = None,
+             domain: str = SOURCE_DOMAIN) -> Retargeted:
+    """The lab's objects for `namespace` (and the student's host names); the input is not changed."""
+    rewriter = Rewriter(lab_namespace, namespace, student, domain)
+    declared = {(obj.get("metadata") or {}).get("name") for obj in objects if obj.get("kind") == "Namespace"}
+    others = declared - {lab_namespace, None}
+    result = Retargeted([])
+    for original in objects:
+        kind = original.get("kind")
+        meta = original.get("metadata") or {}
+        if kind == "Namespace":
+            continue
+        if kind not in CLUSTER_SCOPED and meta.get("namespace") in others:
+            result.skipped.append(f"{kind}/{meta.get('name')} (namespace {meta['namespace']})")
+            continue
+        obj = rewriter.deep(copy.deepcopy(original))
+        metadata = obj.setdefault("metadata", {})
+        if kind not in CLUSTER_SCOPED:
+            metadata["namespace"] = namespace
+        annotations = metadata.get("annotations") or {}
+        if isinstance(annotations.get(MIDDLEWARES_ANNOTATION), str):
+            annotations[MIDDLEWARES_ANNOTATION] = rewriter.middlewares(annotations[MIDDLEWARES_ANNOTATION])
+        if kind in HOST_KINDS:
+            _route_hosts(obj, rewriter)
+        if rewriter.moves:
+            _dashboard(obj, namespace)
+        result.objects.append(obj)
+    return result
+
+
+def retarget_checks(checks, lab_namespace: str, namespace: str, student: str | None = None,
+                    domain: str = SOURCE_DOMAIN) -> list[dict]:
+    """A lab's (normalised) checks for `namespace`: the same rewrite as `retarget`, so that each
+    check looks for what the retargeted objects hold; `http` hosts follow the student's names."""
+    rewriter = Rewriter(lab_namespace, namespace, student, domain)
+    out = []
+    moved: dict[str, str] = {}  # the lab's own host names and the student's
+    for check in checks:
+        fixed = {key: (value if key in ("id", "kind", "kind_of", "apiVersion") else rewriter.deep(value))
+                 for key, value in check.items()}
+        if check["kind"] == "http":
+            fixed["host"] = rewriter.host(fixed["host"])
+            moved[check["host"]] = fixed["host"]
+        elif check["kind"] == "exists" and check.get("kind_of") in HOST_KINDS and fixed.get("fields"):
+            fixed["fields"] = {path: _hosts_in(value, rewriter, moved) for path, value in fixed["fields"].items()}
+        out.append(fixed)
+    moved = {old: new for old, new in moved.items() if old != new}
+    if moved:  # the hints name the same hosts (not the shared UIs': prometheus.localhost stays)
+        names = re.compile(r"(?<![A-Za-z0-9.-])(" + "|".join(map(re.escape, sorted(moved, key=len, reverse=True)))
+                           + r")(?![A-Za-z0-9-])")
+        for fixed in out:
+            fixed["hint"] = {lang: names.sub(lambda m: moved[m.group(1)], text) for lang, text in fixed["hint"].items()}
+    return out
+
+
+def _hosts_in(value, rewriter: Rewriter, moved: dict[str, str]):
+    if isinstance(value, str):
+        moved[value] = rewriter.host(value)
+        return moved[value]
+    if isinstance(value, list):
+        return [_hosts_in(item, rewriter, moved) for item in value]
+    return value
+
+
+def to_yaml(objects: list[dict]) -> str:
+    """A multi-document YAML stream for `kubectl apply -f -` (empty string for no object)."""
+    return yaml.safe_dump_all(objects, sort_keys=False, allow_unicode=True, width=4096) if objects else ""
+
+
+def lab_objects_for(lab, folders: tuple[str, ...], namespace: str, student: str | None = None,
+                    domain: str = SOURCE_DOMAIN) -> Retargeted:
+    """`retarget` of a lab's folders, for `namespace`."""
+    return retarget(load_lab_objects(lab, folders), lab.namespace, namespace, student, domain)
