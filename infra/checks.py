@@ -8,6 +8,8 @@ Each check in lab.yaml has an `id`, a `kind` (below), its fields, and a `hint` i
   rollout     object (Deployment|StatefulSet|DaemonSet), name[, namespace]: rollout complete
   pods_ready  selector[, namespace][, count (minimum, default 1)]
   pvc         name[, namespace][, phase (default Bound)][, capacity (minimum, e.g. 2Gi)]
+              [, storage_class (a class name, or `default`: the class the cluster marks default,
+              whatever the target calls it: standard on kind, standard-rwo, gp3, managed-csi)]
   hpa         name[, namespace], min_replicas: current replicas >= min_replicas
   http        host[, path (default /)][, status (default 200)][, contains]: through the ingress
   promql      query[, min]: a Prometheus query returns a value (>= min)
@@ -40,7 +42,7 @@ KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required fields, opt
     "exists": ({"apiVersion", "kind_of", "name"}, {"fields"}),
     "rollout": ({"kind_of", "name"}, set()),
     "pods_ready": ({"selector"}, {"count"}),
-    "pvc": ({"name"}, {"phase", "capacity"}),
+    "pvc": ({"name"}, {"phase", "capacity", "storage_class"}),
     "hpa": ({"name", "min_replicas"}, set()),
     "http": ({"host"}, {"path", "status", "contains"}),
     "promql": ({"query"}, {"min"}),
@@ -200,6 +202,15 @@ def _prom_values(result) -> list[float]:
     return [float(item["value"][1]) for item in data.get("result") or [] if "value" in item]
 
 
+def _default_storage_class(reader: ClusterReader) -> str | None:
+    """The StorageClass the cluster marks default (the one the DefaultStorageClass admission fills in)."""
+    for item in reader.list("storage.k8s.io/v1", "StorageClass", None):
+        annotations = (item.get("metadata") or {}).get("annotations") or {}
+        if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+            return item["metadata"]["name"]
+    return None
+
+
 def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, str]:
     """(passed, what was seen) for one normalised check."""
     ns = check.get("namespace") or namespace
@@ -242,7 +253,14 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
         ok = phase == check.get("phase", "Bound")
         if ok and check.get("capacity"):
             ok = _quantity(capacity) >= _quantity(check["capacity"])
-        return ok, f"PVC {check['name']}: {phase or 'no phase'}, capacity {capacity or 'none'}"
+        seen = f"PVC {check['name']}: {phase or 'no phase'}, capacity {capacity or 'none'}"
+        if ok and check.get("storage_class"):
+            actual = (obj.get("spec") or {}).get("storageClassName")
+            wanted = _default_storage_class(reader) if check["storage_class"] == "default" else check["storage_class"]
+            if actual != wanted:
+                return False, f"PVC {check['name']}: class {actual!r}, expected {wanted!r}"
+            seen += f", class {actual}"
+        return ok, seen
     if kind == "hpa":
         obj = reader.get("autoscaling/v2", "HorizontalPodAutoscaler", check["name"], ns)
         current = ((obj or {}).get("status") or {}).get("currentReplicas", 0)

@@ -101,7 +101,7 @@ def lab_footprint(settings: StackSettings, catalog: Catalog, nodes: int) -> list
             chart = f"{reg.inputs['chart']}/{reg.inputs['version']}"
             for workload in workloads_of(layer).get(release, []):
                 count = nodes if workload.per_node else workload.replicas
-                rows.append(_from_resources(layer, release, workload.container, count,
+                rows.append(_from_resources(layer, release, workload.container_in(values), count,
                                             _at(values, workload.resources_path), workload.resources_path, chart))
         elif reg.custom and reg.inputs.get("kind") in _POD_OWNERS:
             kind, spec = reg.inputs["kind"], reg.inputs.get("spec") or {}

@@ -89,13 +89,20 @@ def _selected(obj: dict, selector: str) -> bool:
 
 
 class FakeCluster:
-    def __init__(self):
+    """`default_storage_class`: the class marked default (kind's `standard`); like the API server's
+    DefaultStorageClass admission, a claim created without `storageClassName` gets it."""
+
+    def __init__(self, default_storage_class: str = "standard"):
         self.objects: dict[str, dict] = {}
+        self.default_storage_class = default_storage_class
         self.service_answers: dict[tuple[str, str], object] = {}  # (service prefix, api path) -> JSON
         self.http_answers: dict[tuple[str, str], tuple[int, str]] = {}  # (host, path) -> (status, body)
         self.token_requests: list[tuple[str, str, dict]] = []  # (namespace, service account, spec) per TokenRequest
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.add({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "rancher.io/local-path",
+                  "metadata": {"name": default_storage_class,
+                               "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}})
 
     @property
     def url(self) -> str:
@@ -103,6 +110,8 @@ class FakeCluster:
 
     def add(self, *objects: dict) -> None:
         for obj in objects:
+            if obj.get("kind") == "PersistentVolumeClaim" and "storageClassName" not in (obj.get("spec") or {}):
+                obj = {**obj, "spec": {**obj.get("spec", {}), "storageClassName": self.default_storage_class}}
             for item in simulate(obj):
                 meta = item["metadata"]
                 namespace = None if item["kind"] in CLUSTER_SCOPED else meta.get("namespace")

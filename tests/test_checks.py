@@ -119,6 +119,22 @@ def test_pvc_bound_and_resized(cluster):
     assert not passed and "capacity 1Gi" in detail
 
 
+
+@pytest.mark.parametrize("default_class", ["standard", "gp3", "managed-csi"])
+def test_pvc_in_the_default_class_whatever_the_target_names_it(default_class, tmp_path):
+    claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    with FakeCluster(default_storage_class=default_class) as fake:
+        fake.add({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "plain", "namespace": "lab"},
+                  "spec": claim},
+                 {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "fast", "namespace": "lab"},
+                  "spec": {**claim, "storageClassName": "csi-hostpath-sc"}})
+        reader = ClusterReader(fake.kubeconfig(tmp_path))
+        passed, detail = evaluate(_spec(kind="pvc", name="plain", storage_class="default"), reader, "lab")
+        assert passed and f"class {default_class}" in detail
+        passed, detail = evaluate(_spec(kind="pvc", name="fast", storage_class="default"), reader, "lab")
+        assert not passed and f"expected '{default_class}'" in detail
+        assert evaluate(_spec(kind="pvc", name="fast", storage_class="csi-hostpath-sc"), reader, "lab")[0]
+
 def test_promql_reads_a_vector_through_the_service_proxy(cluster):
     cluster.service_answers[(PROMETHEUS, "/api/v1/query")] = {
         "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "3"]}]}}

@@ -93,7 +93,7 @@ def test_the_deployment_render_gate_is_open_and_names_are_short():
     # The chart renders no Deployment unless autoDiscovery.clusterName or autoscalingGroups is set.
     assert values["autoDiscovery"]["clusterName"]
     assert values["fullnameOverride"] == "cluster-autoscaler"
-    assert WORKLOADS[CLUSTER_AUTOSCALER_RELEASE][0].container == "kwok-cluster-autoscaler"
+    assert WORKLOADS[CLUSTER_AUTOSCALER_RELEASE][0].container_in(values) == "kwok-cluster-autoscaler"
 
 
 def test_scale_down_is_fast_enough_for_a_lab():
@@ -342,6 +342,8 @@ def test_eks_values_run_the_aws_provider_with_the_iam_role_of_the_cluster():
     kwok = cluster_autoscaler_values(kind_capabilities())
     assert values["extraArgs"] == kwok["extraArgs"] and values["resources"] == kwok["resources"]
     assert "extraEnv" not in values  # no kwok provider ConfigMap on EKS
+    # The footprint names the container as the chart does: after the cloud provider.
+    assert WORKLOADS[CLUSTER_AUTOSCALER_RELEASE][0].container_in(values) == "aws-cluster-autoscaler"
 
 
 def test_the_service_account_is_the_one_the_eks_iam_role_trusts():

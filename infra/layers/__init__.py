@@ -70,7 +70,7 @@ LAYERS: dict[str, LayerInfo] = {
         ),
         LayerInfo(
             "autoscaler",
-            "cluster-autoscaler with KWOK simulated nodes (kind)",
+            "cluster-autoscaler with KWOK simulated nodes on kind; cluster-autoscaler (aws) on EKS; nothing where the provider scales the pool",
             "infra.layers.autoscaler:AutoscalerLayer",
         ),
     )

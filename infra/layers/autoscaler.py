@@ -169,8 +169,8 @@ KWOK_MANAGED_ANNOTATION = "kwok.x-k8s.io/node"  # what the KWOK chart's controll
 
 WORKLOADS = {
     KWOK_RELEASE: [Workload("kwok", "resources")],
-    # The chart names its container "<cloudProvider>-cluster-autoscaler".
-    CLUSTER_AUTOSCALER_RELEASE: [Workload("kwok-cluster-autoscaler", "resources")],
+    # The chart names its container after the cloud provider (kwok on kind, aws on EKS).
+    CLUSTER_AUTOSCALER_RELEASE: [Workload("{cloudProvider}-cluster-autoscaler", "resources")],
 }
 
 

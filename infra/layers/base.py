@@ -31,10 +31,14 @@ class ChartPin:
 class Workload:
     """A container a chart runs, and the dotted path of its `resources` in the chart's values."""
 
-    container: str
+    container: str  # may name a top-level value, as a chart's template does: "{cloudProvider}-cluster-autoscaler"
     resources_path: str  # e.g. "prometheus.prometheusSpec.resources"
     per_node: bool = False  # a DaemonSet: one per node
     replicas: int = 1
+
+    def container_in(self, values: dict) -> str:
+        """The container's name in a release with these values."""
+        return self.container.format_map({k: v for k, v in values.items() if isinstance(v, str)})
 
 
 @dataclass(frozen=True)
