@@ -15,6 +15,20 @@ def cloud_settings(target: str, **changes):
     return replace(stack_settings(target=target, session="monday"), expires_at=EXPIRES, **changes)
 
 
+def cloud_caps(target: str):
+    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
+    from infra.clusters import get_target
+
+    return get_target(target).capabilities(cloud_settings(target))
+
+
+def cloud_labels(target: str) -> dict[str, str]:
+    """The labels/tags every resource of the `monday` session carries."""
+    from infra.clusters.cloud import labels
+
+    return labels(cloud_settings(target))
+
+
 def record(target: str, catalog=None, **changes):
     return record_program(cloud_settings(target, **changes), catalog)
 

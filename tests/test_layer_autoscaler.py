@@ -23,6 +23,7 @@ from tests.layer_helpers import (
     KIND, assert_layer_adds_nothing, by_object_name, chart_defaults, checked_requests, kind_capabilities, one,
     patch_kind_capabilities, releases_by_name, value_at,
 )
+from tests.cloud_helpers import cloud_caps
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CONFIGMAP_TYPE = "kubernetes:core/v1:ConfigMap"
@@ -289,14 +290,6 @@ def test_the_registry_resolves_the_component():
 
 
 # --- managed clouds ----------------------------------------------------------------------------------
-
-def cloud_caps(target: str):
-    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
-    from infra.clusters import get_target
-    from tests.cloud_helpers import cloud_settings
-
-    return get_target(target).capabilities(cloud_settings(target))
-
 
 def _cloud_render(target: str, tmp_path) -> dict:
     from infra.clusters.cloud import EXTRAS

@@ -9,17 +9,10 @@ import pytest
 from infra.layers.ingress import PIN, traefik_values
 from tests.conftest import check_k8s_render, render_with_layers
 from tests.layer_helpers import chart_defaults, kind_capabilities, release_named, value_at
+from tests.cloud_helpers import cloud_caps
 
 CLOUDS = ("gke", "eks", "aks")
 TAGS = "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z"
-
-
-def cloud_caps(target: str):
-    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
-    from infra.clusters import get_target
-    from tests.cloud_helpers import cloud_settings
-
-    return get_target(target).capabilities(cloud_settings(target))
 
 
 def test_kind_listens_on_host_ports_with_no_service_annotations():

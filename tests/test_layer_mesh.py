@@ -20,6 +20,7 @@ from tests.layer_helpers import (
     KIND, NODES, by_object_name, chart_defaults, checked_requests, kind_capabilities, namespace_part, one,
     release_named, releases_by_name,
 )
+from tests.cloud_helpers import cloud_caps
 
 BUDGET_CPU_M, BUDGET_MEMORY_MI = 220, 700
 ISTIO_RELEASES = ("istio-base", "istiod", "istio-cni", "ztunnel")
@@ -395,14 +396,6 @@ def test_istio_installs_in_parallel_with_monitoring_and_kiali_waits_for_it(tmp_p
 
 
 # --- GKE: Istio's platform profile and the node-critical ResourceQuota ---------------------------------
-
-
-def cloud_caps(target: str):
-    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
-    from infra.clusters import get_target
-    from tests.cloud_helpers import cloud_settings
-
-    return get_target(target).capabilities(cloud_settings(target))
 
 
 def test_only_gke_declares_an_istio_platform():

@@ -12,6 +12,7 @@ from infra.layers.monitoring import (ALERTMANAGER_URL, GRAFANA_ADMIN_PASSWORD_KE
 from infra.render import SECRET
 from tests.conftest import check_k8s_render, probe_catalog, probe_registrations, record_probe, render_with_layers
 from tests.layer_helpers import KIND, checked_requests, kind_capabilities, objects_of_kind, one, release_named
+from tests.cloud_helpers import cloud_caps
 
 BUDGET_CPU_M, BUDGET_MEMORY_MI = 320, 900
 MOCK_PASSWORD = "Mock-Grafana-Password-4242"
@@ -216,14 +217,6 @@ def test_module_constants_other_layers_import():
 
 CLOUDS = ("gke", "eks", "aks")
 OFF = {"enabled": False}
-
-
-def cloud_caps(target: str):
-    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
-    from infra.clusters import get_target
-    from tests.cloud_helpers import cloud_settings
-
-    return get_target(target).capabilities(cloud_settings(target))
 
 
 def _require_sdk(target: str) -> None:

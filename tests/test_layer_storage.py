@@ -13,6 +13,7 @@ from infra.layers.storage import (
 )
 from tests.conftest import check_k8s_render, probe_registrations, render_with_layers, user_dirs_in
 from tests.layer_helpers import KIND, assert_requests_and_memory_limit, kind_capabilities, objects_of_kind, one
+from tests.cloud_helpers import cloud_caps, cloud_labels
 
 CAPS = kind_capabilities()
 POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Pod")
@@ -250,14 +251,6 @@ CLOUDS = ("gke", "eks", "aks")
 STORAGE_CLASS_TYPE = "kubernetes:storage.k8s.io/v1:StorageClass"
 
 
-def cloud_caps(target: str):
-    """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
-    from infra.clusters import get_target
-    from tests.cloud_helpers import cloud_settings
-
-    return get_target(target).capabilities(cloud_settings(target))
-
-
 def _require_sdk(target: str) -> None:
     from infra.clusters.cloud import EXTRAS
 
@@ -330,6 +323,15 @@ def test_the_snapshot_class_names_the_providers_driver_and_is_default_only_where
         assert snapshot_class["metadata"]["name"] == "csi-hostpath-snapclass", target  # lab 12 names it
         assert (snapshot_class["driver"], snapshot_class["deletionPolicy"]) == (caps.csi_driver, "Delete"), target
         annotations = snapshot_class["metadata"].get("annotations") or {}
+        labels = cloud_labels(target)
+        tagged = snapshot_class.get("parameters") or {}
+        if target == "eks":
+            assert sorted(tagged.values()) == sorted(f"{k}={v}" for k, v in labels.items())
+            assert all(key.startswith("tagSpecification_") for key in tagged)
+        elif target == "aks":
+            assert sorted(tagged["tags"].split(",")) == sorted(f"{k}={v}" for k, v in labels.items())
+        else:
+            assert tagged == {}, target  # the PD driver documents no snapshot labels
         if caps.snapshot_class:  # AKS preinstalls csi-azuredisk-vsc: two defaults would refuse class-less snapshots
             assert annotations == {}, target
         else:

@@ -51,6 +51,10 @@ class Capabilities:
                               tagSpecification_N} / {skuName: StandardSSD_LRS, tags}: the StorageClass
                               parameters of a disk like the default class's, the session's labels/tags
                               on every disk (the storage layer's classes use them)
+      snapshot_parameters     {} / {} (the PD driver documents no snapshot labels: `session orphans`
+                              cannot see a forgotten snapshot there) / {tagSpecification_N} / {tags}:
+                              the session's tags on every snapshot, in the driver's documented
+                              VolumeSnapshotClass parameters
       control_plane_visible   True (kind's kubeadm patches open controller-manager, scheduler and etcd
                               metrics) / False everywhere else (managed control planes expose none)
       kube_proxy_metrics      True (kind binds them on 0.0.0.0:10249) / False (none to rely on: local
@@ -86,6 +90,8 @@ class Capabilities:
     max_nodes: int = 0
     # StorageClass parameters of a disk like the default class's (type/SKU, the session's tags).
     volume_parameters: dict = field(default_factory=dict, compare=False, hash=False)
+    # VolumeSnapshotClass parameters that put the session's tags on every snapshot (snapshots bill too).
+    snapshot_parameters: dict = field(default_factory=dict, compare=False, hash=False)
     # Monitoring: what of the cluster's own components Prometheus can scrape.
     control_plane_visible: bool = True  # controller-manager, scheduler and etcd metrics reachable
     kube_proxy_metrics: bool = True  # kube-proxy serves its metrics on the node's address

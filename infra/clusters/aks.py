@@ -138,6 +138,7 @@ class AksTarget:
             min_nodes=max(settings.min_nodes, 1),
             # StandardSSD_LRS, as managed-csi; the session's tags on every disk.
             volume_parameters={"skuName": "StandardSSD_LRS", "tags": cloud.tag_list(settings)},
+            snapshot_parameters={"tags": cloud.tag_list(settings)},  # azuredisk's VolumeSnapshotClass `tags`
             load_balancer_annotations={"service.beta.kubernetes.io/azure-pip-tags": cloud.tag_list(settings)},
         )
 

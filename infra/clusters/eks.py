@@ -105,12 +105,16 @@ def autoscaler_policy(cluster: str) -> str:
     ]})
 
 
+def tag_parameters(settings: StackSettings) -> dict[str, str]:
+    """The session tags as EBS CSI `tagSpecification_N` parameters (StorageClass and, since driver
+    v1.6.0, VolumeSnapshotClass: the driver's docs/tagging.md)."""
+    return {f"tagSpecification_{index}": f"{key}={value}"
+            for index, (key, value) in enumerate(cloud.labels(settings).items(), start=1)}
+
+
 def gp3_parameters(settings: StackSettings) -> dict[str, str]:
     """EBS CSI StorageClass parameters: gp3, encrypted, the session tags on every volume."""
-    parameters = {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"}
-    for index, (key, value) in enumerate(cloud.labels(settings).items(), start=1):
-        parameters[f"tagSpecification_{index}"] = f"{key}={value}"
-    return parameters
+    return {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4", **tag_parameters(settings)}
 
 
 class EksClusterComponent(pulumi.ComponentResource):
@@ -301,6 +305,7 @@ class EksTarget:
             metrics_server=False,
             node_autoscaling="cluster-autoscaler-aws",
             volume_parameters=gp3_parameters(settings),  # the parameters of the `gp3` class
+            snapshot_parameters=tag_parameters(settings),
             load_balancer_annotations={
                 "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
                 "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags": cloud.tag_list(settings),

@@ -25,7 +25,8 @@ Per target (`Capabilities`):
     `tagSpecification_N`, AKS `skuName: StandardSSD_LRS` + `tags`; the keys are each driver's
     documented StorageClass parameters), so every disk carries the session's labels/tags and
     `session orphans` finds a forgotten one. Both allow expansion (the providers' drivers do).
-    The snapshot class names the provider's driver; it is the default snapshot class only where
+    The snapshot class names the provider's driver and carries the session's tags where the
+    driver takes them (`caps.snapshot_parameters`: EKS, AKS); it is the default snapshot class only where
     the target preinstalls none of its own (`caps.snapshot_class` empty: GKE, EKS). On AKS, which
     ships `csi-azuredisk-vsc`, the class is still created (lab 12's VolumeSnapshot names
     `csi-hostpath-snapclass`) but not marked default: two default classes for one driver make
@@ -358,13 +359,16 @@ def snapshot_class_object(caps: Capabilities | None = None) -> dict:
         # The only snapshot class of the driver: a VolumeSnapshot may omit volumeSnapshotClassName.
         # Not where the target preinstalls its own class (AKS): two defaults would refuse such snapshots.
         metadata["annotations"] = {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"}
-    return {
+    snapshot_class = {
         "apiVersion": "snapshot.storage.k8s.io/v1",
         "kind": "VolumeSnapshotClass",
         "metadata": metadata,
         "driver": DRIVER if caps is None else csi_driver(caps),
         "deletionPolicy": "Delete",
     }
+    if caps is not None and caps.snapshot_parameters:
+        snapshot_class["parameters"] = dict(caps.snapshot_parameters)  # the session's tags on each snapshot
+    return snapshot_class
 
 
 class StorageLayer(Layer):
