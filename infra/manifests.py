@@ -156,6 +156,33 @@ def _route_hosts(obj: dict, rewriter: Rewriter) -> None:
                 route["match"] = _HOST_RULE.sub(hosts_of, route["match"])
 
 
+class _HostCollector:
+    """Stands in for a Rewriter in `_route_hosts`: records each host name, changes nothing."""
+
+    def __init__(self):
+        self.seen: set[str] = set()
+
+    def host(self, host: str) -> str:
+        self.seen.add(host)
+        return host
+
+
+def lab_hosts(lab) -> list[str]:
+    """The host names the lab's apps answer on, as its files write them (`<app>.localhost`): the routes
+    of its starting point and solution, and the hosts its `http` checks ask for."""
+    collector = _HostCollector()
+    for obj in load_lab_objects(lab, ("manifests", "solution")):
+        _route_hosts(obj, collector)
+    collector.seen.update(check["host"] for check in lab.checks if check["kind"] == "http")
+    return sorted(h for h in collector.seen if isinstance(h, str) and h.endswith(f".{SOURCE_DOMAIN}"))
+
+
+def student_hosts(lab, student: str, domain: str) -> list[str]:
+    """`lab_hosts` as a classroom student reaches them: `<app>.<student>.<domain>`."""
+    rewriter = Rewriter(lab.namespace, student, student, domain)
+    return [rewriter.host(host) for host in lab_hosts(lab)]
+
+
 def _dashboard(obj: dict, namespace: str) -> None:
     """A dashboard-as-code ConfigMap: a uid and a title of the namespace's own (Grafana is shared)."""
     labels = (obj.get("metadata") or {}).get("labels") or {}

@@ -31,7 +31,7 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     if settings.roster:  # a classroom: the students' namespaces beside the shared layers
         from infra.classroom.tenancy import build_tenancy
 
-        tenancy = build_tenancy(settings.roster, ctx, cluster.provider, lab.slug if lab else "")
+        tenancy = build_tenancy(settings.roster, ctx, cluster.provider, lab)
     pulumi.export("lab", lab.id if lab else "")
     pulumi.export("layers", list(layers))
     pulumi.export("kubeconfig", cluster.kubeconfig)

@@ -48,7 +48,9 @@ def test_cards_and_csv_are_private_and_list_every_student(classroom, capsys):
     assert [row["name"] for row in rows] == NAMES
     assert [row["id"] for row in rows] == ["elodie-martin", "paul-b-durand-b", "zoe-o-brien-jr", "anne", "leo"]
     assert rows[0]["download_url"] == f"http://10.0.0.5:8765/k/{tokens['elodie-martin']}"
-    assert rows[0]["lab_url"] == "http://ingress.elodie-martin.localhost/"
+    # The lab's own host names (lab 07 routes blue, green, apps... .localhost), made the student's.
+    assert rows[0]["lab_urls"].split() == [f"http://{app}.elodie-martin.localhost/"
+                                           for app in ("apps", "blue", "canary", "green", "gw")]
     assert rows[0]["kubeconfig"] == str(student_kubeconfig("default", "elodie-martin"))
     text = html_file.read_text()
     assert "Paul &lt;b&gt;Durand&lt;/b&gt;" in text and "<b>Durand</b>" not in text

@@ -136,7 +136,7 @@ def test_no_credential_in_clear_in_the_render(document, tmp_path, monkeypatch):
     text = json.dumps(document)
     assert not CREDENTIAL.search(text)
     assert not by_kind(document, "Secret")  # tokens come from the TokenRequest API, never a Secret
-    assert all(set(s) <= {"id", "name", "group", "namespace", "service_account", "host_suffix", "lab_host"}
+    assert all(set(s) <= {"id", "name", "group", "namespace", "service_account", "host_suffix", "lab_hosts"}
                for s in document["students"])
     assert "e@x.fr" not in text  # emails stay in the instructor's files
 

@@ -22,7 +22,10 @@ PER_STUDENT = 9  # Namespace, ServiceAccount, Role, RoleBinding, ClusterRoleBind
 @pytest.fixture(scope="module")
 def one_lab(tmp_path_factory) -> Catalog:
     root = tmp_path_factory.mktemp("labs")
-    write_lab(root, "07-ingress", lab_yaml("ingress"))
+    lab = write_lab(root, "07-ingress", lab_yaml("ingress"))
+    (lab / "solution" / "ingress.yaml").write_text(  # the students' summaries list the hosts it routes
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web, namespace: lab-ingress}\n"
+        "spec:\n  rules:\n    - host: web.localhost\n    - host: api.localhost\n")
     return Catalog.load(root)
 
 
@@ -74,7 +77,8 @@ def test_render_lists_students_beside_the_objects(three):
     assert three["layers"] == ["gateway-api", "ingress"] and [r["name"] for r in three["releases"]] == ["traefik"]
     assert three["students"] == [
         {"id": ids, "name": name, "group": group, "namespace": ids, "service_account": f"{ids}/student",
-         "host_suffix": f"{ids}.localhost", "lab_host": f"ingress.{ids}.localhost"}
+         "host_suffix": f"{ids}.localhost",
+         "lab_hosts": [f"api.{ids}.localhost", f"web.{ids}.localhost"]}
         for ids, name, group in (("elodie-martin", "Élodie Martin", "A"), ("paul-durand", "Paul Durand", "A"),
                                  ("elodie-martin-2", "élodie martin", "B"))
     ]

@@ -18,8 +18,8 @@ from infra.catalog import Catalog
 from infra.checks import CLUSTER_SCOPED, ClusterReader, plural, run_checks
 from infra.classroom.objects import EDIT_RULES, SHARED_CLUSTER_NOTES, WHOLE_CLUSTER_LABS, student_objects
 from infra.errors import LabsError
-from infra.manifests import (check_namespace, lab_objects_for, load_folder, load_lab_objects, retarget,
-                             retarget_checks, to_yaml)
+from infra.manifests import (check_namespace, lab_hosts, lab_objects_for, load_folder, load_lab_objects, retarget,
+                             retarget_checks, student_hosts, to_yaml)
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster
 from tests.test_checks import answer_live_checks
@@ -266,6 +266,39 @@ def test_a_labs_retargeted_objects_are_valid_and_all_the_students(lab, shared):
     assert refused == REFUSED_ROUTES.get(lab.slug, set())
     not_granted = {o["kind"] for o in result.objects if not _granted(o)}
     assert not_granted == NOT_FOR_STUDENTS.get(lab.slug, set()), f"{lab.id}: the student's Role lacks {not_granted}"
+
+
+def _routed_hosts(objects: list[dict]) -> set[str]:
+    """Host names the objects route, read independently of infra.manifests."""
+    hosts = set()
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        if obj["kind"] == "Ingress":
+            hosts |= {rule["host"] for rule in spec.get("rules") or [] if rule.get("host")}
+        elif obj["kind"] == "HTTPRoute":
+            hosts |= set(spec.get("hostnames") or [])
+        elif obj["kind"] == "IngressRoute":
+            for route in spec.get("routes") or []:
+                hosts |= set(re.findall(r"`([^`]+)`", route.get("match", "")))
+    return hosts
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_a_students_lab_hosts_are_the_ones_their_routes_and_checks_use(lab):
+    """What a classroom card lists: the host names the student's retargeted routes and checks use."""
+    objects = lab_objects_for(lab, ("manifests", "solution"), STUDENT, STUDENT).objects
+    checked = {c["host"] for c in retarget_checks(lab.checks, lab.namespace, STUDENT, STUDENT) if c["kind"] == "http"}
+    expected = {host for host in _routed_hosts(objects) | checked if host.endswith(SUFFIX)}
+    assert set(student_hosts(lab, STUDENT, "localhost")) == expected
+    assert all(host.endswith(".localhost") and SUFFIX not in host for host in lab_hosts(lab))
+
+
+def test_lab_07_hosts_and_a_lab_without_routes():
+    ingress, = (lab for lab in LABS if lab.slug == "ingress")
+    assert student_hosts(ingress, "anne", "class.example.org") == [
+        f"{app}.anne.class.example.org" for app in ("apps", "blue", "canary", "green", "gw")]
+    pods, = (lab for lab in LABS if lab.slug == "deployment")
+    assert lab_hosts(pods) == []
 
 
 def _students_cluster(tmp_path, lab, folders, solved):

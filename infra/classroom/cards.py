@@ -16,9 +16,10 @@ from pathlib import Path
 
 from infra.classroom.commands import ClassroomRecord, classroom_dir, download_tokens, load_classroom
 from infra.classroom.credentials import student_kubeconfig
-from infra.classroom.objects import host_suffix, lab_host
+from infra.classroom.objects import host_suffix
 from infra.classroom.roster import Student
 from infra.errors import LabsError
+from infra.manifests import student_hosts
 
 DOWNLOAD_PATH = "/k/"  # + the student's token: what `classroom serve` answers
 
@@ -52,7 +53,7 @@ TEXT = {
         "get_file": "Votre formateur vous remet le fichier <code>kubeconfig</code>.",
         "use": "Puis : <code>export KUBECONFIG=$PWD/kubeconfig</code> et <code>kubectl get pods</code>"
                " (votre namespace est celui par défaut).",
-        "apps": "Vos applications", "grafana": "Grafana (partagé)", "lab": "Application du lab",
+        "apps": "Vos applications", "grafana": "Grafana (partagé)", "lab": "Applications du lab",
         "yours": "Vos noms d'hôte : <code>{host}</code> (un Ingress ailleurs est refusé).",
         "expires": "Accès valable jusqu'au {when}.", "qr": "kubeconfig",
     },
@@ -63,7 +64,7 @@ TEXT = {
         "get_file": "Your instructor hands you the <code>kubeconfig</code> file.",
         "use": "Then: <code>export KUBECONFIG=$PWD/kubeconfig</code> and <code>kubectl get pods</code>"
                " (your namespace is the default one).",
-        "apps": "Your apps", "grafana": "Grafana (shared)", "lab": "Lab app",
+        "apps": "Your apps", "grafana": "Grafana (shared)", "lab": "Lab apps",
         "yours": "Your host names: <code>{host}</code> (an Ingress for any other is refused).",
         "expires": "Access valid until {when}.", "qr": "kubeconfig",
     },
@@ -86,7 +87,7 @@ def student_access(record: ClassroomRecord, student: Student) -> tuple[str, int]
     return record.server, record.http_port
 
 
-def card_data(record: ClassroomRecord, students: list[Student], tokens: dict[str, str], lab_slug: str,
+def card_data(record: ClassroomRecord, students: list[Student], tokens: dict[str, str], lab,
               serve_url: str) -> list[dict]:
     rows = []
     for student in students:
@@ -97,7 +98,8 @@ def card_data(record: ClassroomRecord, students: list[Student], tokens: dict[str
             "namespace": student.namespace, "server": server,
             "download_url": download_url(serve_url, token) if serve_url and token else "",
             "grafana_url": _web(f"grafana.{record.base_domain}", port),
-            "lab_url": _web(lab_host(lab_slug, student.id, record.base_domain), port) if lab_slug else "",
+            # The host names the lab's own routes use, made the student's (lab 07: blue, green, apps...).
+            "lab_urls": [_web(host, port) for host in student_hosts(lab, student.id, record.base_domain)] if lab else [],
             "host_pattern": f"*.{host_suffix(student.id, record.base_domain)}",
         })
     return rows
@@ -116,8 +118,9 @@ def _card(row: dict, expires: str) -> str:
         t = TEXT[lang]
         get = t["get_served"].format(url=e(row["download_url"])) if row["download_url"] else t["get_file"]
         apps = [f'<dt>{t["grafana"]}</dt><dd class="url">{e(row["grafana_url"])}</dd>']
-        if row["lab_url"]:
-            apps.append(f'<dt>{t["lab"]}</dt><dd class="url">{e(row["lab_url"])}</dd>')
+        if row["lab_urls"]:
+            urls = "<br>".join(e(url) for url in row["lab_urls"])
+            apps.append(f'<dt>{t["lab"]}</dt><dd class="url">{urls}</dd>')
         sides.append(
             f'<section lang="{lang}"><h2>{t["title"]}</h2>'
             f'<dl><dt>{t["namespace"]}</dt><dd><code>{e(row["namespace"])}</code></dd>'
@@ -154,11 +157,11 @@ def cards_html(rows: list[dict], session: str, expires: str) -> str:
 
 def cards_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
-    columns = ["id", "name", "email", "group", "namespace", "server", "kubeconfig", "download_url", "lab_url"]
+    columns = ["id", "name", "email", "group", "namespace", "server", "kubeconfig", "download_url", "lab_urls"]
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow({**row, "lab_urls": " ".join(row["lab_urls"])})
     return buffer.getvalue()
 
 
@@ -173,12 +176,12 @@ def write_cards(session: str, output: str | None = None, serve_url: str | None =
             raise LabsError(f"--serve-url must be a URL such as http://192.168.1.10:8765, got '{serve_url}'")
         record.serve_url = serve_url.rstrip("/")
         record.save()
-    lab_slug = record.lab
-    if lab_ref:
+    lab = None
+    if lab_ref or record.lab:
         from infra.catalog import Catalog
 
-        lab_slug = Catalog.load().resolve(lab_ref).slug
-    rows = card_data(record, students, download_tokens(session), lab_slug, record.serve_url)
+        lab = Catalog.load().resolve(lab_ref or record.lab)
+    rows = card_data(record, students, download_tokens(session), lab, record.serve_url)
     for row in rows:
         row["kubeconfig"] = str(student_kubeconfig(session, row["id"]))
     html_file = Path(output) if output else classroom_dir(session) / "cards.html"

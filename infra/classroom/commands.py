@@ -110,7 +110,7 @@ def render_classroom(settings: StackSettings, students: list[Student], lab: Lab 
         file.write_text(dump_roster(students, tenancy))
         document = render_lab(lab, replace(settings, lab=lab.slug if lab else "", roster=str(file)), catalog)
     document["objects"].sort(key=_object_order)
-    fields = ("id", "name", "group", "namespace", "service_account", "host_suffix", "lab_host")
+    fields = ("id", "name", "group", "namespace", "service_account", "host_suffix", "lab_hosts")
     document["students"] = [{key: entry[key] for key in fields if key in entry} for entry in document["students"]]
     document["tenancy"] = tenancy
     return document

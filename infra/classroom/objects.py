@@ -219,6 +219,3 @@ def host_suffix(student: str, base_domain: str) -> str:
     return f"{student}.{base_domain}"
 
 
-def lab_host(lab_slug: str, student: str, base_domain: str) -> str:
-    """A student's own host name for a lab's app: <lab>.<student>.<base domain>."""
-    return f"{lab_slug}.{host_suffix(student, base_domain)}"

@@ -48,7 +48,7 @@ class Tenancy(pulumi.ComponentResource):
     """Per student: namespace, identity, rights, quota, limits, network policies (see objects.py)."""
 
     def __init__(self, name: str, students: list[Student], base_domain: str, provider: pulumi.ProviderResource,
-                 lab_slug: str = "", cluster_admin: bool = False):
+                 lab=None, cluster_admin: bool = False):
         super().__init__("labs:classroom:Tenancy", name, None,
                          pulumi.ResourceOptions(providers={"kubernetes": provider}))
         shared = pulumi.ResourceOptions(parent=self)
@@ -63,25 +63,27 @@ class Tenancy(pulumi.ComponentResource):
             inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
             for manifest in namespaced:
                 register(manifest, f"{student.id}-{manifest['kind'].lower()}-{manifest['metadata']['name']}", inside)
-        self.students = [self.summary(student, base_domain, lab_slug) for student in students]
+        self.students = [self.summary(student, base_domain, lab) for student in students]
         self.register_outputs({"students": self.students})
 
     @staticmethod
-    def summary(student: Student, base_domain: str, lab_slug: str) -> dict:
+    def summary(student: Student, base_domain: str, lab=None) -> dict:
         entry = {
             "id": student.id, "name": student.name, "group": student.group, "namespace": student.namespace,
             "service_account": f"{student.namespace}/{objects.SERVICE_ACCOUNT}",
             "host_suffix": objects.host_suffix(student.id, base_domain),
         }
-        if lab_slug:
-            entry["lab_host"] = objects.lab_host(lab_slug, student.id, base_domain)
+        if lab is not None:
+            from infra.manifests import student_hosts
+
+            entry["lab_hosts"] = student_hosts(lab, student.id, base_domain)
         return entry
 
 
-def build_tenancy(roster_file: str, ctx, provider: pulumi.ProviderResource, lab_slug: str) -> Tenancy:
+def build_tenancy(roster_file: str, ctx, provider: pulumi.ProviderResource, lab=None) -> Tenancy:
     """The tenancy of the roster the settings name (the program's entry; reads only that file)."""
     from infra.classroom.roster import load_roster_json
 
     students, tenancy = load_roster_json(roster_file)
-    return Tenancy("classroom", students, ctx.capabilities.base_domain, provider, lab_slug=lab_slug,
+    return Tenancy("classroom", students, ctx.capabilities.base_domain, provider, lab=lab,
                    cluster_admin=tenancy == "cluster")
