@@ -120,10 +120,13 @@ def test_no_policy_lets_another_students_namespace_in(document):
 
 
 def test_students_host_names_are_confined_to_their_own_subdomain(document):
-    (binding,) = by_kind(document, "ValidatingAdmissionPolicyBinding")
-    assert binding["spec"]["validationActions"] == ["Deny"]
-    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
-        {"key": "k8s-labs/student", "operator": "Exists"}]
+    bindings = {b["spec"]["policyName"]: b for b in by_kind(document, "ValidatingAdmissionPolicyBinding")}
+    policies = {p["metadata"]["name"] for p in by_kind(document, "ValidatingAdmissionPolicy")}
+    assert set(bindings) == policies == {"classroom-student-hostnames", "classroom-student-middlewares"}
+    for binding in bindings.values():
+        assert binding["spec"]["validationActions"] == ["Deny"]
+        assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+            {"key": "k8s-labs/student", "operator": "Exists"}]
     assert all(o["metadata"]["labels"].get("k8s-labs/student") == o["metadata"]["name"]
                for o in by_kind(document, "Namespace") if o["metadata"]["name"] in student_ids(document))
 
@@ -146,3 +149,24 @@ def test_the_credential_pattern_catches_what_it_must():
                  '{"password": "hunter2"}'):
         assert CREDENTIAL.search(leak), leak
     assert not CREDENTIAL.search('{"token": "[secret]", "password": "[secret]"}')
+
+
+def test_student_middlewares_cannot_make_traefik_fetch_another_namespace(shared):
+    """forwardAuth, errors and plugin reach a service or URL of the author's choosing through Traefik,
+    which every student's NetworkPolicy lets in: the policy admits only kinds that act on the request."""
+    from infra.classroom.objects import STUDENT_MIDDLEWARES, middleware_policy
+    from infra.manifests import load_folder
+    from infra.paths import LABS_DIR
+
+    policy, _ = middleware_policy()
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["apiGroups"], rule["resources"]) == (["traefik.io"], ["middlewares"])
+    (validation,) = policy["spec"]["validations"]
+    allowed = set(re.findall(r"'([A-Za-z]+)'", validation["expression"]))
+    assert allowed == set(STUDENT_MIDDLEWARES)
+    assert not allowed & {"forwardAuth", "errors", "plugin"}
+    crd = json.loads((shared / "schemas" / "crds" / "traefik.io" / "middleware_v1alpha1.json").read_text())
+    assert allowed <= set(crd["properties"]["spec"]["properties"])  # real Middleware kinds, spelt right
+    used = {key for lab in Catalog.load(LABS_DIR).labs for folder in ("manifests", "solution")
+            for obj in load_folder(lab.path / folder) if obj["kind"] == "Middleware" for key in obj["spec"]}
+    assert used and used <= allowed  # the labs' own middlewares still work in a student's namespace

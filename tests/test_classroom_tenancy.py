@@ -51,7 +51,7 @@ def test_the_tenancy_is_a_component_whose_children_use_the_cluster_provider(tmp_
     (tenancy,) = [reg for reg in registrations if reg.type == "labs:classroom:Tenancy"]
     (provider,) = [reg for reg in registrations if reg.type == "pulumi:providers:kubernetes"]
     children = [reg for reg in registrations if reg.parent == tenancy.urn]
-    assert len(children) == 2 * PER_STUDENT + 3  # + the view ClusterRole, the hostname policy and its binding
+    assert len(children) == 2 * PER_STUDENT + 5  # + the view ClusterRole, two policies and their bindings
     assert all(child.custom and child.provider.startswith(provider.urn) for child in children)
     namespaces = {reg.inputs["metadata"]["name"]: reg.urn for reg in children if reg.inputs["kind"] == "Namespace"}
     for child in children:
@@ -67,7 +67,7 @@ def test_registered_objects_are_exactly_the_plain_manifests(tmp_path):
                          if reg.type.startswith("kubernetes:") and reg.custom and "kind" in reg.inputs))
     expected = sorted(json.dumps(obj, sort_keys=True) for obj in
                       [*objects.student_objects("student-01"), objects.view_cluster_role(),
-                       *objects.hostname_policy("localhost")])
+                       *objects.hostname_policy("localhost"), *objects.middleware_policy()])
     assert registered == expected
 
 
@@ -118,7 +118,8 @@ def test_hostnames_follow_the_target_base_domain(tmp_path, monkeypatch):
     real = KindTarget.capabilities
     monkeypatch.setattr(KindTarget, "capabilities", lambda self, s: replace(real(self, s), base_domain="class.example"))
     registrations, outputs = record(tmp_path, numbered(1))
-    (policy,) = [reg for reg in registrations if reg.inputs.get("kind") == "ValidatingAdmissionPolicy"]
+    (policy,) = [reg for reg in registrations if reg.inputs.get("kind") == "ValidatingAdmissionPolicy"
+                 and reg.inputs["metadata"]["name"] == objects.HOSTNAME_POLICY]
     assert policy.inputs["spec"]["variables"] == [
         {"name": "suffix", "expression": "'.' + namespaceObject.metadata.name + '.class.example'"}]
     (students,) = [out["students"] for out in outputs.values() if "students" in out]

@@ -33,6 +33,12 @@ ROLE = "student-edit"
 VIEW_CLUSTER_ROLE = "classroom-view"
 ADMIN_CLUSTER_ROLE = "cluster-admin"
 HOSTNAME_POLICY = "classroom-student-hostnames"
+MIDDLEWARE_POLICY = "classroom-student-middlewares"
+# Traefik Middleware kinds that only act on the request they are given (lab 07 uses stripPrefix).
+STUDENT_MIDDLEWARES = ("addPrefix", "stripPrefix", "stripPrefixRegex", "replacePath", "replacePathRegex",
+                       "redirectRegex", "redirectScheme", "headers", "compress", "rateLimit", "inFlightReq",
+                       "ipAllowList", "retry", "buffering", "circuitBreaker", "contentType", "grpcWeb", "chain",
+                       "basicAuth", "digestAuth")
 DEFAULT_DENY = "default-deny-ingress"
 ALLOW_PLATFORM = "allow-namespace-and-platform"
 # The shared layers' namespaces that may reach students' pods (infra.layers.ingress / monitoring;
@@ -174,45 +180,63 @@ def view_cluster_role() -> dict:
             "metadata": {"name": VIEW_CLUSTER_ROLE, "labels": dict(MANAGED_BY)}, "rules": VIEW_RULES}
 
 
-def hostname_policy(base_domain: str) -> list[dict]:
-    """A ValidatingAdmissionPolicy and its binding: in a student's namespace, every Ingress rule and
-    HTTPRoute names a host under `<namespace>.<base domain>`, and nothing catches every host (an
-    Ingress default backend, a rule or route without a host)."""
-    suffix = f"'.' + namespaceObject.metadata.name + '.{base_domain}'"
-    verbs = ["CREATE", "UPDATE"]
+def _student_policy(name: str, resource_rules: list[dict], validations: list[dict], variables=()) -> list[dict]:
+    """A ValidatingAdmissionPolicy on CREATE/UPDATE of `resource_rules`, bound to the students' namespaces."""
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": HOSTNAME_POLICY, "labels": dict(MANAGED_BY)},
+        "metadata": {"name": name, "labels": dict(MANAGED_BY)},
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [
-                {"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": verbs,
-                 "resources": ["ingresses"]},
-                {"apiGroups": ["gateway.networking.k8s.io"], "apiVersions": ["v1"], "operations": verbs,
-                 "resources": ["httproutes"]},
-            ]},
-            "variables": [{"name": "suffix", "expression": suffix}],
-            "validations": [
-                {"expression": "request.kind.kind != 'Ingress' || (!has(object.spec.defaultBackend) && "
-                               "(!has(object.spec.rules) || object.spec.rules.all(r, has(r.host) && "
-                               "r.host.endsWith(variables.suffix))))",
-                 "messageExpression": "'in this classroom, Ingress hosts end in ' + variables.suffix.substring(1)"
-                                      " + ' (e.g. web' + variables.suffix + '), and no default backend'"},
-                {"expression": "request.kind.kind != 'HTTPRoute' || (has(object.spec.hostnames) && "
-                               "object.spec.hostnames.all(h, h.endsWith(variables.suffix)))",
-                 "messageExpression": "'in this classroom, HTTPRoute hostnames are required and end in ' + "
-                                      "variables.suffix.substring(1)"},
-            ],
+            "matchConstraints": {"resourceRules": [{**rule, "operations": ["CREATE", "UPDATE"]}
+                                                   for rule in resource_rules]},
+            **({"variables": list(variables)} if variables else {}),
+            "validations": validations,
         },
     }
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": HOSTNAME_POLICY, "labels": dict(MANAGED_BY)},
-        "spec": {"policyName": HOSTNAME_POLICY, "validationActions": ["Deny"],
+        "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+        "spec": {"policyName": name, "validationActions": ["Deny"],
                  "matchResources": {"namespaceSelector": {"matchExpressions": [
                      {"key": STUDENT_LABEL, "operator": "Exists"}]}}},
     }
     return [policy, binding]
+
+
+def hostname_policy(base_domain: str) -> list[dict]:
+    """In a student's namespace, every Ingress rule and HTTPRoute names a host under
+    `<namespace>.<base domain>`, and nothing catches every host (an Ingress default backend, a rule
+    or route without a host)."""
+    return _student_policy(
+        HOSTNAME_POLICY,
+        [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "resources": ["ingresses"]},
+         {"apiGroups": ["gateway.networking.k8s.io"], "apiVersions": ["v1"], "resources": ["httproutes"]}],
+        [{"expression": "request.kind.kind != 'Ingress' || (!has(object.spec.defaultBackend) && "
+                        "(!has(object.spec.rules) || object.spec.rules.all(r, has(r.host) && "
+                        "r.host.endsWith(variables.suffix))))",
+          "messageExpression": "'in this classroom, Ingress hosts end in ' + variables.suffix.substring(1)"
+                               " + ' (e.g. web' + variables.suffix + '), and no default backend'"},
+         {"expression": "request.kind.kind != 'HTTPRoute' || (has(object.spec.hostnames) && "
+                        "object.spec.hostnames.all(h, h.endsWith(variables.suffix)))",
+          "messageExpression": "'in this classroom, HTTPRoute hostnames are required and end in ' + "
+                               "variables.suffix.substring(1)"}],
+        variables=[{"name": "suffix", "expression": f"'.' + namespaceObject.metadata.name + '.{base_domain}'"}],
+    )
+
+
+def middleware_policy() -> list[dict]:
+    """In a student's namespace, a Traefik Middleware only rewrites or shapes the request it is given.
+    Traefik itself may enter every student's namespace (the ingress controller); a forwardAuth
+    `address`, an `errors` page service or a `plugin` would make it fetch another student's service on
+    the author's behalf and hand back the answer, around the NetworkPolicies."""
+    allowed = ", ".join(f"'{kind}'" for kind in STUDENT_MIDDLEWARES)
+    return _student_policy(
+        MIDDLEWARE_POLICY,
+        [{"apiGroups": ["traefik.io"], "apiVersions": ["v1alpha1"], "resources": ["middlewares"]}],
+        [{"expression": f"!has(object.spec) || object.spec.all(kind, kind in [{allowed}])",
+          "message": "in this classroom, a Middleware is one of: " + ", ".join(STUDENT_MIDDLEWARES)
+                     + " (no forwardAuth, errors or plugin: they reach other namespaces)"}],
+    )
 
 
 def host_suffix(student: str, base_domain: str) -> str:

@@ -54,9 +54,10 @@ class Tenancy(pulumi.ComponentResource):
         shared = pulumi.ResourceOptions(parent=self)
         if not cluster_admin:
             register(objects.view_cluster_role(), "classroom-view", shared)
-        policy, binding = objects.hostname_policy(base_domain)
-        policy_resource = register(policy, "hostname-policy", shared)
-        register(binding, "hostname-policy-binding", pulumi.ResourceOptions(parent=self, depends_on=[policy_resource]))
+        for label, (policy, binding) in (("hostname-policy", objects.hostname_policy(base_domain)),
+                                         ("middleware-policy", objects.middleware_policy())):
+            policy_resource = register(policy, label, shared)
+            register(binding, f"{label}-binding", pulumi.ResourceOptions(parent=self, depends_on=[policy_resource]))
         for student in students:
             namespace_manifest, *namespaced = objects.student_objects(student.id, cluster_admin=cluster_admin)
             namespace = register(namespace_manifest, student.id, shared)
