@@ -24,6 +24,7 @@ from tests.cloud_helpers import cloud_caps
 
 BUDGET_CPU_M, BUDGET_MEMORY_MI = 220, 700
 ISTIO_RELEASES = ("istio-base", "istiod", "istio-cni", "ztunnel")
+ISTIO_FREE_FORM = {"resources", "meshConfig"}  # free-form maps in the Istio charts: keys not checked
 GIT_PLACEHOLDER_HUB, GIT_PLACEHOLDER_TAG = "registry.istio.io/testing", "latest"
 
 
@@ -143,23 +144,23 @@ def test_sidecar_injection_stays_available_for_labelled_namespaces(shared):
     assert {"namespaceSelector": {"matchLabels": {key: value}}}.items() <= selectors[1].items()
 
 
+def unknown(values: dict, defaults: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of `values` absent from the chart's `defaults` (free-form maps not descended)."""
+    out = []
+    for key, val in values.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if key in ISTIO_FREE_FORM:
+            continue
+        if key not in defaults:
+            out.append(path)
+        elif isinstance(val, dict) and isinstance(defaults[key], dict):
+            out.extend(unknown(val, defaults[key], path))
+    return out
+
+
 def test_istio_value_keys_exist_in_the_charts_internal_defaults(shared):
     """The keys check_k8s cannot verify (Istio wraps its defaults): everything we set exists under
     `_internal_defaults_do_not_set`, except the documented exceptions."""
-    free_form = {"resources", "meshConfig"}
-
-    def unknown(values, defaults, prefix=""):
-        out = []
-        for key, val in values.items():
-            path = f"{prefix}.{key}" if prefix else key
-            if key in free_form:
-                continue
-            if key not in defaults:
-                out.append(path)
-            elif isinstance(val, dict) and isinstance(defaults[key], dict):
-                out.extend(unknown(val, defaults[key], path))
-        return out
-
     caps = kind_capabilities()
     expected = [
         ("base", base_values(caps), ["base.validationFailurePolicy"]),  # documented in istiod's values.yaml
@@ -445,18 +446,6 @@ def test_the_quota_switch_is_a_key_of_both_node_agent_charts(shared):
 
 def test_gke_istio_value_keys_exist_in_the_charts_internal_defaults_but_the_platform(shared):
     gke = cloud_caps("gke")
-
-    def unknown(values, defaults, prefix=""):
-        out = []
-        for key, val in values.items():
-            path = f"{prefix}.{key}" if prefix else key
-            if key in ("resources", "meshConfig"):
-                continue
-            if key not in defaults:
-                out.append(path)
-            elif isinstance(val, dict) and isinstance(defaults[key], dict):
-                out.extend(unknown(val, defaults[key], path))
-        return out
 
     for chart, values in (("cni", cni_values(gke)), ("ztunnel", ztunnel_values(gke))):
         defaults = chart_defaults(shared, chart, "1.30.3")["_internal_defaults_do_not_set"]
