@@ -140,6 +140,9 @@ def test_each_sidecar_and_the_snapshot_controller_is_bound_to_its_account(render
     assert lease_role["rules"][0]["resources"] == ["leases"]
     controller = objects_of_kind(rendered, "Deployment")[SNAPSHOT_CONTROLLER]
     assert "--leader-election=true" in containers(controller)[0]["args"]
+    pod_security = controller["spec"]["template"]["spec"]["securityContext"]
+    assert pod_security["runAsNonRoot"] is True and pod_security["runAsUser"] >= 10000
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
 def test_images_are_pinned_sig_storage_tags_of_one_release_line(rendered):

@@ -500,6 +500,11 @@ class StorageLayer(Layer):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=account.metadata.name,
+                        # A controller that only talks to the API server: no root, the runtime's seccomp profile.
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True, run_as_user=65532, run_as_group=65532,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
                         containers=[k8s.core.v1.ContainerArgs(
                             name=SNAPSHOT_CONTROLLER,
                             image=IMAGES[SNAPSHOT_CONTROLLER],
