@@ -1,8 +1,13 @@
-"""Shared by the classroom tests: a fake Pulumi driver that "applies" the classroom to a FakeCluster, and a
-fake kubectl that applies what it reads on stdin to the same cluster."""
+"""Shared by the classroom tests: a fake Pulumi driver that "applies" the classroom to a FakeCluster, a
+fake kubectl that applies what it reads on stdin to the same cluster, and a fake Grafana API."""
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import urllib.parse
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,6 +84,8 @@ class FakeKubectl:
         with self.lock:
             self.calls.append({"args": list(args), "kubeconfig": kubeconfig, "context": context, "stdin": stdin,
                                "objects": objects})
+        if args[:5] == ["-n", "monitoring", "get", "secret", "grafana-admin"]:  # the monitoring layer's Secret
+            return _Done(base64.b64encode(FakeGrafana.ADMIN_PASSWORD.encode()).decode())
         namespaces = {(obj.get("metadata") or {}).get("namespace") for obj in objects}
         if namespaces & self.failing:
             raise LabsError(f"`kubectl {' '.join(args)}` failed: forbidden")
@@ -96,6 +103,95 @@ class FakeKubectl:
                 and (namespace is None or {o["metadata"].get("namespace") for o in call["objects"]} == {namespace})]
 
 
+class _Done:
+    def __init__(self, stdout: str):
+        self.stdout, self.stderr, self.returncode = stdout, "", 0
+
+
+class FakeGrafana:
+    """Grafana's user API as infra.classroom.grafana uses it, with Basic authentication as admin."""
+
+    ADMIN_PASSWORD = "the-admin-password"
+
+    def __init__(self):
+        self.users: dict[int, dict] = {1: {"id": 1, "login": "admin", "password": self.ADMIN_PASSWORD, "role": "Admin"}}
+        self.requests: list[tuple[str, str]] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def user(self, login: str) -> dict | None:
+        return next((u for u in self.users.values() if u["login"] == login), None)
+
+    def _handler(self):
+        grafana = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, payload: dict):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(json.dumps(payload).encode())
+
+            def _serve(self):
+                url = urllib.parse.urlsplit(self.path)
+                grafana.requests.append((self.command, url.path))
+                expected = "Basic " + base64.b64encode(f"admin:{grafana.ADMIN_PASSWORD}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    return self._send(401, {"message": "invalid username or password"})
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                parts = url.path.strip("/").split("/")
+                if self.command == "GET" and url.path == "/api/users/lookup":
+                    found = grafana.user(urllib.parse.parse_qs(url.query)["loginOrEmail"][0])
+                    return self._send(200, {"id": found["id"], "login": found["login"]}) if found else \
+                        self._send(404, {"message": "user not found"})
+                if self.command == "POST" and url.path == "/api/admin/users":
+                    if grafana.user(body["login"]):
+                        return self._send(412, {"message": "user already exists"})
+                    new = max(grafana.users) + 1
+                    grafana.users[new] = {"id": new, "role": "Viewer", **body}
+                    return self._send(200, {"id": new, "message": "User created"})
+                if self.command == "PUT" and parts[:3] == ["api", "admin", "users"] and parts[4:] == ["password"]:
+                    grafana.users[int(parts[3])]["password"] = body["password"]
+                    return self._send(200, {"message": "User password updated"})
+                if self.command == "PATCH" and parts[:3] == ["api", "org", "users"]:
+                    grafana.users[int(parts[3])]["role"] = body["role"]
+                    return self._send(200, {"message": "Organization user updated"})
+                return self._send(404, {"message": "not found"})
+
+            do_GET = do_POST = do_PUT = do_PATCH = _serve
+
+        return Handler
+
+
+@pytest.fixture
+def fake_grafana(monkeypatch):
+    """A fake Grafana that `classroom up` reaches as through `kubectl port-forward`."""
+    grafana = FakeGrafana()
+
+    @contextmanager
+    def forwarded(*args, **kwargs):
+        yield grafana.url
+
+    monkeypatch.setattr("infra.classroom.grafana.port_forward", forwarded)
+    monkeypatch.setattr("infra.classroom.grafana.require_tool", lambda name: f"/fake/{name}")
+    yield grafana
+    grafana.close()
+
+
 @pytest.fixture
 def fake_cluster(tmp_path):
     folder = tmp_path / "fake-cluster"
@@ -106,7 +202,7 @@ def fake_cluster(tmp_path):
 
 
 @pytest.fixture
-def classroom_driver(monkeypatch, fake_cluster):
+def classroom_driver(monkeypatch, fake_cluster, fake_grafana):
     ClassroomDriver.instances = []
     ClassroomDriver.stacks = {}
     ClassroomDriver.cluster = fake_cluster

@@ -10,7 +10,7 @@ from infra.catalog import Catalog
 from infra.classroom.board import board_html, classroom_status
 from infra.classroom.commands import load_record
 from infra.paths import LABS_DIR
-from tests.classroom_helpers import classroom_driver, fake_cluster  # noqa: F401 (fixtures)
+from tests.classroom_helpers import classroom_driver, fake_cluster, fake_grafana  # noqa: F401 (fixtures)
 from tests.conftest import write_lab
 from tests.test_cli import invoke
 

@@ -18,7 +18,7 @@ from infra import paths
 from infra.classroom.commands import download_tokens, load_record
 from infra.classroom.credentials import student_kubeconfig
 from infra.errors import LabsError
-from tests.classroom_helpers import classroom_driver, fake_cluster  # noqa: F401 (fixtures)
+from tests.classroom_helpers import classroom_driver, fake_cluster, fake_grafana  # noqa: F401 (fixtures)
 from tests.test_cli import invoke
 
 ROSTER = 'name,email,group\nÉlodie Martin,e@x.fr,A\nPaul <b>Durand</b>,p@x.fr,A\n"Zoë O\'Brien, Jr",,B\nAnne,,B\nLéo,,C\n'

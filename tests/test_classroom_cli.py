@@ -11,7 +11,7 @@ import yaml
 
 from infra import paths
 from infra.classroom.credentials import student_kubeconfig, students_dir
-from tests.classroom_helpers import classroom_driver, fake_cluster, up_calls  # noqa: F401 (fixtures)
+from tests.classroom_helpers import classroom_driver, fake_cluster, fake_grafana, up_calls  # noqa: F401 (fixtures)
 from tests.test_cli import invoke
 
 

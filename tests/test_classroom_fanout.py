@@ -11,7 +11,7 @@ from infra import paths
 from infra.classroom import fanout
 from infra.classroom.commands import load_record
 from infra.classroom.credentials import student_kubeconfig
-from tests.classroom_helpers import ClassroomDriver, classroom_driver, fake_cluster  # noqa: F401 (fixtures)
+from tests.classroom_helpers import ClassroomDriver, classroom_driver, fake_cluster, fake_grafana  # noqa: F401 (fixtures)
 from tests.test_cli import invoke
 
 

@@ -373,4 +373,6 @@ def test_every_guide_has_the_classroom_section_right_after_its_prerequisites(lab
     assert f"kubectl config set-context --current {set_context}" in section and host in section
     assert f"`{lab.namespace}`" in section and f"labs/{lab.path.name}/manifests/" in section
     assert f"invoke lab solve --lab={lab.slug} --student=" in section
-    assert len(section.strip().splitlines()) <= 10  # short
+    # Where the lab has Grafana, the student logs in with the login `classroom up` made (on the card).
+    assert ("Grafana" in section) == ("monitoring" in lab.layer_closure())
+    assert len(section.strip().splitlines()) <= 11  # short: an intro and 8 bullets at most

@@ -1,10 +1,11 @@
 """Printable access cards: one HTML file (A4, two cards a page, French and English) and a CSV for the instructor.
 
 Each card: the student's name, namespace, the API server, how to get the kubeconfig (a QR code of its
-download URL when `classroom serve` serves it: an unguessable token per student), the Grafana URL and
-the student's own host names for the lab apps (`<app>.<student>.<base domain>`).
+download URL when `classroom serve` serves it: an unguessable token per student), the Grafana URL with
+the student's own Grafana login (once `classroom up` made it: a lab with monitoring), and the student's
+own host names for the lab apps (`<app>.<student>.<base domain>`).
 
-A card is a credential once it carries a download URL: the files are written 0600 in the session's
+A card is a credential once it carries a download URL or a Grafana password: the files are written 0600 in the session's
 classroom folder by default. Student names are escaped (they come from a roster).
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ import html
 import io
 from pathlib import Path
 
-from infra.classroom.commands import ClassroomRecord, classroom_dir, download_tokens, load_classroom
+from infra.classroom.commands import ClassroomRecord, classroom_dir, download_tokens, load_classroom, read_secrets
+from infra.classroom.grafana import PASSWORDS
 from infra.classroom.credentials import student_kubeconfig
 from infra.classroom.objects import host_suffix
 from infra.classroom.roster import Student
@@ -54,6 +56,7 @@ TEXT = {
         "use": "Puis : <code>export KUBECONFIG=$PWD/kubeconfig</code> et <code>kubectl get pods</code>"
                " (votre namespace est celui par défaut).",
         "apps": "Vos applications", "grafana": "Grafana (partagé)", "lab": "Applications du lab",
+        "grafana_login": "identifiant <code>{login}</code>, mot de passe <code>{password}</code>",
         "yours": "Vos noms d'hôte : <code>{host}</code> (un Ingress ailleurs est refusé).",
         "expires": "Accès valable jusqu'au {when}.", "qr": "kubeconfig",
     },
@@ -65,6 +68,7 @@ TEXT = {
         "use": "Then: <code>export KUBECONFIG=$PWD/kubeconfig</code> and <code>kubectl get pods</code>"
                " (your namespace is the default one).",
         "apps": "Your apps", "grafana": "Grafana (shared)", "lab": "Lab apps",
+        "grafana_login": "login <code>{login}</code>, password <code>{password}</code>",
         "yours": "Your host names: <code>{host}</code> (an Ingress for any other is refused).",
         "expires": "Access valid until {when}.", "qr": "kubeconfig",
     },
@@ -88,7 +92,9 @@ def student_access(record: ClassroomRecord, student: Student) -> tuple[str, int]
 
 
 def card_data(record: ClassroomRecord, students: list[Student], tokens: dict[str, str], lab,
-              serve_url: str) -> list[dict]:
+              serve_url: str, grafana: dict[str, str] | None = None) -> list[dict]:
+    """One row per student; `grafana`: their Grafana passwords (infra.classroom.grafana), when made."""
+    grafana = grafana or {}
     rows = []
     for student in students:
         server, port = student_access(record, student)
@@ -98,6 +104,8 @@ def card_data(record: ClassroomRecord, students: list[Student], tokens: dict[str
             "namespace": student.namespace, "server": server,
             "download_url": download_url(serve_url, token) if serve_url and token else "",
             "grafana_url": _web(f"grafana.{record.base_domain}", port),
+            "grafana_login": student.id if student.id in grafana else "",
+            "grafana_password": grafana.get(student.id, ""),
             # The host names the lab's own routes use, made the student's (lab 07: blue, green, apps...).
             "lab_urls": [_web(host, port) for host in student_hosts(lab, student.id, record.base_domain)] if lab else [],
             "host_pattern": f"*.{host_suffix(student.id, record.base_domain)}",
@@ -118,6 +126,9 @@ def _card(row: dict, expires: str) -> str:
         t = TEXT[lang]
         get = t["get_served"].format(url=e(row["download_url"])) if row["download_url"] else t["get_file"]
         apps = [f'<dt>{t["grafana"]}</dt><dd class="url">{e(row["grafana_url"])}</dd>']
+        if row["grafana_login"]:
+            login = t["grafana_login"].format(login=e(row["grafana_login"]), password=e(row["grafana_password"]))
+            apps.append(f"<dt></dt><dd>{login}</dd>")
         if row["lab_urls"]:
             urls = "<br>".join(e(url) for url in row["lab_urls"])
             apps.append(f'<dt>{t["lab"]}</dt><dd class="url">{urls}</dd>')
@@ -157,7 +168,8 @@ def cards_html(rows: list[dict], session: str, expires: str) -> str:
 
 def cards_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
-    columns = ["id", "name", "email", "group", "namespace", "server", "kubeconfig", "download_url", "lab_urls"]
+    columns = ["id", "name", "email", "group", "namespace", "server", "kubeconfig", "download_url", "lab_urls", "grafana_login",
+               "grafana_password"]
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
@@ -181,7 +193,8 @@ def write_cards(session: str, output: str | None = None, serve_url: str | None =
         from infra.catalog import Catalog
 
         lab = Catalog.load().resolve(lab_ref or record.lab)
-    rows = card_data(record, students, download_tokens(session), lab, record.serve_url)
+    rows = card_data(record, students, download_tokens(session), lab, record.serve_url,
+                     read_secrets(session, PASSWORDS))
     for row in rows:
         row["kubeconfig"] = str(student_kubeconfig(session, row["id"]))
     html_file = Path(output) if output else classroom_dir(session) / "cards.html"

@@ -5,6 +5,7 @@ A classroom lives in its session's folder (`paths.session_dir(session)`), beside
   classroom/roster.json      the normalized roster (0600: names and emails); the stack's `roster` setting
   classroom/classroom.json   target, tenancy, lab, API server, the download URL base once served (0600)
   classroom/downloads.json   one unguessable download token per student, for `classroom serve` (0600)
+  classroom/grafana.json     each student's Grafana password, when the lab uses monitoring (0600)
   students/<id>/kubeconfig   each student's kubeconfig (0600)
 
 Every check that can fail on bad input (roster, lab, target, tenancy, limits) runs before anything is
@@ -27,6 +28,7 @@ from infra.settings import StackSettings
 
 TENANCIES = ("namespace", "cluster")
 RECORD = "classroom.json"
+DOWNLOADS = "downloads.json"
 
 
 def classroom_dir(session: str) -> Path:
@@ -150,25 +152,31 @@ def _current_lab(driver, settings: StackSettings) -> str:
     return driver.stack_settings(settings.stack_name).lab
 
 
-def _download_tokens(session: str, students: list[Student]) -> dict[str, str]:
-    """One unguessable token per student, kept across `classroom up` runs (printed cards stay valid)."""
+def kept_secrets(session: str, name: str, students: list[Student], nbytes: int) -> dict[str, str]:
+    """One random secret per student in `classroom/<name>` (0600), kept across `classroom up` runs so
+    printed cards stay valid; students no longer in the roster are dropped."""
     from infra.driver import write_private
 
-    file = classroom_dir(session) / "downloads.json"
+    known = read_secrets(session, name)
+    values = {s.id: known.get(s.id) or secrets.token_urlsafe(nbytes) for s in students}
+    write_private(classroom_dir(session) / name, json.dumps(values, indent=2) + "\n")
+    return values
+
+
+def read_secrets(session: str, name: str) -> dict[str, str]:
     try:
-        known = json.loads(file.read_text())
+        return json.loads((classroom_dir(session) / name).read_text())
     except (OSError, ValueError):
-        known = {}
-    tokens = {s.id: known.get(s.id) or secrets.token_urlsafe(24) for s in students}
-    write_private(file, json.dumps(tokens, indent=2) + "\n")
-    return tokens
+        return {}
+
+
+def _download_tokens(session: str, students: list[Student]) -> dict[str, str]:
+    """One unguessable download token per student (192 bits)."""
+    return kept_secrets(session, DOWNLOADS, students, 24)
 
 
 def download_tokens(session: str) -> dict[str, str]:
-    try:
-        return json.loads((classroom_dir(session) / "downloads.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_secrets(session, DOWNLOADS)
 
 
 def _drop_departed(session: str, students: list[Student]) -> None:
@@ -241,6 +249,11 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
     _warn_if_local(record.server)
     if lab:
         apply_starting_points(record, class_, lab, parallel)
+    from infra.classroom.grafana import grafana_accounts, uses_grafana
+
+    if uses_grafana(lab or _lab(lab_slug or None)):
+        grafana_accounts(settings.session, class_, str(kubeconfig))
+        core.console.print(f"Grafana: one login per student (role Editor), printed on their card only")
     core.console.print(
         f"[green]classroom ready[/green]: {len(class_)} students in their namespaces on {settings.stack_name}; "
         f"{len(issued)} kubeconfigs (valid until {session_record.expires_at}) in {students_dir(settings.session)}. "
