@@ -21,6 +21,16 @@ def _node_size(raw: object) -> str:
     return size
 
 
+def _ipv4(raw: object) -> str:
+    """"" or an IPv4 address (kind's apiServerAddress)."""
+    import ipaddress
+
+    text = str(raw).strip()
+    if text and not isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address):
+        raise ValueError(text)
+    return text
+
+
 # config key -> (field, parser, accepted range for ints, targets that use it: None = every target)
 _KEYS = {
     "session": ("session", str, None, None),
@@ -30,6 +40,10 @@ _KEYS = {
     "httpPort": ("http_port", int, (1, 65535), None),
     "httpsPort": ("https_port", int, (1, 65535), None),
     "lbAddressRange": ("lb_address_range", str, None, None),
+    # Web UIs and lab apps at <name>.<baseDomain> ("" = the target's default: localhost on kind).
+    "baseDomain": ("base_domain", str, None, None),
+    # kind: the host address its API server listens on ("" = 127.0.0.1: this machine only).
+    "apiServerAddress": ("api_server_address", _ipv4, None, ("kind",)),
     # Classroom: the normalized roster `classroom up` writes (unset = left as the stack has it).
     "roster": ("roster", str, None, None),
     # Managed clouds only (stacks/Pulumi.<gke|eks|aks>.yaml pins them).
@@ -41,14 +55,14 @@ _KEYS = {
     "maxNodes": ("max_nodes", int, (1, 50), CLOUDS),
     "expiresHours": ("expires_hours", int, (1, 168), CLOUDS),
     "expiresAt": ("expires_at", str, None, CLOUDS),
-    "baseDomain": ("base_domain", str, None, CLOUDS),
     "gcpProject": ("gcp_project", str, None, ("gke",)),
     "releaseChannel": ("release_channel", str, None, ("gke",)),
     "vpcId": ("vpc_id", str, None, ("eks",)),
     "subnetIds": ("subnet_ids", str, None, ("eks",)),
 }
 
-_MESSAGES = {int: "a whole number", _node_size: f"one of {', '.join(NODE_SIZES)}"}
+_MESSAGES = {int: "a whole number", _node_size: f"one of {', '.join(NODE_SIZES)}",
+             _ipv4: "an IPv4 address of this machine (e.g. 192.168.1.10)"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,8 @@ class StackSettings:
     http_port: int = 80
     https_port: int = 443
     lb_address_range: str = ""  # "" = taken from the kind Docker network at up (MetalLB pool)
+    base_domain: str = ""  # web UIs at <name>.<baseDomain> ("" = the target's default)
+    api_server_address: str = ""  # kind: a LAN address of this machine, for students on their own machines
     # Classroom roster JSON (infra.classroom): None leaves the stack's value alone, so `lab up` in a
     # classroom keeps the students' tenancy; "" removes it (`classroom down`).
     roster: str | None = None
@@ -72,7 +88,6 @@ class StackSettings:
     max_nodes: int = 5
     expires_hours: int = 8  # the expiry tag: first `lab up` of the session + this
     expires_at: str = ""  # the expiry tag's value, fixed once per session (infra.clusters.cloud)
-    base_domain: str = ""  # web UIs at <name>.<baseDomain> behind the ingress load balancer
     gcp_project: str = ""  # GKE: the Google Cloud project
     release_channel: str = "REGULAR"  # GKE release channel
     vpc_id: str = ""  # EKS: an existing VPC ("" = the target creates one)

@@ -139,7 +139,20 @@ def test_server_override_keeps_the_certificate_name(classroom_driver, fake_clust
 
 def test_a_loopback_server_is_pointed_out(classroom_driver, capsys):
     invoke("classroom", "up", "--students=1")
-    assert "this machine only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "this machine only" in err and "--api-server-address=" in err
+
+
+def test_a_lan_classroom_on_kind_listens_on_that_address_and_publishes_apps_under_it(classroom_driver, capsys):
+    invoke("classroom", "up", "--students=1", "--api-server-address=192.168.1.10", "--lab=ingress")
+    (settings,) = [call[1] for call in up_calls()]
+    assert settings.api_server_address == "192.168.1.10"
+    record = json.loads((paths.session_dir("default") / "classroom" / "classroom.json").read_text())
+    assert record["base_domain"] == "192.168.1.10.sslip.io"
+    invoke("classroom", "render", "--students=1", "--api-server-address=192.168.1.10", "--lab=ingress")
+    student = json.loads(capsys.readouterr().out)["students"][0]
+    assert student["host_suffix"] == "student-01.192.168.1.10.sslip.io"
+    assert "blue.student-01.192.168.1.10.sslip.io" in student["lab_hosts"]
 
 
 def test_switching_tenancy_needs_a_classroom_down_first(classroom_driver, capsys):

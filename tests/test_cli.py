@@ -83,7 +83,7 @@ def test_lab_up_options_reach_the_stack_config(driver):
     assert settings.as_config() == {
         "k8s-labs:session": "monday", "k8s-labs:target": "kind", "k8s-labs:lab": "ingress",
         "k8s-labs:workers": "1", "k8s-labs:httpPort": "8080", "k8s-labs:httpsPort": "8443",
-        "k8s-labs:lbAddressRange": "",
+        "k8s-labs:lbAddressRange": "", "k8s-labs:baseDomain": "", "k8s-labs:apiServerAddress": "",
     }
 
 

@@ -175,3 +175,45 @@ def test_a_configured_lb_range_is_kept_and_changes_in_place(tmp_path, monkeypatc
     assert kind.KindClusterProvider().create(props).outs["lb_address_range"] == "10.1.0.10-10.1.0.20"
     diff = kind.KindClusterProvider().diff("labs-monday", props, {**props, "lb_address_range": "10.1.0.30-10.1.0.40"})
     assert diff.changes and diff.replaces == []
+
+
+# --- a classroom on kind whose students use their own machines ----------------------------------
+
+def test_a_lan_api_server_address_goes_into_the_kind_config_and_replaces_the_cluster(tmp_path):
+    assert "networking" not in kind.kind_config(StackSettings())  # default: 127.0.0.1, this machine only
+    lan = StackSettings(session="monday", api_server_address="192.168.1.10")
+    assert kind.kind_config(lan)["networking"] == {"apiServerAddress": "192.168.1.10"}
+    diff = kind.KindClusterProvider().diff("labs-monday", _props(tmp_path), _props(tmp_path, lan))
+    assert diff.replaces == ["config"] and diff.delete_before_replace
+
+
+@pytest.mark.parametrize("settings, domain", [
+    (StackSettings(), "localhost"),
+    (StackSettings(api_server_address="192.168.1.10"), "192.168.1.10.sslip.io"),
+    (StackSettings(api_server_address="192.168.1.10", base_domain="class.example.org"), "class.example.org"),
+])
+def test_web_uis_are_published_where_students_can_reach_them(settings, domain):
+    assert kind.KindTarget().capabilities(settings).base_domain == domain
+
+
+def test_preflight_refuses_an_address_this_machine_does_not_have(monkeypatch):
+    monkeypatch.setattr("infra.doctor.docker_daemon_ready", lambda: None)
+    fake = FakeKind()
+    monkeypatch.setattr(kind, "_kind", fake)
+    with pytest.raises(LabsError, match="apiServerAddress 203.0.113.7 is not an address of this machine"):
+        kind.KindTarget().preflight(StackSettings(api_server_address="203.0.113.7"))  # TEST-NET-3
+    assert fake.calls == []  # before anything is asked of kind
+    assert kind.address_is_local("127.0.0.1")
+
+
+@pytest.mark.parametrize("raw", ["192.168.1", "::1", "lan"])
+def test_an_api_server_address_that_is_not_ipv4_is_one_clear_error(raw):
+    with pytest.raises(LabsError, match=f"apiServerAddress must be an IPv4 address of this machine .*got '{raw}'"):
+        StackSettings().with_config({"apiServerAddress": raw}, "command line")
+
+
+def test_the_api_server_address_is_kind_only_and_the_base_domain_every_targets():
+    kind_config = StackSettings(api_server_address="192.168.1.10", base_domain="x.org").as_config()
+    assert kind_config["k8s-labs:apiServerAddress"] == "192.168.1.10" and kind_config["k8s-labs:baseDomain"] == "x.org"
+    gke_config = StackSettings(target="gke", api_server_address="192.168.1.10").as_config()
+    assert "k8s-labs:apiServerAddress" not in gke_config and "k8s-labs:baseDomain" in gke_config

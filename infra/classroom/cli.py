@@ -20,6 +20,11 @@ HELP = {
            "point goes into each student's namespace that does not have it yet)",
     "format": "render output: json or yaml",
     "server": "API server address written in students' kubeconfigs (default: the cluster's; e.g. a LAN address)",
+    "api_server_address": "kind: this machine's LAN address (e.g. 192.168.1.10) for the API server to listen on, so "
+                          "students reach the cluster from their own machines (set it when the session starts: "
+                          "changing it recreates the cluster)",
+    "base_domain": "domain of the web UIs and lab apps (<app>.<student>.<domain>; default: localhost on kind, "
+                   "<LAN address>.sslip.io with --api-server-address, the stack's on clouds)",
     "yes": "cloud targets: accept the cost estimate without asking",
     "group_size": "cluster tenancy: students per cluster (default 1)",
     "parallel": "up: clusters created at once in cluster tenancy (default 2 on kind, 4 on clouds), and with --lab "
@@ -49,11 +54,13 @@ def _commands():
     return commands
 
 
-def _settings(target, session, workers=None, http_port=None, https_port=None, hours=None):
+def _settings(target, session, workers=None, http_port=None, https_port=None, hours=None, api_server_address=None,
+              base_domain=None):
     from infra import commands
 
     return commands.stack_settings(target=target, session=session, workers=workers, httpPort=http_port,
-                                   httpsPort=https_port, expiresHours=hours)
+                                   httpsPort=https_port, expiresHours=hours, apiServerAddress=api_server_address,
+                                   baseDomain=base_domain)
 
 
 def _whole(value, name: str, low: int = 1):
@@ -72,22 +79,24 @@ def _whole(value, name: str, low: int = 1):
 
 def classroom_collection(user_errors) -> Collection:
     @task(help=_helps("students", "roster", "target", "session", "tenancy", "lab", "server", "yes", "group_size",
-                      "parallel", "hours", "workers", "http_port", "https_port"))
+                      "parallel", "hours", "workers", "http_port", "https_port", "api_server_address", "base_domain"))
     @user_errors
     def up(c, students=None, roster=None, target="kind", session="default", tenancy="namespace", lab=None,
            server=None, yes=False, group_size=1, parallel=None, hours=None, workers=None, http_port=None,
-           https_port=None):
+           https_port=None, api_server_address=None, base_domain=None):
         """Prepare the class: per student a namespace (or a cluster), rights, quota, policies, a kubeconfig."""
-        _commands().classroom_up(_settings(target, session, workers, http_port, https_port, hours), students, roster,
-                                 lab, tenancy, server, yes, _whole(group_size, "group_size"),
-                                 _whole(parallel, "parallel"))
+        settings = _settings(target, session, workers, http_port, https_port, hours, api_server_address, base_domain)
+        _commands().classroom_up(settings, students, roster, lab, tenancy, server, yes,
+                                 _whole(group_size, "group_size"), _whole(parallel, "parallel"))
 
-    @task(help=_helps("students", "roster", "target", "session", "tenancy", "lab", "format", "group_size"))
+    @task(help=_helps("students", "roster", "target", "session", "tenancy", "lab", "format", "group_size",
+                      "api_server_address", "base_domain"))
     @user_errors
     def render(c, students=None, roster=None, target="kind", session="default", tenancy="namespace", lab=None,
-               format="json", group_size=1):
+               format="json", group_size=1, api_server_address=None, base_domain=None):
         """Print what `classroom up` would register, with the students beside the objects; offline."""
-        print(_commands().classroom_render(_settings(target, session), students, roster, lab, tenancy, format,
+        settings = _settings(target, session, api_server_address=api_server_address, base_domain=base_domain)
+        print(_commands().classroom_render(settings, students, roster, lab, tenancy, format,
                                            _whole(group_size, "group_size")))
 
     @task(help=_helps("session"))
@@ -126,14 +135,15 @@ def classroom_collection(user_errors) -> Collection:
     def action(c, action, students=None, roster=None, target=None, session=None, tenancy=None, lab=None,
                format=None, server=None, yes=False, group_size=None, parallel=None, hours=None, workers=None,
                http_port=None, https_port=None, output=None, serve_url=None, address=None, port=None, html=None,
-               watch=None, lang=None):
+               watch=None, lang=None, api_server_address=None, base_domain=None):
         """`invoke classroom <action> ...`: the same as `invoke classroom.<action> ...`."""
         if action not in bodies:
             raise Exit(f"error: unknown action '{action}': use one of {', '.join(ACTIONS)}", code=1)
         given = dict(students=students, roster=roster, target=target, session=session, tenancy=tenancy, lab=lab,
                      format=format, server=server, yes=yes or None, group_size=group_size, parallel=parallel,
                      hours=hours, workers=workers, http_port=http_port, https_port=https_port, output=output,
-                     serve_url=serve_url, address=address, port=port, html=html, watch=watch, lang=lang)
+                     serve_url=serve_url, address=address, port=port, html=html, watch=watch, lang=lang,
+                     api_server_address=api_server_address, base_domain=base_domain)
         body = bodies[action]
         accepted = inspect.signature(body.body).parameters
         unused = sorted(name for name, value in given.items() if value is not None and name not in accepted)

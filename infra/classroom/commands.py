@@ -330,9 +330,9 @@ def _warn_if_local(server: str) -> None:
 
     host = urlsplit(server).hostname or ""
     if host in ("localhost", "::1") or host.startswith("127."):
-        core.console.print(f"[yellow]note: the students' kubeconfigs point at {server}, this machine only: students "
-                           "on their own machines need an address they can reach (--server=https://<address>:<port>; "
-                           "see the README's classroom section)[/yellow]", soft_wrap=True)
+        core.console.print(f"[yellow]note: the students' kubeconfigs point at {server}, this machine only: for students "
+                           "on their own machines, start the session with --api-server-address=<this machine's LAN "
+                           "address> on kind (see the README's classroom section)[/yellow]", soft_wrap=True)
 
 
 def _previous_record(session: str) -> ClassroomRecord | None:

@@ -94,13 +94,37 @@ def kind_config(settings: StackSettings) -> dict:
         "extraMounts": [mount],
     }
     workers = [{"role": "worker", "image": NODE_IMAGE, "extraMounts": [mount]} for _ in range(settings.workers)]
-    return {
+    config = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "name": cluster_name(settings.session),
         "nodes": [control_plane, *workers],
         "kubeadmConfigPatches": [_CONTROL_PLANE_METRICS_PATCH, _KUBE_PROXY_METRICS_PATCH],
     }
+    if settings.api_server_address:
+        # A classroom whose students use their own machines: the API server listens on that LAN
+        # address (kind adds it to the serving certificate's SANs); its port stays kind's pick.
+        config["networking"] = {"apiServerAddress": settings.api_server_address}
+    return config
+
+
+def base_domain(settings: StackSettings) -> str:
+    """Where web UIs and lab apps are published: *.localhost resolves to 127.0.0.1 in browsers and
+    curl, this machine only; with a LAN API server address, the wildcard DNS name of that address
+    (sslip.io answers <anything>.<ip>.sslip.io with <ip>), so students' machines reach the ingress."""
+    if settings.base_domain:
+        return settings.base_domain
+    return f"{settings.api_server_address}.sslip.io" if settings.api_server_address else "localhost"
+
+
+def address_is_local(address: str) -> bool:
+    """True when this machine owns `address` (kind would otherwise fail late, binding the API server)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, 0))
+            return True
+        except OSError:
+            return False
 
 
 def _kind(*args: str, timeout: int = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -282,7 +306,7 @@ class KindTarget:
             default_provisioner="rancher.io/local-path",  # not CSI: no expansion, no snapshots
             metrics_server=False,
             kubelet_certs_verifiable=False,  # kind kubelets serve self-signed certificates
-            base_domain="localhost",  # *.localhost resolves to 127.0.0.1 in browsers and curl
+            base_domain=base_domain(settings),
             nodes=1 + settings.workers,
         )
 
@@ -290,6 +314,10 @@ class KindTarget:
         from infra.doctor import docker_daemon_ready
 
         docker_daemon_ready()
+        if settings.api_server_address and not address_is_local(settings.api_server_address):
+            raise LabsError(f"apiServerAddress {settings.api_server_address} is not an address of this machine: "
+                            "use the LAN address students reach (`ip -4 addr` on Linux, `ipconfig getifaddr en0` "
+                            "on macOS)")
         if cluster_name(settings.session) in existing_clusters():
             return  # its own port mappings hold the ports
         for option, port in (("--http-port", settings.http_port), ("--https-port", settings.https_port)):
