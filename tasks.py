@@ -115,7 +115,7 @@ def lab_footprint(c, lab="all", target="kind", session="default"):
 def lab_check(c, lab, target="kind", session="default", namespace=None, student=None, kubeconfig=None, context=None,
               lang="fr", timeout=30):
     """Check a lab's result: each check passed/failed with its hint; exit 0 only when all pass."""
-    if not commands.lab_check(lab, _settings(target, session), namespace, kubeconfig, context, lang, float(timeout),
+    if not commands.lab_check(lab, _settings(target, session), namespace, kubeconfig, context, lang, _seconds(timeout),
                               student=student):
         raise Exit(code=1)
 
@@ -138,7 +138,7 @@ def lab_reset(c, lab, target="kind", session="default", namespace=None, student=
 @user_errors
 def lab_test(c, lab, target="kind", session="default", timeout=180):
     """Before class, on a real cluster: up, checks fail, solve, checks pass, reset, checks fail again."""
-    if not commands.lab_test(lab, _settings(target, session), float(timeout)):
+    if not commands.lab_test(lab, _settings(target, session), _seconds(timeout)):
         raise Exit("some labs did not behave (see the report)", code=1)
 
 
@@ -234,6 +234,16 @@ def _whole(value, name: str) -> int:
     if number < 0:
         raise LabsError(f"--{name} must be 0 or more, got {number}")
     return number
+
+
+def _seconds(value) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise LabsError(f"--timeout must be a number of seconds, got '{value}'") from None
+    if not 0 <= seconds < float("inf"):
+        raise LabsError(f"--timeout must be 0 or more seconds, got {value}")
+    return seconds
 
 
 def _hours(value) -> float:

@@ -97,12 +97,19 @@ def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int =
 
 
 def lab_down(settings: StackSettings) -> None:
-    """Remove the lab's layers, keep the cluster (the next lab starts fast)."""
+    """Remove the lab's layers, keep the cluster (the next lab starts fast).
+
+    Everything but the lab comes from the stack itself: the committed defaults could differ from
+    what `lab up` was given (--workers, --http-port, --gcp-project, a classroom's apiServerAddress),
+    and any change there replaces the cluster."""
     require_target_sdk(settings)
     from infra.clusters.cloud import with_expiry
 
-    make_driver(settings.session).up(with_expiry(replace(settings, lab="")),
-                                     f"removing lab layers from {settings.stack_name}")
+    driver = make_driver(settings.session)
+    if settings.stack_name in driver.list_stacks():
+        settings = replace(driver.stack_settings(settings.stack_name), session=settings.session,
+                           target=settings.target)
+    driver.up(with_expiry(replace(settings, lab="")), f"removing lab layers from {settings.stack_name}")
 
 
 # --- cost -------------------------------------------------------------------------------------------
@@ -162,8 +169,11 @@ def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) ->
         if not sys.stdin.isatty():
             raise LabsError("no terminal to confirm the cost estimate above: nothing was created "
                             "(re-run with --yes to accept it)")
-        answer = console.input(f"Create or update billable {settings.target} resources for session "
-                               f"'{settings.session}'? [y/N] ")
+        try:
+            answer = console.input(f"Create or update billable {settings.target} resources for session "
+                                   f"'{settings.session}'? [y/N] ")
+        except EOFError:  # Ctrl-D: no answer is "no"
+            answer = ""
         if answer.strip().lower() not in ("y", "yes", "o", "oui"):
             raise LabsError("cancelled: nothing was created")
     return with_expiry(settings)
@@ -228,6 +238,11 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
     return None, f"kind-{cluster_name(settings.session)}"
 
 
+# Longer than the longest --timeout given to kubectl itself (cloud teardown waits 600 s), so kubectl
+# reports its own timeout instead of being killed.
+KUBECTL_TIMEOUT_S = 900
+
+
 def _kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
              stdin: str | None = None):
     """kubectl with the session's kubeconfig/context; `stdin` feeds `-f -` (retargeted objects)."""
@@ -237,7 +252,13 @@ def _kubectl(args: list[str], kubeconfig: str | None, context: str | None, check
 
     argv = [require_tool("kubectl"), *(["--kubeconfig", kubeconfig] if kubeconfig else []),
             *(["--context", context] if context else []), *args]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, input=stdin)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S, input=stdin)
+    except subprocess.TimeoutExpired:
+        if check:
+            raise LabsError(f"`kubectl {' '.join(args)}` did not finish within {KUBECTL_TIMEOUT_S} s: "
+                            "is the cluster reachable?") from None
+        done = subprocess.CompletedProcess(argv, 124, "", f"timed out after {KUBECTL_TIMEOUT_S} s")
     if check and done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()
         raise LabsError(f"`kubectl {' '.join(args)}` failed: {last[-1] if last else 'no output'}")
@@ -401,8 +422,12 @@ def session_down(session: str) -> None:
         if target in CLOUD_TARGETS:
             release_cloud_stack(driver, session, stack, target)
     destroyed = driver.destroy_session()
-    # A cluster whose state was lost would survive the destroy: delete it by name as well.
-    get_target("kind").cleanup(StackSettings(session=session, target="kind"))
+    # A cluster whose state was lost would survive the destroy: delete it by name as well (no kind
+    # CLI, as on a cloud-only machine, means no kind cluster of ours to delete).
+    from infra import toolchain
+
+    if toolchain.find_tool("kind"):
+        get_target("kind").cleanup(StackSettings(session=session, target="kind"))
     from infra.imagecache import unwire
 
     unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions

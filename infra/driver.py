@@ -14,6 +14,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
+from urllib.request import url2pathname
 
 from rich.console import Console
 
@@ -80,7 +81,9 @@ class PulumiDriver:
         pulumi_bin = Path(require_tool("pulumi"))
         backend = backend_url(self.session)
         if backend.startswith("file://"):
-            Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+            # The folder itself, not the URL's text: Path.as_uri() percent-encodes (a space is %20).
+            folder = backend.removeprefix("file://").split("?", 1)[0]
+            Path(url2pathname(folder)).expanduser().mkdir(parents=True, exist_ok=True)
         env = {
             "PULUMI_BACKEND_URL": backend,
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(ensure_passphrase()),
@@ -120,7 +123,14 @@ class PulumiDriver:
 
     def list_stacks(self) -> list[str]:
         """The names of the session's stacks (`<session>-<target>`)."""
-        return [summary.name for summary in self._workspace().list_stacks()]
+        return self._session_stacks(self._workspace())
+
+    def _session_stacks(self, workspace) -> list[str]:
+        """Only this session's stacks: a backend set with PULUMI_BACKEND_URL holds every session's."""
+        from infra.clusters import TARGETS
+
+        own = {StackSettings(session=self.session, target=target).stack_name for target in TARGETS}
+        return [summary.name for summary in workspace.list_stacks() if summary.name.split("/")[-1] in own]
 
     def stack_settings(self, stack_name: str) -> StackSettings:
         """The settings a stack was last brought up with, read back from its config."""
@@ -133,7 +143,7 @@ class PulumiDriver:
     def destroy_session(self) -> list[str]:
         """Destroy and remove every stack of the session; returns their names."""
         workspace = self._workspace(delete_unreachable=True)
-        names = [summary.name for summary in workspace.list_stacks()]
+        names = self._session_stacks(workspace)
         for name in names:
             stack = self._stack(workspace, name)
             self._run(f"destroying {name}", lambda on_event: stack.destroy(refresh=True, on_event=on_event,

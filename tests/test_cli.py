@@ -15,6 +15,7 @@ from infra.errors import LabsError
 
 class FakeDriver:
     instances: list["FakeDriver"] = []
+    config: dict = {}  # stack name -> the settings of its last up (what the real stack's config keeps)
 
     def __init__(self, session):
         self.session = session
@@ -23,7 +24,13 @@ class FakeDriver:
 
     def up(self, settings, title):
         self.calls.append(("up", settings))
+        FakeDriver.config[settings.stack_name] = settings
         return {"lab": settings.lab}
+
+    def stack_settings(self, stack_name):
+        from infra.settings import StackSettings
+
+        return FakeDriver.config.get(stack_name) or StackSettings(session=self.session)
 
     def list_stacks(self):
         return [f"{self.session}-kind"]
@@ -45,6 +52,7 @@ def fake_kubectl(args, kubeconfig, context, check=True, stdin=None):
 @pytest.fixture
 def driver(monkeypatch):
     FakeDriver.instances = []
+    FakeDriver.config = {}
     KUBECTL_CALLS.clear()
     KUBECTL_STDIN.clear()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
@@ -93,6 +101,50 @@ def test_lab_down_keeps_the_cluster_and_drops_the_layers(driver):
     assert op == "up" and settings.lab == "" and settings.stack_name == "monday-kind"
 
 
+def test_lab_down_keeps_the_options_the_cluster_was_made_with(driver):
+    """The stack's own settings, not the committed defaults: a port or node count change would
+    replace the kind cluster `lab down` is meant to keep."""
+    invoke("lab", "up", "--lab=ingress", "--session=monday", "--workers=1", "--http-port=8080", "--https-port=8443")
+    invoke("lab", "down", "--session=monday")
+    _, (op, settings) = driver.instances[-1], driver.instances[-1].calls[-1]
+    assert op == "up" and settings.lab == "" and settings.stack_name == "monday-kind"
+    assert (settings.workers, settings.http_port, settings.https_port) == (1, 8080, 8443)
+
+
+def test_session_down_without_the_kind_cli_still_removes_the_session(driver, monkeypatch):
+    """A cloud-only machine has no kind: the destroy is done, the session's files must go too."""
+    from infra import paths
+
+    paths.session_dir("monday").mkdir(parents=True)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    invoke("session", "down", "--session=monday")
+    _, call = only_call(driver)
+    assert call == ("destroy",) and not paths.session_dir("monday").exists()
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_kubectl_that_never_returns_is_one_line_not_a_traceback(monkeypatch, check):
+    import subprocess
+
+    def hangs(argv, **kwargs):
+        raise subprocess.TimeoutExpired(argv, kwargs["timeout"])
+
+    monkeypatch.setattr("infra.toolchain.require_tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(subprocess, "run", hangs)
+    args = ["delete", "service", "traefik", "-n", "traefik", "--wait=true", "--timeout=600s"]
+    if check:
+        with pytest.raises(LabsError, match="did not finish within"):
+            commands._kubectl(args, "/tmp/kubeconfig", None)
+    else:  # the cloud teardown goes on to the destroy
+        assert commands._kubectl(args, "/tmp/kubeconfig", None, check=False).returncode != 0
+
+
+def test_kubectl_outlives_its_own_longest_timeout():
+    from infra.clusters.cloud import RELEASE_TIMEOUT_S
+
+    assert commands.KUBECTL_TIMEOUT_S > RELEASE_TIMEOUT_S
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -104,6 +156,8 @@ def test_lab_down_keeps_the_cluster_and_drops_the_layers(driver):
         (("lab", "up"), "`lab up` needs --lab=<slug|number>"),
         (("lab", "fly", "--lab=ingress"), "unknown action 'fly'"),
         (("lab", "render", "--lab=ingress", "--format=xml"), "unknown format 'xml'"),
+        (("lab", "check", "--lab=ingress", "--timeout=soon"), "--timeout must be a number of seconds, got 'soon'"),
+        (("lab", "test", "--lab=ingress", "--timeout=-5"), "--timeout must be 0 or more seconds"),
     ],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit_with_nothing_created(driver, capsys, argv, message):
@@ -131,6 +185,7 @@ def test_session_down_destroys_the_stacks_deletes_the_cluster_and_the_state(driv
 
     deleted = []
     monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: deleted.append(settings.session))
+    monkeypatch.setattr("infra.toolchain.find_tool", lambda name: f"/usr/local/bin/{name}")  # kind is installed
     state = paths.session_dir("monday")
     state.mkdir(parents=True)
     (state / "kind-config.yaml").write_text("kind: Cluster\n")

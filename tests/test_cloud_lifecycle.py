@@ -97,6 +97,7 @@ def fakes(monkeypatch):
     for target in ("gke", "eks", "aks", "kind"):
         monkeypatch.setattr(f"infra.clusters.{target}.{target.capitalize()}Target.preflight", lambda self, s: None)
     monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: EVENTS.append(("kind-cleanup",)))
+    monkeypatch.setattr("infra.toolchain.find_tool", lambda name: f"/usr/local/bin/{name}")  # kind is installed
     return kubectl
 
 
@@ -143,6 +144,17 @@ def test_at_a_terminal_the_instructor_answers(fakes, monkeypatch, answer, create
         with pytest.raises(LabsError, match="cancelled: nothing was created"):
             commands.lab_up("ingress", settings)
         assert EVENTS == []
+
+
+def test_ctrl_d_at_the_question_is_no_not_a_traceback(fakes, monkeypatch):
+    def end_of_input(prompt):
+        raise EOFError
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr(commands.console, "input", end_of_input)
+    with pytest.raises(LabsError, match="cancelled: nothing was created"):
+        commands.lab_up("ingress", commands.stack_settings(target="gke", session="monday"))
+    assert EVENTS == []
 
 
 def test_kind_asks_nothing(fakes):

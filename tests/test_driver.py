@@ -86,3 +86,41 @@ def test_private_files_are_created_0600_and_replaced(tmp_path):
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
     driver.write_private(file, "second")
     assert file.read_text() == "second" and stat.S_IMODE(file.stat().st_mode) == 0o600
+
+
+class _Workspace:
+    """A LocalWorkspace stand-in: a backend shared by several sessions (PULUMI_BACKEND_URL)."""
+
+    def __init__(self, names):
+        self.names, self.removed = names, []
+
+    def list_stacks(self):
+        return [SimpleNamespace(name=name) for name in self.names]
+
+    def remove_stack(self, name):
+        self.removed.append(name)
+
+
+def test_session_down_on_a_shared_backend_touches_only_its_own_stacks(monkeypatch):
+    workspace = _Workspace(["monday-kind", "tuesday-kind", "monday-2-kind", "acme/monday-gke", "tuesday-eks"])
+    destroyed = []
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: workspace)
+    monkeypatch.setattr(pulumi_driver, "_stack", lambda ws, name: SimpleNamespace(
+        destroy=lambda **kwargs: destroyed.append(name) or SimpleNamespace()))
+    assert pulumi_driver.list_stacks() == ["monday-kind", "acme/monday-gke"]
+    assert pulumi_driver.destroy_session() == ["monday-kind", "acme/monday-gke"]
+    assert destroyed == workspace.removed == ["monday-kind", "acme/monday-gke"]
+
+
+def test_the_session_backend_folder_is_created_where_pulumi_looks(monkeypatch, tmp_path):
+    """A state folder with a space: the file:// URL says %20, the folder must not."""
+    root = tmp_path / "state dir"
+    monkeypatch.setenv("LABS_STATE_DIR", str(root))
+    monkeypatch.setattr("pulumi.automation.LocalWorkspace", lambda **kwargs: kwargs)
+    monkeypatch.setattr("pulumi.automation.PulumiCommand", lambda **kwargs: None)
+    monkeypatch.setattr(driver, "require_tool", lambda name: "/opt/pulumi/bin/pulumi")
+    workspace = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))._workspace()
+    assert "%20" in workspace["env_vars"]["PULUMI_BACKEND_URL"]
+    assert (root / "sessions" / "monday" / "pulumi").is_dir()
+    assert not (tmp_path / "state%20dir").exists()
