@@ -114,6 +114,26 @@ def test_cluster_autoscaler_reads_our_provider_configmap_not_the_charts_sample(s
     assert not chart_owned & {PROVIDER_CONFIGMAP, TEMPLATES_CONFIGMAP}
 
 
+def _helm_fullname(values: dict, release: str, chart: str) -> str:
+    """The usual `<chart>.fullname` helper (kwok's _helpers.tpl): fullnameOverride, else the release name
+    when it contains the chart name, else `<release>-<chart>`."""
+    if values.get("fullnameOverride"):
+        return values["fullnameOverride"][:63].rstrip("-")
+    name = values.get("nameOverride") or chart
+    return (release if name in release else f"{release}-{name}")[:63].rstrip("-")
+
+
+def test_kwok_deployment_is_named_as_the_lab_guide_shows_it(shared):
+    """The kwok chart's values.yaml sets fullnameOverride "kwok-controller" (Deployment, ServiceAccount,
+    ClusterRole): the guide's `kubectl -n kwok get deployment` / `logs deploy/kwok` expect `kwok`."""
+    defaults = chart_defaults(shared, KWOK_PIN.chart, KWOK_PIN.version)
+    assert defaults["fullnameOverride"] == "kwok-controller"  # what the chart alone would name it
+    effective = {**defaults, **kwok_values(kind_capabilities())}  # Helm: the release's values win
+    assert _helm_fullname(effective, KWOK_RELEASE, KWOK_PIN.chart) == KWOK_RELEASE == "kwok"
+    assert _helm_fullname(cluster_autoscaler_values(kind_capabilities()), CLUSTER_AUTOSCALER_RELEASE,
+                          CLUSTER_AUTOSCALER_PIN.chart) == "cluster-autoscaler"
+
+
 def test_kwok_runs_without_host_networking():
     # Host networking would stamp a real node's IP on every simulated node and confuse kindnetd.
     assert kwok_values(kind_capabilities())["hostNetwork"] is False

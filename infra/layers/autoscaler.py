@@ -36,7 +36,9 @@ Design decisions:
     and `kubectl -n cluster-autoscaler get cm cluster-autoscaler-status -o yaml` show students
     its decisions. Its `system-cluster-critical` priority (chart default) is allowed outside
     kube-system since Kubernetes 1.17. `fullnameOverride: cluster-autoscaler` names the
-    Deployment `cluster-autoscaler` (the chart would say `cluster-autoscaler-kwok-cluster-autoscaler`).
+    Deployment `cluster-autoscaler` (the chart would say `cluster-autoscaler-kwok-cluster-autoscaler`),
+    and `fullnameOverride: kwok` names KWOK's Deployment `kwok` (the kwok chart's own values.yaml sets
+    `kwok-controller`), as the lab guide shows it.
   - Image pinned to registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.1. The chart's appVersion
     is 1.35.0; cluster-autoscaler's minor should match the cluster's (v1.36: it simulates the
     scheduler of its own Kubernetes version), and the kwok provider is built into the images up to
@@ -234,6 +236,10 @@ def aws_cluster_autoscaler_values(caps: Capabilities, cluster_name: str, region:
 def kwok_values(caps: Capabilities) -> dict:
     """KWOK controller values (keys checked against kwok 0.3.0 values.yaml)."""
     return {
+        # The chart's values.yaml sets fullnameOverride "kwok-controller" (its Deployment, ServiceAccount
+        # and ClusterRole take that name): the lab guide's `kubectl -n kwok get deployment` and
+        # `logs deploy/kwok` name the release, `kwok`.
+        "fullnameOverride": KWOK_RELEASE,
         "hostNetwork": False,  # see the module docstring: host networking confuses kindnetd
         "resources": {"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"memory": "128Mi"}},
     }
