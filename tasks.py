@@ -33,6 +33,10 @@ LAB_HELP = {
     "timeout": "seconds to keep retrying a failing check (state that converges)",
     "yes": "cloud targets: accept the cost estimate without asking (needed without a terminal, e.g. in CI)",
     "students": "number of students, for the cost estimate (default 0: the cluster alone)",
+    "api_server_address": "kind: this machine's LAN address for the API server to listen on (others reach the "
+                          "cluster; changing it recreates the cluster). Kept by the session's next commands",
+    "base_domain": "domain of the web UIs and lab apps (default: localhost on kind, <LAN address>.sslip.io with "
+                   "--api-server-address). Kept by the session's next commands",
     "node_size": "cloud node size S, M or L (default from stacks/Pulumi.<target>.yaml)",
     "gcp_project": "gke: the Google Cloud project (default: gcpProject in stacks/Pulumi.gke.yaml)",
 }
@@ -58,10 +62,12 @@ def user_errors(fn):
     return wrapper
 
 
-def _settings(target, session, workers=None, http_port=None, https_port=None, node_size=None, gcp_project=None):
+def _settings(target, session, workers=None, http_port=None, https_port=None, node_size=None, gcp_project=None,
+              api_server_address=None, base_domain=None):
+    """The session's settings: the options given here over those the session's cluster was made with."""
     return commands.stack_settings(target=target, session=session, workers=workers,
                                    httpPort=http_port, httpsPort=https_port, nodeSize=node_size,
-                                   gcpProject=gcp_project)
+                                   gcpProject=gcp_project, apiServerAddress=api_server_address, baseDomain=base_domain)
 
 
 @task
@@ -79,13 +85,16 @@ def lab_show(c, lab, lang="fr"):
 
 
 @task(help=helps("lab", "target", "session", "workers", "http_port", "https_port", "node_size", "gcp_project", "yes",
-                 "students", "namespace", "student"))
+                 "students", "namespace", "student", "api_server_address", "base_domain"))
 @user_errors
 def lab_up(c, lab, target="kind", session="default", workers=None, http_port=None, https_port=None, node_size=None,
-           gcp_project=None, yes=False, students=None, namespace=None, student=None):
+           gcp_project=None, yes=False, students=None, namespace=None, student=None, api_server_address=None,
+           base_domain=None):
     """Create the cluster if needed and converge it to exactly what the lab needs (clouds: cost estimate first)."""
-    commands.lab_up(lab, _settings(target, session, workers, http_port, https_port, node_size, gcp_project),
-                    yes=yes, students=_whole(students or 0, "students"), namespace=namespace, student=student)
+    settings = _settings(target, session, workers, http_port, https_port, node_size, gcp_project, api_server_address,
+                         base_domain)
+    commands.lab_up(lab, settings, yes=yes, students=_whole(students or 0, "students"), namespace=namespace,
+                    student=student)
 
 
 @task(help=helps("target", "session"))
@@ -150,14 +159,16 @@ LAB_ACTIONS = {"list": lab_list, "show": lab_show, "up": lab_up, "down": lab_dow
 @task(positional=["action"], help={"action": " | ".join(LAB_ACTIONS), **LAB_HELP})
 def lab_action(c, action, lab=None, target="kind", session="default", workers=None, http_port=None,
                https_port=None, format="json", lang="fr", namespace=None, kubeconfig=None, context=None,
-               timeout=None, node_size=None, gcp_project=None, yes=False, students=None, student=None):
+               timeout=None, node_size=None, gcp_project=None, yes=False, students=None, student=None,
+               api_server_address=None, base_domain=None):
     """`invoke lab <action> ...`: the same as `invoke lab.<action> ...`."""
     if action not in LAB_ACTIONS:
         raise Exit(f"error: unknown action '{action}': use one of {', '.join(LAB_ACTIONS)}", code=1)
     given = {"lab": lab, "target": target, "session": session, "workers": workers, "http_port": http_port,
              "https_port": https_port, "format": format, "lang": lang, "namespace": namespace,
              "kubeconfig": kubeconfig, "context": context, "timeout": timeout, "node_size": node_size,
-             "gcp_project": gcp_project, "yes": yes, "students": students, "student": student}
+             "gcp_project": gcp_project, "yes": yes, "students": students, "student": student,
+             "api_server_address": api_server_address, "base_domain": base_domain}
     task_body = LAB_ACTIONS[action]
     accepted = inspect.signature(task_body.body).parameters
     if "lab" in accepted and lab is None and action not in ("list", "down", "footprint"):

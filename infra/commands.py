@@ -30,13 +30,15 @@ def make_driver(session: str):
 
 
 def stack_settings(target: str = "kind", session: str = "default", lab: str = "", **overrides) -> StackSettings:
-    """Settings from the target's committed defaults, then the options given on the command line."""
+    """Settings from the target's committed defaults, then the options the session's cluster was made
+    with (infra.sessions), then the options given on the command line."""
     check_session_name(session)
     get_target(target)  # unknown target: one clear line
     given = {key: value for key, value in overrides.items() if value is not None}
-    settings = StackSettings.for_target(target)
-    from infra.sessions import expiry_warning
+    from infra.sessions import expiry_warning, remembered_options
 
+    # The session's own options first (an option given once stays), then what this command says.
+    settings = StackSettings.for_target(target).with_config(remembered_options(session, target), f"session {session}")
     warning = expiry_warning(session)  # every session command warns while an expired session remains
     if warning:
         console.print(warning, style="yellow", markup=False, highlight=False, soft_wrap=True)

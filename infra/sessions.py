@@ -4,7 +4,11 @@ Each session folder (`paths.session_dir`) holds `session.json`, written by the f
 `classroom up`) of the session and kept afterwards:
 
   {"session": "monday", "targets": ["kind"], "created_at": "2026-09-01T08:00:00+00:00",
-   "expires_at": "2026-09-01T16:00:00+00:00"}
+   "expires_at": "2026-09-01T16:00:00+00:00", "options": {"kind": {"k8s-labs:httpPort": "8080", ...}}}
+
+`options` keeps, per target, the cluster's settings of the last `lab up` / `classroom up` (workers,
+ports, addresses, region, node size...): the next command of the session starts from them, so an
+option given once is not silently reset (a kind cluster whose ports change is recreated).
 
 The expiry is the creation time plus LABS_SESSION_HOURS (default: the settings' `expires_hours`,
 8 h; a cloud stack file may set expiresHours), or the cloud expiry tag the session already has
@@ -39,6 +43,7 @@ class SessionRecord:
     targets: list[str] = field(default_factory=list)
     created_at: str = ""  # ISO 8601, UTC
     expires_at: str = ""
+    options: dict = field(default_factory=dict)  # target -> the stack config its cluster was made with
 
     @property
     def target(self) -> str:
@@ -97,8 +102,10 @@ def load(session: str) -> SessionRecord | None:
     if not isinstance(data, dict):
         return None
     targets = data.get("targets") or ([data["target"]] if data.get("target") else [])
+    options = data.get("options") if isinstance(data.get("options"), dict) else {}
     return SessionRecord(session=session, targets=[str(t) for t in targets],
-                         created_at=str(data.get("created_at") or ""), expires_at=str(data.get("expires_at") or ""))
+                         created_at=str(data.get("created_at") or ""), expires_at=str(data.get("expires_at") or ""),
+                         options={str(t): dict(o) for t, o in options.items() if isinstance(o, dict)})
 
 
 def _write(record: SessionRecord) -> None:
@@ -123,18 +130,37 @@ def _cloud_expiry(settings) -> datetime | None:
     return parse_expiry(file.read_text().strip())
 
 
+# Settings that are not the cluster's shape: given per command, or fixed elsewhere (the expiry).
+_NOT_REMEMBERED = ("session", "target", "lab", "roster", "expiresAt", "expiresHours")
+
+
+def _cluster_options(settings) -> dict[str, str]:
+    return {key: value for key, value in settings.as_config().items()
+            if key.split(":", 1)[-1] not in _NOT_REMEMBERED}
+
+
+def remembered_options(session: str, target: str) -> dict[str, str]:
+    """The stack config the session's `target` cluster was last brought up with ({} for none)."""
+    existing = load(session)
+    return dict(existing.options.get(target, {})) if existing else {}
+
+
 def record(settings, now: datetime | None = None) -> SessionRecord:
-    """The session's record, written when absent; a target used for the first time is added."""
+    """The session's record, written when absent; a target used for the first time is added, and the
+    cluster options of this target are kept for the session's next commands."""
     existing = load(settings.session)
     if existing is not None:
-        if settings.target not in existing.targets:
-            existing.targets.append(settings.target)
+        options = _cluster_options(settings)
+        if settings.target not in existing.targets or existing.options.get(settings.target) != options:
+            if settings.target not in existing.targets:
+                existing.targets.append(settings.target)
+            existing.options[settings.target] = options
             _write(existing)
         return existing
     now = (now or _now()).replace(microsecond=0)
     expires = _cloud_expiry(settings) or now + timedelta(hours=session_hours(settings))
     fresh = SessionRecord(session=settings.session, targets=[settings.target], created_at=now.isoformat(),
-                          expires_at=expires.isoformat())
+                          expires_at=expires.isoformat(), options={settings.target: _cluster_options(settings)})
     _write(fresh)
     return fresh
 

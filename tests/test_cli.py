@@ -5,6 +5,8 @@ the right config; bad input must give one line, a non-zero exit and no driver ca
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 from invoke import Program
 
@@ -228,3 +230,23 @@ def test_listing_labs_imports_no_pulumi():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tasks.__file__.rsplit("/", 1)[0])
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
+
+
+def test_options_given_once_stay_for_the_sessions_next_commands(driver, capsys):
+    """A kind cluster whose ports or nodes change is recreated: the session keeps what it was made with."""
+    invoke("lab", "up", "--lab=ingress", "--session=monday", "--http-port=8080", "--workers=1",
+           "--api-server-address=127.0.0.1")
+    invoke("lab", "up", "--lab=hpa", "--session=monday")
+    settings = driver.instances[-1].calls[-1][1]
+    assert (settings.lab, settings.http_port, settings.workers, settings.api_server_address) == (
+        "hpa", 8080, 1, "127.0.0.1")
+    invoke("lab", "up", "--lab=hpa", "--session=monday", "--workers=2")  # a new value replaces the old one
+    settings = driver.instances[-1].calls[-1][1]
+    assert (settings.http_port, settings.workers) == (8080, 2)
+    capsys.readouterr()
+    invoke("lab", "render", "--lab=ingress", "--session=monday")
+    (control_plane, *_) = json.loads(capsys.readouterr().out)["cluster"]["config"]["nodes"]
+    assert control_plane["extraPortMappings"][0]["hostPort"] == 8080  # the render shows the session's cluster
+    invoke("lab", "up", "--lab=ingress", "--session=tuesday")  # another session starts from the defaults
+    settings = driver.instances[-1].calls[-1][1]
+    assert (settings.http_port, settings.workers, settings.api_server_address) == (80, 2, "")

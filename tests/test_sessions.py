@@ -49,7 +49,10 @@ def test_the_first_record_keeps_target_creation_and_an_8_hour_expiry():
     written = sessions.record(StackSettings(session="monday"), now=T0)
     assert json.loads(sessions.record_file("monday").read_text()) == {
         "session": "monday", "targets": ["kind"], "created_at": "2026-09-01T08:00:00+00:00",
-        "expires_at": "2026-09-01T16:00:00+00:00"}
+        "expires_at": "2026-09-01T16:00:00+00:00",
+        "options": {"kind": {"k8s-labs:workers": "2", "k8s-labs:httpPort": "80", "k8s-labs:httpsPort": "443",
+                             "k8s-labs:lbAddressRange": "", "k8s-labs:baseDomain": "",
+                             "k8s-labs:apiServerAddress": ""}}}
     assert written.expires == T0 + timedelta(hours=8)
 
 
