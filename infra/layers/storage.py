@@ -332,8 +332,9 @@ def plugin_containers() -> list[k8s.core.v1.ContainerArgs]:
         hostpath,
         registrar,
         _sidecar("liveness-probe", [f"--csi-address={_SOCKET}", "--health-port=9898"]),
-        # Topology: the PV gets the driver's node as node affinity, so pods follow their volume.
-        _sidecar("csi-provisioner", ["--v=2", f"--csi-address={_SOCKET}", "--feature-gates=Topology=true"],
+        # Topology (on by default since external-provisioner v5; no flag, the gate is GA and due to go):
+        # the PV gets the driver's node as node affinity, so pods follow their volume.
+        _sidecar("csi-provisioner", ["--v=2", f"--csi-address={_SOCKET}"],
                  security_context=_PRIVILEGED),
         _sidecar("csi-resizer", ["--v=2", f"--csi-address={_SOCKET}"], security_context=_PRIVILEGED),
         _sidecar("csi-snapshotter", ["--v=2", f"--csi-address={_SOCKET}"], security_context=_PRIVILEGED),
