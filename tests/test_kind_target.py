@@ -114,6 +114,12 @@ def test_node_count_change_replaces_delete_first(tmp_path):
     assert not same.changes and same.replaces == []
 
 
+def test_cleanup_that_kind_cannot_do_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(kind, "_kind", FakeKind(clusters=["labs-monday"], fail="delete"))
+    with pytest.raises(LabsError, match="kind delete cluster labs-monday failed: ERROR: .*run `invoke session down` again"):
+        kind.KindTarget().cleanup(StackSettings(session="monday"))
+
+
 def test_delete_deletes_the_named_cluster(tmp_path, monkeypatch):
     fake = FakeKind(clusters=["labs-monday"])
     monkeypatch.setattr(kind, "_kind", fake)

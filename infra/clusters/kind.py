@@ -333,4 +333,8 @@ class KindTarget:
     def cleanup(self, settings: StackSettings) -> None:
         name = cluster_name(settings.session)
         if name in existing_clusters():
-            _checked(_kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S), f"kind delete cluster {name}")
+            try:
+                _checked(_kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S),
+                         f"kind delete cluster {name}")
+            except RuntimeError as exc:  # the CLI's side: one line, and the command can be run again
+                raise LabsError(f"{exc}; check Docker, then run `invoke session down` again") from None
