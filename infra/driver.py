@@ -116,7 +116,8 @@ class PulumiDriver:
 
         stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
         outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
-                                                                        on_output=self._log, color="never"))
+                                                             on_output=self._log, color="never"),
+                            settings.stack_name)
         if "kubeconfig" in outputs:
             write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
@@ -147,7 +148,8 @@ class PulumiDriver:
         for name in names:
             stack = self._stack(workspace, name)
             self._run(f"destroying {name}", lambda on_event: stack.destroy(refresh=True, on_event=on_event,
-                                                                          on_output=self._log, color="never"))
+                                                                          on_output=self._log, color="never"),
+                      name)
             workspace.remove_stack(name)
         return names
 
@@ -157,7 +159,7 @@ class PulumiDriver:
         with log.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
-    def _run(self, title: str, operation):
+    def _run(self, title: str, operation, stack_name: str = ""):
         from pulumi import automation as auto
 
         log = paths.session_dir(self.session) / "last-run.log"
@@ -165,7 +167,14 @@ class PulumiDriver:
         log.write_text("")
         with ProgressDisplay(self.console, title) as progress:
             try:
-                result = operation(progress.handle)
+                try:
+                    result = operation(progress.handle)
+                except auto.ConcurrentUpdateError:
+                    # A run killed hard (a second Ctrl-C) leaves its lock behind: release it and go on.
+                    if not release_stale_locks(backend_url(self.session), stack_name):
+                        raise
+                    self.console.print(f"note: an interrupted run had left {stack_name} locked; lock released")
+                    result = operation(progress.handle)
             except auto.ConcurrentUpdateError:
                 raise LabsError(
                     f"another command is already changing session '{self.session}': wait for it to finish"
@@ -176,6 +185,41 @@ class PulumiDriver:
                 raise LabsError(f"{title} failed at {what} (full log: {log})") from None
         self.console.print(f"[green]done[/green]: {progress.summary()}")
         return getattr(result, "outputs", {})
+
+
+def release_stale_locks(backend: str, stack_name: str, alive=None, host: str | None = None) -> list[Path]:
+    """Remove the locks of `stack_name` in a local (file://) backend that a process of this machine
+    left when it died (Pulumi's DIY lock files: .pulumi/locks/<org>/<project>/<stack>/<id>.json, with
+    the pid and host name of their holder). A live holder, another machine's lock or another backend
+    is left alone. Returns the locks removed."""
+    import json
+    import socket
+
+    if not stack_name or not backend.startswith("file://"):
+        return []
+    root = Path(url2pathname(backend.removeprefix("file://").split("?", 1)[0])).expanduser() / ".pulumi" / "locks"
+    alive = alive or _process_alive
+    host = host or socket.gethostname()
+    removed = []
+    for lock in root.glob(f"**/{stack_name}/*.json"):
+        try:
+            holder = json.loads(lock.read_text())
+        except (OSError, ValueError):
+            continue
+        if holder.get("hostname") == host and isinstance(holder.get("pid"), int) and not alive(holder["pid"]):
+            lock.unlink(missing_ok=True)
+            removed.append(lock)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def remove_session_files(session: str) -> None:

@@ -70,6 +70,45 @@ def test_a_locked_stack_says_another_command_is_running():
         pulumi_driver._run("lab up", locked)
 
 
+def _lock(backend_dir, stack, pid, host):
+    import json
+
+    folder = backend_dir / ".pulumi" / "locks" / "organization" / "k8s-labs" / stack
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / f"lock-{pid}.json"
+    lock.write_text(json.dumps({"pid": pid, "username": "me", "hostname": host, "timestamp": "2026-11-28T08:00:00Z"}))
+    return lock
+
+
+def test_only_a_dead_local_holders_lock_is_released(tmp_path):
+    dead = _lock(tmp_path, "monday-kind", 111, "laptop")
+    running = _lock(tmp_path, "monday-kind", 222, "laptop")
+    elsewhere = _lock(tmp_path, "monday-kind", 333, "other-machine")
+    other_stack = _lock(tmp_path, "tuesday-kind", 444, "laptop")
+    removed = driver.release_stale_locks(tmp_path.as_uri(), "monday-kind", alive=lambda pid: pid == 222, host="laptop")
+    assert removed == [dead] and not dead.exists()
+    assert running.exists() and elsewhere.exists() and other_stack.exists()
+    assert driver.release_stale_locks("s3://bucket", "monday-kind") == []  # not a local backend: left alone
+
+
+def test_a_run_killed_hard_leaves_a_lock_the_next_run_releases(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("PULUMI_BACKEND_URL", tmp_path.as_uri())
+    stale = _lock(tmp_path, "monday-kind", 2 ** 22 + 12345, socket.gethostname())  # no such process
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    attempts = []
+
+    def up(on_event):
+        attempts.append(1)
+        if stale.exists():
+            raise auto.ConcurrentUpdateError(auto.CommandResult("", "the stack is currently locked", 255))
+        return auto.UpResult("", "", summary=None, outputs={"lab": auto.OutputValue("07-ingress", False)})
+
+    outputs = pulumi_driver._run("lab up", up, "monday-kind")
+    assert len(attempts) == 2 and outputs["lab"].value == "07-ingress" and not stale.exists()
+
+
 def test_pulumi_runs_the_program_and_dynamic_provider_with_this_interpreter():
     import sys
     from pathlib import Path
