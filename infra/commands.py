@@ -86,9 +86,11 @@ def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int =
     from infra.sessions import record
 
     record(settings)  # target, creation time and expiry, kept from the session's first up
-    outputs = make_driver(settings.session).up(settings, f"lab {lab.id} on {settings.stack_name}")
+    driver = make_driver(settings.session)
+    outputs = driver.up(settings, f"lab {lab.id} on {settings.stack_name}")
     # The starting point, so late joiners and fresh clusters have what the guide assumes.
     kube = _kube_target(settings, None, None)
+    settings = publish_at_ingress_address(settings, lab, driver, kube)
     if where:
         apply_retargeted(lab, ("manifests",), *where, base_domain(settings), *kube)
     else:
@@ -221,6 +223,63 @@ def lab_footprint(ref: str, settings: StackSettings) -> bool:
     if lacking:
         out.print(f"[red]containers without requests:[/red] {', '.join(lacking)}")
     return within and not lacking
+
+
+# --- web UIs on a cloud: a domain that resolves to the ingress load balancer ----------------------
+
+DNS_WAIT_S = 120  # a new AWS load balancer's name can take a minute or two to resolve
+
+
+def ingress_address(kubeconfig: str | None, context: str | None) -> str:
+    """The ingress load balancer's public IPv4 address ("" while it has none): its IP, or the IP its
+    host name resolves to (AWS load balancers have a name; a network load balancer keeps its address)."""
+    import json
+    import socket
+    import time
+
+    from infra.layers.ingress import NAMESPACE, SERVICE
+
+    done = _kubectl(["-n", NAMESPACE, "get", "service", SERVICE, "-o", "json"], kubeconfig, context, check=False)
+    try:
+        points = ((json.loads(done.stdout or "{}").get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    except (AttributeError, ValueError):
+        return ""
+    first = points[0] if points else {}
+    if first.get("ip"):
+        return first["ip"]
+    deadline = time.monotonic() + DNS_WAIT_S
+    while first.get("hostname"):
+        try:
+            return socket.gethostbyname(first["hostname"])
+        except OSError:
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(10)
+    return ""
+
+
+def publish_at_ingress_address(settings: StackSettings, lab, driver, kube: tuple[str | None, str | None]):
+    """On a cloud with no baseDomain, web UIs and lab apps would sit under a name nobody resolves: once
+    the ingress load balancer has its address, publish them at <address>.sslip.io (a public wildcard
+    DNS name answering with that address). A second, quick `up` changes only host names; the session
+    keeps the domain (infra.sessions), so later commands do not change it again."""
+    from infra.clusters.cloud import DEFAULT_BASE_DOMAIN
+
+    if settings.target not in CLOUD_TARGETS or settings.base_domain or lab is None \
+            or "ingress" not in lab.layer_closure():
+        return settings
+    address = ingress_address(*kube)
+    if not address:
+        console.print(f"[yellow]note: the ingress load balancer has no address yet: web UIs stay under "
+                      f"{DEFAULT_BASE_DOMAIN} until you run this command again (or give --base-domain=<a wildcard "
+                      "DNS name of yours pointing at it>)[/yellow]", soft_wrap=True)
+        return settings
+    from infra.sessions import record
+
+    settings = replace(settings, base_domain=f"{address}.sslip.io")
+    record(settings)
+    driver.up(settings, f"web UIs and lab apps at *.{settings.base_domain}")
+    return settings
 
 
 def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:

@@ -26,6 +26,7 @@ class FakeDriver:
     stacks: list[str] = []
     config: dict[str, StackSettings] = {}
     instances: list["FakeDriver"] = []
+    ups: list[StackSettings] = []  # the settings of each up, in order
 
     def __init__(self, session):
         self.session = session
@@ -39,6 +40,7 @@ class FakeDriver:
 
     def up(self, settings, title):
         EVENTS.append(("up", settings.stack_name, settings.lab, settings.expires_at))
+        FakeDriver.ups.append(settings)
         kubeconfig = paths.session_dir(self.session) / "kubeconfig"  # as the real driver writes it
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -89,7 +91,7 @@ class FakeKubectl:
 @pytest.fixture
 def fakes(monkeypatch):
     EVENTS.clear()
-    FakeDriver.instances, FakeDriver.stacks, FakeDriver.config = [], [], {}
+    FakeDriver.instances, FakeDriver.stacks, FakeDriver.config, FakeDriver.ups = [], [], {}, []
     kubectl = FakeKubectl()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
     monkeypatch.setattr(commands, "_kubectl", kubectl)
@@ -160,6 +162,44 @@ def test_ctrl_d_at_the_question_is_no_not_a_traceback(fakes, monkeypatch):
 def test_kind_asks_nothing(fakes):
     invoke("lab", "up", "--lab=ingress", "--session=monday")
     assert [event[:3] for event in EVENTS if event[0] == "up"] == [("up", "monday-kind", "ingress")]
+
+
+# --- web UIs on a cloud: under the ingress load balancer's address ---------------------------------
+
+def _load_balancer(fakes, monkeypatch, status: dict):
+    """The Traefik Service as the cloud controller left it; every other kubectl call as before."""
+    def kubectl(args, kubeconfig, context, check=True):
+        if args[:5] == ["-n", "traefik", "get", "service", "traefik"]:
+            return subprocess.CompletedProcess(args, 0, json.dumps({"status": {"loadBalancer": status}}), "")
+        return fakes(args, kubeconfig, context, check)
+
+    monkeypatch.setattr(commands, "_kubectl", kubectl)
+
+
+def test_web_uis_move_under_the_load_balancers_address_and_stay_there(fakes, monkeypatch):
+    _load_balancer(fakes, monkeypatch, {"ingress": [{"ip": "34.1.2.3"}]})
+    invoke("lab", "up", "--lab=ingress", "--target=gke", "--session=monday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups] == ["", "34.1.2.3.sslip.io"]  # a second up: host names only
+    invoke("lab", "up", "--lab=monitoring", "--target=gke", "--session=monday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups[2:]] == ["34.1.2.3.sslip.io"]  # kept: one up, no new domain
+
+
+def test_an_aws_load_balancer_name_is_resolved_and_no_address_yet_is_said(fakes, monkeypatch, capsys):
+    _load_balancer(fakes, monkeypatch, {"ingress": [{"hostname": "k8s-traefik-0123.elb.us-east-1.amazonaws.com"}]})
+    monkeypatch.setattr("socket.gethostbyname", lambda name: "52.20.30.40")
+    invoke("lab", "up", "--lab=ingress", "--target=eks", "--session=monday", "--yes")
+    assert FakeDriver.ups[-1].base_domain == "52.20.30.40.sslip.io"
+    _load_balancer(fakes, monkeypatch, {})
+    invoke("lab", "up", "--lab=ingress", "--target=aks", "--session=tuesday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups[2:]] == [""]
+    assert "the ingress load balancer has no address yet" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_given_base_domain_or_a_lab_without_ingress_is_left_alone(fakes, monkeypatch):
+    _load_balancer(fakes, monkeypatch, {"ingress": [{"ip": "34.1.2.3"}]})
+    invoke("lab", "up", "--lab=ingress", "--target=gke", "--session=monday", "--yes", "--base-domain=labs.school.org")
+    invoke("lab", "up", "--lab=pods", "--target=gke", "--session=tuesday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups] == ["labs.school.org", ""]
 
 
 # --- session down: billable things first, then the destroy ----------------------------------------

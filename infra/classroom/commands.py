@@ -235,6 +235,7 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
     settings = replace(settings, lab=lab_slug, roster=str(file))
     driver.up(settings, f"classroom of {len(class_)} students on {settings.stack_name}")
     kubeconfig = session_kubeconfig(settings.session)
+    settings = core.publish_at_ingress_address(settings, lab or _lab(lab_slug or None), driver, (str(kubeconfig), None))
     issued = issue_kubeconfigs(settings.session, class_, kubeconfig, session_record.expires, server=server)
     _drop_departed(settings.session, class_)
     _download_tokens(settings.session, class_)

@@ -45,8 +45,9 @@ EXPIRY_FORMAT = "%Y-%m-%dt%H-%Mz"
 EXPIRY_FILE = "expires-at"
 # What an offline render shows (no session folder is read or written by a render).
 EXPIRY_AT_UP = "set-at-first-up"
-# Web UIs are published under this reserved domain (RFC 2606 `.example`) unless baseDomain is set:
-# point a wildcard record of your own domain at the ingress load balancer, or use <ip>.sslip.io.
+# Web UIs are published under this reserved domain (RFC 2606 `.example`) until baseDomain is set:
+# `lab up` sets it to <ingress address>.sslip.io once the load balancer has its address
+# (infra.commands.publish_at_ingress_address), or --base-domain names a wildcard record of yours.
 DEFAULT_BASE_DOMAIN = "k8s-labs.example"
 MANAGED_BY_LABEL = {"app.kubernetes.io/managed-by": "k8s-labs"}
 

@@ -22,6 +22,7 @@ from infra.layers.base import ChartPin, Layer, Workload
 
 PIN = ChartPin(chart="traefik", repo="https://traefik.github.io/charts", version="41.3.0")
 NAMESPACE = "traefik"
+SERVICE = "traefik"  # the chart's fullname: the release is named after the chart
 INGRESS_CLASS = "traefik"
 GATEWAY_CLASS = "traefik"
 GATEWAY = "traefik-gateway"
