@@ -42,7 +42,7 @@ def main() -> int:
         f"# {date.today()} on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"median of {RUNS} runs",
         f"resources per student: {per_student} Kubernetes objects (+ {shared} shared by the class: "
-        "view ClusterRole, hostname admission policy and its binding)",
+        "view ClusterRole, the hostname and middleware admission policies and their bindings)",
         *(f"invoke classroom render --students={n}: {seconds[n]:.2f} s "
           f"({n * per_student + shared} objects)" for n in SIZES),
         f"200 students: {seconds[200]:.2f} s (goal <= {GOAL_S:.0f} s): {'met' if seconds[200] <= GOAL_S else 'NOT met'}",

@@ -177,10 +177,11 @@ def lab_hosts(lab) -> list[str]:
     return sorted(h for h in collector.seen if isinstance(h, str) and h.endswith(f".{SOURCE_DOMAIN}"))
 
 
-def student_hosts(lab, student: str, domain: str) -> list[str]:
-    """`lab_hosts` as a classroom student reaches them: `<app>.<student>.<domain>`."""
+def student_hosts(lab, student: str, domain: str, hosts: list[str] | None = None) -> list[str]:
+    """`lab_hosts` (or `hosts`, read once for a whole class) as a classroom student reaches them:
+    `<app>.<student>.<domain>`."""
     rewriter = Rewriter(lab.namespace, student, student, domain)
-    return [rewriter.host(host) for host in lab_hosts(lab)]
+    return [rewriter.host(host) for host in (lab_hosts(lab) if hosts is None else hosts)]
 
 
 def _dashboard(obj: dict, namespace: str) -> None:

@@ -21,7 +21,7 @@ from infra.classroom.credentials import student_kubeconfig
 from infra.classroom.objects import host_suffix
 from infra.classroom.roster import Student
 from infra.errors import LabsError
-from infra.manifests import student_hosts
+from infra.manifests import lab_hosts, student_hosts
 
 DOWNLOAD_PATH = "/k/"  # + the student's token: what `classroom serve` answers
 
@@ -95,6 +95,7 @@ def card_data(record: ClassroomRecord, students: list[Student], tokens: dict[str
               serve_url: str, grafana: dict[str, str] | None = None) -> list[dict]:
     """One row per student; `grafana`: their Grafana passwords (infra.classroom.grafana), when made."""
     grafana = grafana or {}
+    hosts = lab_hosts(lab) if lab else []  # the lab's files, read once for the class
     rows = []
     for student in students:
         server, port = student_access(record, student)
@@ -107,7 +108,8 @@ def card_data(record: ClassroomRecord, students: list[Student], tokens: dict[str
             "grafana_login": student.id if student.id in grafana else "",
             "grafana_password": grafana.get(student.id, ""),
             # The host names the lab's own routes use, made the student's (lab 07: blue, green, apps...).
-            "lab_urls": [_web(host, port) for host in student_hosts(lab, student.id, record.base_domain)] if lab else [],
+            "lab_urls": [_web(host, port) for host in student_hosts(lab, student.id, record.base_domain, hosts)]
+                        if lab else [],
             "host_pattern": f"*.{host_suffix(student.id, record.base_domain)}",
         })
     return rows

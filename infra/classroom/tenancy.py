@@ -64,11 +64,14 @@ class Tenancy(pulumi.ComponentResource):
             inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
             for manifest in namespaced:
                 register(manifest, f"{student.id}-{manifest['kind'].lower()}-{manifest['metadata']['name']}", inside)
-        self.students = [self.summary(student, base_domain, lab) for student in students]
+        from infra.manifests import lab_hosts
+
+        hosts = lab_hosts(lab) if lab is not None else None  # the lab's files, read once for the class
+        self.students = [self.summary(student, base_domain, lab, hosts) for student in students]
         self.register_outputs({"students": self.students})
 
     @staticmethod
-    def summary(student: Student, base_domain: str, lab=None) -> dict:
+    def summary(student: Student, base_domain: str, lab=None, hosts: list[str] | None = None) -> dict:
         entry = {
             "id": student.id, "name": student.name, "group": student.group, "namespace": student.namespace,
             "service_account": f"{student.namespace}/{objects.SERVICE_ACCOUNT}",
@@ -77,7 +80,7 @@ class Tenancy(pulumi.ComponentResource):
         if lab is not None:
             from infra.manifests import student_hosts
 
-            entry["lab_hosts"] = student_hosts(lab, student.id, base_domain)
+            entry["lab_hosts"] = student_hosts(lab, student.id, base_domain, hosts)
         return entry
 
 
