@@ -140,7 +140,7 @@ class ClusterReader:
 
         try:
             api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-        except (config.ConfigException, FileNotFoundError) as exc:
+        except Exception as exc:  # ConfigException, a missing file, or a file that is not a kubeconfig
             raise LabsError(f"cannot load kubeconfig {kubeconfig or '~/.kube/config'} "
                             f"(context {context or 'current'}): {exc}; pass --kubeconfig=PATH") from None
         self.api = api_client
@@ -180,8 +180,10 @@ class ClusterReader:
         import urllib.request
 
         request = urllib.request.Request(f"{self.ingress_url}{path}", headers={"Host": host})
+        # Straight to the local ingress: an http_proxy of the environment must not carry this request.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with opener.open(request, timeout=5) as response:
                 return response.status, response.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")
@@ -236,7 +238,9 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
         else:
             want = spec.get("replicas", 1)
             ready = status.get("readyReplicas", 0)
-            done = ready >= want and status.get("updatedReplicas", 0) >= want
+            updated = status.get("updatedReplicas", 0)
+            # Like `kubectl rollout status`: no pod of an older revision left (status.replicas counts them).
+            done = ready >= want and updated >= want and status.get("replicas", 0) <= updated
         generation_seen = status.get("observedGeneration", 0) >= (obj.get("metadata") or {}).get("generation", 0)
         return done and generation_seen, f"{check['kind_of']} {check['name']}: {ready}/{want} ready"
     if kind == "pods_ready":

@@ -188,3 +188,31 @@ def test_field_paths_reach_keys_with_dots_in_brackets(cluster):
                   fields={"spec.template.spec.nodeSelector[labs.k8s/simulated]": "true",
                           "spec.template.spec.containers.0.name": "c"})
     assert evaluate(check, cluster.reader, "lab")[0]
+
+
+def test_rollout_is_not_complete_while_pods_of_the_old_revision_remain(cluster):
+    # The last step of a maxSurge: 1 rollout: 4 new pods (3 ready) and 1 old pod, still ready.
+    cluster.add(deployment("web", replicas=4))
+    path = "/apis/apps/v1/namespaces/lab/deployments/web"
+    cluster.objects[path]["status"].update(replicas=5, updatedReplicas=4, readyReplicas=4)
+    check = _spec(kind="rollout", object="Deployment", name="web")
+    assert not evaluate(check, cluster.reader, "lab")[0]
+    cluster.objects[path]["status"].update(replicas=4, updatedReplicas=4, readyReplicas=4)
+    assert evaluate(check, cluster.reader, "lab")[0]
+
+
+def test_http_goes_straight_to_the_ingress_whatever_http_proxy_says(cluster, monkeypatch):
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue")
+    assert evaluate(_spec(kind="http", host="blue.localhost", contains="Name: blue"), cluster.reader, "lab")[0]
+
+
+def test_a_file_that_is_not_a_kubeconfig_is_one_line(tmp_path):
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("just some text\n")
+    with pytest.raises(LabsError, match="cannot load kubeconfig") as error:
+        ClusterReader(str(wrong))
+    assert "\n" not in str(error.value)
