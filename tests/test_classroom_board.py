@@ -116,3 +116,18 @@ def test_status_of_the_real_ingress_lab_through_the_cli(classroom_driver, fake_c
     assert student_02.count("✓") == 5 and "5/5" in student_02
     assert student_01.count("✓") == 1 and "1/5" in student_01
     assert "blue-reachable *" not in out  # per student now: not marked as reading something shared
+
+
+def test_roster_names_are_text_on_the_board_not_rich_markup(deploy_lab, capsys):
+    """A roster name is free text: "[/x]" would make rich raise, "[b]" would vanish into bold."""
+    from rich.console import Console
+
+    from infra.classroom.board import StudentRow, board_table
+    from infra.classroom.roster import Student
+
+    rows = [StudentRow(Student(id="anne", name="Anne [/x]"), {"web-rolled-out": True, "config": True}),
+            StudentRow(Student(id="marie", name="Marie [b]B[/b]"), error="boom")]
+    console = Console(width=120, record=True)
+    console.print(board_table(rows, deploy_lab.resolve("deploy")))
+    text = console.export_text()
+    assert "Anne [/x]" in text and "Marie [b]B[/b]" in text

@@ -121,3 +121,25 @@ def test_serve_on_every_interface_gives_a_lan_url_and_a_bad_address_is_refused(c
     assert re.fullmatch(r"http://\d+\.\d+\.\d+\.\d+:\d+", url) and not url.startswith("http://0.0.0.0")
     with pytest.raises(LabsError, match="--address must be an IP address"):
         make_server("default", "my-laptop", 0)
+
+
+def test_serve_answers_a_late_joiner_added_while_it_runs(classroom, tmp_path):
+    """`classroom up` again with one more student while the server runs: their card's QR code works
+    without restarting the server."""
+    from infra.classroom.serve import make_server
+
+    server, url = make_server("default", "127.0.0.1", 0, log=lambda line: None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        roster = tmp_path / "later.csv"
+        roster.write_text(ROSTER + "Nadia,,C\n")
+        invoke("classroom", "up", f"--roster={roster}", "--lab=ingress")
+        token = download_tokens("default")["nadia"]
+        with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
+            assert yaml.safe_load(answer.read())["contexts"][0]["context"]["namespace"] == "nadia"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/k/{token[:-1]}", timeout=5)
+        assert refused.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -257,3 +257,37 @@ def test_cluster_tenancy_applies_it_in_each_students_namespace_of_their_own_clus
     applied = {call["objects"][0]["metadata"]["namespace"]: call["kubeconfig"]
                for call in classroom_driver.kubectl.applied()}
     assert applied == {f"student-0{i}": str(session_kubeconfig(f"mon-student-0{i}")) for i in (1, 2)}
+
+
+def test_tokens_shorter_than_asked_are_pointed_out(classroom_driver, fake_cluster, capsys, monkeypatch):
+    """The API server may cap a token's lifetime (--service-account-max-token-expiration) and says so
+    only in the TokenRequest's status: the kubeconfigs then stop working before the session ends."""
+    from datetime import timedelta
+
+    from infra.classroom import credentials
+
+    asked = credentials.request_token
+    capped = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
+
+    def capping(core_api, student, seconds):
+        token, _ = asked(core_api, student, seconds)
+        return token, capped.isoformat()
+
+    invoke("classroom", "up", "--students=2")
+    assert "issued shorter tokens" not in capsys.readouterr().err  # the fake issues what is asked
+    monkeypatch.setattr(credentials, "request_token", capping)
+    invoke("classroom", "up", "--students=2")
+    err = capsys.readouterr().err
+    assert "issued shorter tokens than asked" in err and capped.isoformat() in err.replace("\n", "")
+    assert "token-of-" not in err
+
+
+def test_a_token_expiry_is_compared_with_the_sessions():
+    from datetime import timedelta
+
+    from infra.classroom.credentials import shortened
+
+    end = datetime(2030, 1, 1, 18, tzinfo=timezone.utc)
+    assert shortened(["2030-01-01T18:00:00+00:00", "2030-01-01T18:00:05Z"], end) is None
+    assert shortened(["2030-01-01T19:00:00Z", "2030-01-01T10:00:00Z"], end) == end - timedelta(hours=8)
+    assert shortened(["not a date"], end) is None

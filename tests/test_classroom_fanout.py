@@ -144,3 +144,27 @@ def test_render_of_a_cluster_classroom_is_one_document_per_cluster(capsys):
     assert ports == [8080, 8081]
     (binding,) = [o for o in documents[0]["objects"] if o["kind"] == "ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == "cluster-admin" and documents[0]["tenancy"] == "cluster"
+
+
+def test_a_tenant_whose_kubeconfigs_fail_leaves_the_others_theirs_and_the_record(tenants, capsys, monkeypatch):
+    """Every cluster came up, one's TokenRequest fails: the others still get their kubeconfigs, and the
+    classroom record lists every cluster, so `classroom down` removes them all."""
+    from infra.classroom import credentials
+    from infra.errors import LabsError
+
+    asked = credentials.request_token
+
+    def failing(core_api, student, seconds):
+        if student.id == "student-02":
+            raise LabsError("TokenRequest for student-02/student answered 503 Service Unavailable")
+        return asked(core_api, student, seconds)
+
+    monkeypatch.setattr(credentials, "request_token", failing)
+    with pytest.raises(SystemExit) as exit_:
+        invoke("classroom", "up", "--students=3", "--tenancy=cluster")
+    assert exit_.value.code == 1
+    assert "1 of 3 clusters failed (student-02)" in capsys.readouterr().err
+    assert student_kubeconfig("default", "student-01").is_file() and student_kubeconfig("default", "student-03").is_file()
+    assert sorted(load_record("default").tenants) == ["student-01", "student-02", "student-03"]
+    invoke("classroom", "down")
+    assert sorted(TenantDriver.destroyed) == ["default-student-01", "default-student-02", "default-student-03"]

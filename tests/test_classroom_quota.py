@@ -37,6 +37,44 @@ def pods_of(obj: dict, hpa_max: dict) -> tuple[int, dict]:
     return max(spec.get("replicas", 1), hpa_max.get(obj["metadata"]["name"], 0)), template
 
 
+MEASURE = {"cpu": cpu_millicores, "memory": memory_mebibytes}
+
+
+def effective(container: dict) -> dict[str, dict[str, float]]:
+    """A container's requests and limits once admitted: the API server's defaulting first (a limit
+    without a request makes the request equal to it), then the LimitRange's defaults for the rest."""
+    resources = container.get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    return {
+        "requests": {r: measure(requests.get(r, limits.get(r, DEFAULTS["defaultRequest"][r]))) for r, measure in MEASURE.items()},
+        "limits": {r: measure(limits.get(r, DEFAULTS["default"][r])) for r, measure in MEASURE.items()},
+    }
+
+
+def limit_range_refusals(objects: list[dict]) -> list[str]:
+    """What the LimitRange admission refuses: a request above its (possibly defaulted) limit, a limit
+    above the maximum, a claim above the claim maximum. Init containers are containers too."""
+    refused = []
+    claim_max = memory_mebibytes(next(i for i in LIMITS if i["type"] == "PersistentVolumeClaim")["max"]["storage"])
+    for obj in objects:
+        if obj["kind"] == "PersistentVolumeClaim":
+            size = memory_mebibytes(((obj.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage"))
+            if size and size > claim_max:
+                refused.append(f"claim {obj['metadata']['name']}: {size}Mi > {claim_max}Mi")
+        if obj["kind"] not in WORKLOADS:
+            continue
+        _, pod = pods_of(obj, {})
+        for container in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+            values = effective(container)
+            for r, measure in MEASURE.items():
+                where = f"{obj['kind']} {obj['metadata']['name']}, container {container.get('name')}, {r}"
+                if values["requests"][r] > values["limits"][r]:
+                    refused.append(f"{where}: request {values['requests'][r]} > limit {values['limits'][r]}")
+                if values["limits"][r] > measure(DEFAULTS["max"][r]):
+                    refused.append(f"{where}: limit {values['limits'][r]} > max {DEFAULTS['max'][r]}")
+    return refused
+
+
 def usage(objects: list[dict]) -> dict[str, float]:
     hpa_max = {o["spec"]["scaleTargetRef"]["name"]: o["spec"].get("maxReplicas", 1)
                for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
@@ -51,15 +89,14 @@ def usage(objects: list[dict]) -> dict[str, float]:
             continue
         count, pod = pods_of(obj, hpa_max)
         total["pods"] += count
-        for container in pod.get("containers") or []:
-            resources = container.get("resources") or {}
-            requests = resources.get("requests") or {}
-            limits = resources.get("limits") or {}
-            # What the LimitRange fills in for a container that says nothing.
-            total["requests.cpu"] += count * cpu_millicores(requests.get("cpu", limits.get("cpu", DEFAULTS["defaultRequest"]["cpu"])))
-            total["requests.memory"] += count * memory_mebibytes(requests.get("memory", limits.get("memory", DEFAULTS["defaultRequest"]["memory"])))
-            total["limits.cpu"] += count * cpu_millicores(limits.get("cpu", DEFAULTS["default"]["cpu"]))
-            total["limits.memory"] += count * memory_mebibytes(limits.get("memory", DEFAULTS["default"]["memory"]))
+        # What the quota charges a pod: its containers' sum, or its largest init container if more
+        # (they run one at a time, before the others), after the LimitRange's defaults.
+        apps = [effective(c) for c in pod.get("containers") or []]
+        inits = [effective(c) for c in pod.get("initContainers") or []]
+        for kind in ("requests", "limits"):
+            for r in MEASURE:
+                charged = max([sum(c[kind][r] for c in apps), *(c[kind][r] for c in inits)])
+                total[f"{kind}.{r}"] += count * charged
     return total
 
 
@@ -76,6 +113,35 @@ def test_each_labs_starting_point_and_solution_fit_in_a_students_quota(lab):
     used, allowed = usage(lab_objects(lab)), quota()
     over = {key: (used[key], allowed[key]) for key in used if used[key] > allowed[key]}
     assert not over, f"{lab.id} needs more than a student's quota (used, quota): {over}"
+
+
+@pytest.mark.parametrize("lab", [lab for lab in Catalog.load(LABS_DIR).labs if lab.slug not in WHOLE_CLUSTER_LABS],
+                         ids=lambda lab: lab.id)
+def test_each_labs_containers_and_claims_pass_the_students_limit_range(lab):
+    assert not limit_range_refusals(lab_objects(lab)), lab.id
+
+
+def test_the_limit_range_check_sees_defaulted_limits_maximums_init_containers_and_claims():
+    def pod(init=(), containers=()):
+        return {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"initContainers": list(init), "containers": list(containers)}}
+
+    fine = pod(containers=[{"name": "a"}, {"name": "b", "resources": {"limits": {"cpu": "2", "memory": "1Gi"}}}])
+    assert not limit_range_refusals([fine])
+    # A request alone above the default limit (500m): the LimitRange gives it that limit, then refuses it.
+    above_default = pod(containers=[{"name": "a", "resources": {"requests": {"cpu": "1"}}}])
+    assert limit_range_refusals([above_default]) == ["Pod p, container a, cpu: request 1000.0 > limit 500.0"]
+    too_big_init = pod(init=[{"name": "i", "resources": {"limits": {"memory": "3Gi"}}}], containers=[{"name": "a"}])
+    assert limit_range_refusals([too_big_init]) == ["Pod p, container i, memory: limit 3072.0 > max 2Gi"]
+    claim = {"kind": "PersistentVolumeClaim", "metadata": {"name": "big"}, "spec": {"resources": {"requests": {"storage": "8Gi"}}}}
+    assert limit_range_refusals([claim]) == ["claim big: 8192.0Mi > 5120.0Mi"]
+
+
+def test_the_usage_count_charges_the_largest_init_container_when_it_exceeds_the_others():
+    init = {"name": "i", "resources": {"requests": {"cpu": "300m", "memory": "32Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}}}
+    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"initContainers": [init], "containers": [{"name": "a"}]}}
+    total = usage([pod])
+    assert total["requests.cpu"] == 300 and total["limits.cpu"] == 1000  # the init container's, above a's 50m/500m
+    assert total["requests.memory"] == 64 and total["limits.memory"] == 256  # a's defaults, above the init's
 
 
 def test_the_usage_count_sees_replicas_hpas_daemonsets_and_defaults():

@@ -170,3 +170,57 @@ def test_student_middlewares_cannot_make_traefik_fetch_another_namespace(shared)
     used = {key for lab in Catalog.load(LABS_DIR).labs for folder in ("manifests", "solution")
             for obj in load_folder(lab.path / folder) if obj["kind"] == "Middleware" for key in obj["spec"]}
     assert used and used <= allowed  # the labs' own middlewares still work in a student's namespace
+
+
+def allows(rules: list[dict], group: str, resource: str, verb: str) -> bool:
+    return any(group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"] for rule in rules)
+
+
+# What the labs' guides have a student run in their own namespace, as (API group, resource, verb).
+LAB_NEEDS = [
+    ("", "pods/ephemeralcontainers", "patch"),  # lab 03: kubectl debug --target (an ephemeral container)
+    ("", "pods/exec", "create"), ("", "pods/portforward", "create"), ("", "services/proxy", "get"),  # 03, 16
+    ("metrics.k8s.io", "pods", "list"),  # lab 04: kubectl top pods
+    ("snapshot.storage.k8s.io", "volumesnapshots", "create"),  # lab 12
+    ("apps", "deployments/scale", "patch"), ("", "persistentvolumeclaims", "patch"),
+]
+# ... and the cluster-scoped kinds they read.
+LAB_VIEWS = [
+    ("", "nodes"), ("metrics.k8s.io", "nodes"), ("storage.k8s.io", "storageclasses"),
+    ("snapshot.storage.k8s.io", "volumesnapshotcontents"),  # lab 12: kubectl get volumesnapshotcontent
+    ("apiregistration.k8s.io", "apiservices"),  # lab 04, step 0: kubectl get apiservice v1beta1.metrics.k8s.io
+    ("gateway.networking.k8s.io", "gatewayclasses"), ("networking.k8s.io", "ingressclasses"),
+]
+
+
+def test_students_can_do_what_the_lab_guides_ask_in_their_namespace(document):
+    role = next(o for o in by_kind(document, "Role") if o["metadata"]["namespace"] == "paul")
+    missing = [need for need in LAB_NEEDS if not allows(role["rules"], *need)]
+    assert not missing
+    (view,) = [o for o in by_kind(document, "ClusterRole") if o["metadata"]["name"] == "classroom-view"]
+    assert not [need for need in LAB_VIEWS if not allows(view["rules"], *need, "list")]
+
+
+def test_students_cannot_write_endpoints_that_would_point_traefik_at_another_namespace(document):
+    """A selector-less Service with a hand-written Endpoints (mirrored to an EndpointSlice) names any pod
+    IP, and Traefik, which every namespace lets in, would forward to it (CVE-2021-25740: the built-in
+    `edit` role dropped this write in Kubernetes 1.22)."""
+    for role in by_kind(document, "Role"):
+        for group, resource in (("", "endpoints"), ("discovery.k8s.io", "endpointslices")):
+            assert not any(allows(role["rules"], group, resource, verb) for verb in ("create", "update", "patch"))
+            assert allows(role["rules"], group, resource, "list")
+
+
+def test_every_route_kind_a_student_can_write_is_under_the_hostname_policy(document):
+    (role,) = [o for o in by_kind(document, "Role") if o["metadata"]["namespace"] == "paul"]
+    (policy,) = [p for p in by_kind(document, "ValidatingAdmissionPolicy")
+                 if p["metadata"]["name"] == "classroom-student-hostnames"]
+    policed = {(group, resource) for rule in policy["spec"]["matchConstraints"]["resourceRules"]
+               for group in rule["apiGroups"] for resource in rule["resources"]}
+    kinds = {"ingresses": "Ingress", "httproutes": "HTTPRoute", "grpcroutes": "GRPCRoute", "tlsroutes": "TLSRoute",
+             "tcproutes": "TCPRoute", "udproutes": "UDPRoute", "ingressroutes": "IngressRoute"}
+    writable = {(group, resource) for rule in role["rules"] if "create" in rule["verbs"]
+                for group in rule["apiGroups"] for resource in rule["resources"] if resource in kinds}
+    assert writable and writable <= policed, writable - policed
+    expressions = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    assert all(f"'{kinds[resource]}'" in expressions for _, resource in writable)

@@ -100,6 +100,7 @@ def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: 
 
 
 def board_table(rows: list[StudentRow], lab: Lab):
+    from rich.markup import escape
     from rich.table import Table
 
     ids = [check["id"] for check in lab.checks]
@@ -112,10 +113,11 @@ def board_table(rows: list[StudentRow], lab: Lab):
     table.add_column("done", justify="right")
     for row in rows:
         if row.error:
-            table.add_row(row.student.name, *(["[red]?[/red]"] * len(ids)), "[red]error[/red]")
+            table.add_row(escape(row.student.name), *(["[red]?[/red]"] * len(ids)), "[red]error[/red]")
             continue
         cells = ["[green]✓[/green]" if row.results.get(i) else "[red]✗[/red]" for i in ids]
-        table.add_row(row.student.name, *cells, f"{row.passed}/{len(ids)}")
+        # The roster's names are free text: "[b]" or "[/x]" in one is not rich markup (the latter raises).
+        table.add_row(escape(row.student.name), *cells, f"{row.passed}/{len(ids)}")
     if shared:
         table.caption = "* reads something shared (same host name or metrics for everyone)"
     return table

@@ -7,15 +7,16 @@ token, the cluster's CA and the API server, with the student's namespace as the 
 it is written 0600 (`write_private`) under `<session folder>/students/<id>/kubeconfig`.
 
 Tokens are bound to nothing but time (no Secret object, nothing in the Pulumi state): `classroom down`
-deletes the ServiceAccounts, which revokes them at once. A token is never printed or logged: errors
-name the student and the HTTP status, never a response body.
+deletes the ServiceAccounts, which revokes them at once. The API server may issue a token shorter than asked
+(its maximum token lifetime): `classroom up` then says when the kubeconfigs stop working. A token is never
+printed or logged: errors name the student and the HTTP status, never a response body.
 """
 from __future__ import annotations
 
 import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -130,9 +131,33 @@ def issue_kubeconfigs(session: str, students: list[Student], kubeconfig: str | P
     api_client = config.new_client_from_config(config_file=str(kubeconfig), context=context)
     core_api = client.CoreV1Api(api_client)
 
-    def issue(student: Student) -> tuple[str, Path]:
-        token, _ = request_token(core_api, student, seconds)
-        return student.id, write_private(student_kubeconfig(session, student.id), kubeconfig_text(access, student, token))
+    def issue(student: Student) -> tuple[str, Path, str]:
+        token, until = request_token(core_api, student, seconds)
+        path = write_private(student_kubeconfig(session, student.id), kubeconfig_text(access, student, token))
+        return student.id, path, until
 
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        return dict(pool.map(issue, students))
+        issued = list(pool.map(issue, students))
+    earliest = shortened([until for _, _, until in issued], expires)
+    if earliest is not None:
+        from infra.commands import console
+
+        console.print(f"[yellow]note: the API server issued shorter tokens than asked (its maximum token lifetime): "
+                      f"the students' kubeconfigs stop working at {earliest.isoformat()}, before the session's expiry "
+                      f"({expires.isoformat()}); run `invoke classroom up` again before then to re-issue them[/yellow]",
+                      soft_wrap=True)
+    return {student_id: path for student_id, path, _ in issued}
+
+
+def shortened(expiries: list[str], expires: datetime, slack: timedelta = timedelta(minutes=5)) -> datetime | None:
+    """The earliest of the tokens' expirations (TokenRequest status) when it comes before the session's
+    expiry: the API server may issue a token shorter than asked (--service-account-max-token-expiration)."""
+    earliest = None
+    for text in expiries:
+        try:
+            when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        earliest = when if earliest is None else min(earliest, when)
+    return earliest if earliest is not None and earliest < expires - slack else None

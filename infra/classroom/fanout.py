@@ -148,12 +148,17 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
                              started=_still_started(_previous_record(settings.session), students))
     for tenant in ready:
         kubeconfig = session_kubeconfig(tenant.session)
-        issue_kubeconfigs(settings.session, tenant.students, kubeconfig, session_record.expires, server=server)
-        record.tenants[tenant.name] = {
+        # Recorded first: a cluster that is up is one `classroom down` must find, whatever happens next.
+        entry = record.tenants[tenant.name] = {
             "session": tenant.session, "students": [s.id for s in tenant.students],
-            "server": server or _server_of(kubeconfig), "http_port": tenant.settings.http_port,
-            "lab": labs[tenant.name],
+            "http_port": tenant.settings.http_port, "lab": labs[tenant.name],
         }
+        try:  # one cluster's TokenRequest failing does not deprive the others of their kubeconfigs
+            entry["server"] = server or _server_of(kubeconfig)
+            issue_kubeconfigs(settings.session, tenant.students, kubeconfig, session_record.expires, server=server)
+        except LabsError as exc:
+            failures[tenant.name] = str(exc)
+            core.console.print(f"[red]{tenant.name}: {exc}[/red]")
     _drop_departed(settings.session, [s for t in ready for s in t.students])
     _download_tokens(settings.session, students)
     record.save()

@@ -17,8 +17,8 @@ scan look at one definition. Per student (namespace tenancy, one shared cluster)
                                              (traefik) and monitoring (Prometheus scrapes)
 
 Shared by every student: the ClusterRole `classroom-view` (get/list/watch on the cluster-scoped kinds
-labs look at) and a ValidatingAdmissionPolicy keeping each student's Ingress and HTTPRoute host
-names under their own `*.<id>.<base domain>` (the ingress controller is shared: without it one
+labs look at) and a ValidatingAdmissionPolicy keeping each student's Ingress, HTTPRoute and GRPCRoute
+host names under their own `*.<id>.<base domain>` (the ingress controller is shared: without it one
 student could route another's host, or every host).
 
 Cluster tenancy (a cluster per student): the same objects in the student's own cluster, except that
@@ -52,11 +52,16 @@ WRITE = ["create", "update", "patch", "delete", "deletecollection"]
 # impersonation, RBAC, or write access to the guard rails: quota, limit range, network policies).
 EDIT_RULES = [
     {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims",
-                                      "serviceaccounts", "replicationcontrollers", "endpoints"], "verbs": READ + WRITE},
+                                      "serviceaccounts", "replicationcontrollers"], "verbs": READ + WRITE},
+    # Endpoints read only, as in the built-in `edit` role since Kubernetes 1.22 (CVE-2021-25740): a
+    # hand-written Endpoints (mirrored to an EndpointSlice) behind a selector-less Service would have
+    # Traefik, which every namespace lets in, forward to any pod IP, another student's included.
     {"apiGroups": [""], "resources": ["pods/log", "pods/status", "events", "resourcequotas", "limitranges",
-                                      "services/status", "persistentvolumeclaims/status"], "verbs": READ},
+                                      "services/status", "persistentvolumeclaims/status", "endpoints"], "verbs": READ},
     {"apiGroups": [""], "resources": ["pods/exec", "pods/attach", "pods/portforward", "pods/eviction",
                                       "services/proxy"], "verbs": ["get", "create"]},
+    # Lab 03's `kubectl debug` (an ephemeral container, checked by Pod Security like any other).
+    {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch", "update"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets",
                                           "deployments/scale", "statefulsets/scale", "replicasets/scale"],
      "verbs": READ + WRITE},
@@ -84,7 +89,9 @@ VIEW_RULES = [
     {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses", "csidrivers", "csinodes"], "verbs": READ},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingressclasses"], "verbs": READ},
     {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["gatewayclasses"], "verbs": READ},
-    {"apiGroups": ["snapshot.storage.k8s.io"], "resources": ["volumesnapshotclasses"], "verbs": READ},
+    {"apiGroups": ["snapshot.storage.k8s.io"], "resources": ["volumesnapshotclasses", "volumesnapshotcontents"],
+     "verbs": READ},
+    {"apiGroups": ["apiregistration.k8s.io"], "resources": ["apiservices"], "verbs": READ},
     {"apiGroups": ["scheduling.k8s.io"], "resources": ["priorityclasses"], "verbs": READ},
     {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": READ},
     {"apiGroups": ["metrics.k8s.io"], "resources": ["nodes"], "verbs": READ},
@@ -204,21 +211,22 @@ def _student_policy(name: str, resource_rules: list[dict], validations: list[dic
 
 
 def hostname_policy(base_domain: str) -> list[dict]:
-    """In a student's namespace, every Ingress rule and HTTPRoute names a host under
+    """In a student's namespace, every Ingress rule, HTTPRoute and GRPCRoute names a host under
     `<namespace>.<base domain>`, and nothing catches every host (an Ingress default backend, a rule
     or route without a host)."""
     return _student_policy(
         HOSTNAME_POLICY,
         [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "resources": ["ingresses"]},
-         {"apiGroups": ["gateway.networking.k8s.io"], "apiVersions": ["v1"], "resources": ["httproutes"]}],
+         # GRPCRoute too: students may write them, and one attaches to the shared Gateway's HTTP listener.
+         {"apiGroups": ["gateway.networking.k8s.io"], "apiVersions": ["v1"], "resources": ["httproutes", "grpcroutes"]}],
         [{"expression": "request.kind.kind != 'Ingress' || (!has(object.spec.defaultBackend) && "
                         "(!has(object.spec.rules) || object.spec.rules.all(r, has(r.host) && "
                         "r.host.endsWith(variables.suffix))))",
           "messageExpression": "'in this classroom, Ingress hosts end in ' + variables.suffix.substring(1)"
                                " + ' (e.g. web' + variables.suffix + '), and no default backend'"},
-         {"expression": "request.kind.kind != 'HTTPRoute' || (has(object.spec.hostnames) && "
+         {"expression": "!(request.kind.kind in ['HTTPRoute', 'GRPCRoute']) || (has(object.spec.hostnames) && "
                         "object.spec.hostnames.all(h, h.endsWith(variables.suffix)))",
-          "messageExpression": "'in this classroom, HTTPRoute hostnames are required and end in ' + "
+          "messageExpression": "'in this classroom, ' + request.kind.kind + ' hostnames are required and end in ' + "
                                "variables.suffix.substring(1)"}],
         variables=[{"name": "suffix", "expression": f"'.' + namespaceObject.metadata.name + '.{base_domain}'"}],
     )

@@ -3,9 +3,9 @@
 Each student's file is at `/k/<token>`, the unguessable per-student token (`classroom/downloads.json`,
 192 random bits) that their card's QR code carries; any other path answers 404 and nothing lists the
 files. The server binds the address the instructor gives (their LAN address), or 0.0.0.0 with a
-warning. It reads each file at each request (a new `classroom up` re-issues them) and logs who
-downloaded, never a token. Plain HTTP on a classroom LAN: the token in the URL is the credential, so
-run it only while students fetch their files.
+warning. It reads each file at each request (a new `classroom up` re-issues them; a late joiner's token is
+looked up again) and logs who downloaded, never a token. Plain HTTP on a classroom LAN: the token in the
+URL is the credential, so run it only while students fetch their files.
 """
 from __future__ import annotations
 
@@ -38,9 +38,25 @@ def make_server(session: str, address: str, port: int, log=print) -> tuple[Threa
         ipaddress.ip_address(address)
     except ValueError:
         raise LabsError(f"--address must be an IP address of this machine (e.g. 192.168.1.10), got '{address}'") from None
-    record, students = load_classroom(session)
-    tokens = download_tokens(session)
-    by_token = {tokens[s.id]: s for s in students if s.id in tokens}
+    def students_by_token() -> dict:
+        _, students = load_classroom(session)
+        tokens = download_tokens(session)
+        return {tokens[s.id]: s for s in students if s.id in tokens}
+
+    by_token = students_by_token()
+
+    def student_of(path: str):
+        """The student whose token `path` carries; a token not known at start is looked up again (a late
+        joiner: `classroom up` ran again while this server runs, and their card is printed)."""
+        if not path.startswith(DOWNLOAD_PATH) or len(path) == len(DOWNLOAD_PATH):
+            return None
+        token = path[len(DOWNLOAD_PATH):]
+        if token in by_token:
+            return by_token[token]
+        try:
+            return students_by_token().get(token)
+        except LabsError:  # the classroom went down meanwhile
+            return None
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "k8s-labs"
@@ -50,7 +66,7 @@ def make_server(session: str, address: str, port: int, log=print) -> tuple[Threa
             pass
 
         def do_GET(self):
-            student = by_token.get(self.path[len(DOWNLOAD_PATH):]) if self.path.startswith(DOWNLOAD_PATH) else None
+            student = student_of(self.path)
             file = student_kubeconfig(session, student.id) if student else None
             if file is None or not file.is_file():
                 body = b"not found\n" if self.path != "/" else b"k8s-labs classroom: scan the QR code on your card\n"
