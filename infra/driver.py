@@ -5,14 +5,17 @@ Automation API on the local program (this checkout's Pulumi.yaml), with:
     unless PULUMI_BACKEND_URL is set by the user), so `session down` can remove it whole;
   - the passphrase secrets provider with a generated passphrase in a 0600 file: no prompt, no account;
   - one stack per session and target (`<session>-<target>`), its config written from StackSettings;
-  - progress streamed from engine events, and failures reported as the failing resource's message.
+  - progress streamed from engine events, and failures reported as the failing resource's message;
+    every other failure of the CLI (stack selection, config, listing, a lost passphrase) as one line.
 """
 from __future__ import annotations
 
 import os
 import secrets
 import shutil
+import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import url2pathname
 
@@ -41,6 +44,26 @@ def write_private(file: Path, text: str) -> Path:
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     return file
+
+
+def pulumi_error_line(exc: Exception) -> str:
+    """The line of a failed Pulumi CLI command that says what went wrong: the first `error:` line of
+    its stderr, else its last line of output; any passphrase in it is masked."""
+    head, _, stderr = str(exc).rpartition("\n stderr: ")  # str(CommandResult): code, stdout, stderr
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line.removeprefix("error:").strip() for line in lines if line.startswith("error:")]
+    stdout = [line.strip() for line in head.partition(" stdout: ")[2].splitlines() if line.strip()]
+    line = (errors or lines or stdout or [type(exc).__name__])[0 if errors else -1]
+    file = paths.passphrase_file()
+    passphrases = [os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""), file.read_text().strip() if file.is_file() else ""]
+    for passphrase in filter(None, passphrases):
+        line = line.replace(passphrase, "[secret]")
+    return line
+
+
+def run_log(session: str) -> Path:
+    """The engine's whole output of the session's last update or destroy (the screen shows progress)."""
+    return paths.session_dir(session) / "last-run.log"
 
 
 def session_kubeconfig(session: str) -> Path:
@@ -96,12 +119,40 @@ class PulumiDriver:
             # resources behind). Never set for `up`: a cloud API briefly out of reach must not
             # drop layers from the state.
             env["PULUMI_K8S_DELETE_UNREACHABLE"] = "true"
+        try:  # PulumiCommand runs `pulumi version`
+            command = auto.PulumiCommand(root=str(pulumi_bin.parent.parent), skip_version_check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise LabsError(f"the Pulumi CLI at {pulumi_bin} does not run ({exc}): run `invoke setup` "
+                            "to install it again") from None
         return auto.LocalWorkspace(
-            work_dir=str(paths.PROJECT_ROOT),
-            env_vars=env,
-            secrets_provider="passphrase",
-            pulumi_command=auto.PulumiCommand(root=str(pulumi_bin.parent.parent), skip_version_check=True),
+            work_dir=str(paths.PROJECT_ROOT), env_vars=env, secrets_provider="passphrase", pulumi_command=command,
         )
+
+    @contextmanager
+    def _pulumi_errors(self, doing: str, progress: ProgressDisplay | None = None):
+        """Any failure of the Pulumi CLI within becomes one LabsError line: what failed, why, the fix.
+        With `progress` (an update or a destroy), the failing resource's own message when there is one."""
+        from pulumi import automation as auto
+
+        try:
+            yield
+        except auto.ConcurrentUpdateError:
+            raise LabsError(
+                f"another command is already changing session '{self.session}': wait for it to finish"
+            ) from None
+        except auto.CommandError as exc:
+            line = pulumi_error_line(exc)
+            if "passphrase" in line.lower():
+                fix = "put back the file the session was created with"
+                if "PULUMI_CONFIG_PASSPHRASE" in os.environ:  # Pulumi reads it before the file
+                    fix = "PULUMI_CONFIG_PASSPHRASE, set in your environment, is used instead: unset it, or " + fix
+                raise LabsError(f"{doing} failed: Pulumi cannot read session '{self.session}''s state with the "
+                                f"passphrase in {paths.passphrase_file()} ({line}): {fix}") from None
+            if progress is None:
+                raise LabsError(f"{doing} failed: {line}") from None
+            failure = progress.failures[0] if progress.failures else None
+            what = f" at {failure.resource}: {failure.message}" if failure else f": {line}"
+            raise LabsError(f"{doing} failed{what} (full log: {run_log(self.session)})") from None
 
     def _stack(self, workspace, stack_name: str):
         from pulumi import automation as auto
@@ -110,11 +161,12 @@ class PulumiDriver:
 
     def up(self, settings: StackSettings, title: str) -> dict:
         """Converge the session's stack to `settings`; returns the stack outputs (secrets stay secret)."""
-        workspace = self._workspace()
-        stack = self._stack(workspace, settings.stack_name)
         from pulumi import automation as auto
 
-        stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
+        with self._pulumi_errors(title):
+            workspace = self._workspace()
+            stack = self._stack(workspace, settings.stack_name)
+            stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
         outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
                                                              on_output=self._log, color="never"),
                             settings.stack_name)
@@ -124,7 +176,8 @@ class PulumiDriver:
 
     def list_stacks(self) -> list[str]:
         """The names of the session's stacks (`<session>-<target>`)."""
-        return self._session_stacks(self._workspace())
+        with self._pulumi_errors(f"listing the stacks of session '{self.session}'"):
+            return self._session_stacks(self._workspace())
 
     def _session_stacks(self, workspace) -> list[str]:
         """Only this session's stacks: a backend set with PULUMI_BACKEND_URL holds every session's."""
@@ -137,52 +190,45 @@ class PulumiDriver:
         """The settings a stack was last brought up with, read back from its config."""
         from infra.settings import PROJECT
 
-        stack = self._stack(self._workspace(), stack_name)
-        config = {key: value.value for key, value in stack.get_all_config().items() if key.startswith(f"{PROJECT}:")}
+        with self._pulumi_errors(f"reading the settings of stack {stack_name}"):
+            stack = self._stack(self._workspace(), stack_name)
+            config = {key: value.value for key, value in stack.get_all_config().items()
+                      if key.startswith(f"{PROJECT}:")}
         return StackSettings().with_config(config, f"stack {stack_name}")
 
     def destroy_session(self) -> list[str]:
         """Destroy and remove every stack of the session; returns their names."""
-        workspace = self._workspace(delete_unreachable=True)
-        names = self._session_stacks(workspace)
-        for name in names:
-            stack = self._stack(workspace, name)
-            self._run(f"destroying {name}", lambda on_event: stack.destroy(refresh=True, on_event=on_event,
-                                                                          on_output=self._log, color="never"),
-                      name)
-            workspace.remove_stack(name)
+        with self._pulumi_errors(f"destroying session '{self.session}'"):
+            workspace = self._workspace(delete_unreachable=True)
+            names = self._session_stacks(workspace)
+            for name in names:
+                stack = self._stack(workspace, name)
+                self._run(f"destroying {name}", lambda on_event: stack.destroy(refresh=True, on_event=on_event,
+                                                                              on_output=self._log, color="never"),
+                          name)
+                workspace.remove_stack(name)
         return names
 
     def _log(self, line: str) -> None:
         """The engine's text output goes to the session's log, not the screen (the live display is there)."""
-        log = paths.session_dir(self.session) / "last-run.log"
-        with log.open("a", encoding="utf-8") as handle:
+        with run_log(self.session).open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
     def _run(self, title: str, operation, stack_name: str = ""):
         from pulumi import automation as auto
 
-        log = paths.session_dir(self.session) / "last-run.log"
+        log = run_log(self.session)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        with ProgressDisplay(self.console, title) as progress:
+        with ProgressDisplay(self.console, title) as progress, self._pulumi_errors(title, progress):
             try:
-                try:
-                    result = operation(progress.handle)
-                except auto.ConcurrentUpdateError:
-                    # A run killed hard (a second Ctrl-C) leaves its lock behind: release it and go on.
-                    if not release_stale_locks(backend_url(self.session), stack_name):
-                        raise
-                    self.console.print(f"note: an interrupted run had left {stack_name} locked; lock released")
-                    result = operation(progress.handle)
+                result = operation(progress.handle)
             except auto.ConcurrentUpdateError:
-                raise LabsError(
-                    f"another command is already changing session '{self.session}': wait for it to finish"
-                ) from None
-            except auto.CommandError as exc:
-                failure = progress.failures[0] if progress.failures else None
-                what = f"{failure.resource}: {failure.message}" if failure else str(exc).strip().splitlines()[-1]
-                raise LabsError(f"{title} failed at {what} (full log: {log})") from None
+                # A run killed hard (a second Ctrl-C) leaves its lock behind: release it and go on.
+                if not release_stale_locks(backend_url(self.session), stack_name):
+                    raise
+                self.console.print(f"note: an interrupted run had left {stack_name} locked; lock released")
+                result = operation(progress.handle)
         self.console.print(f"[green]done[/green]: {progress.summary()}")
         return getattr(result, "outputs", {})
 

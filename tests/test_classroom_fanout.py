@@ -23,6 +23,7 @@ class TenantDriver(ClassroomDriver):
     most = 0
     barrier: threading.Barrier | None = None
     failing: set[str] = set()
+    interrupted: set[str] = set()  # sessions whose `up` is cut short by Ctrl-C
     destroyed: list[str] = []
 
     def up(self, settings, title):
@@ -33,9 +34,12 @@ class TenantDriver(ClassroomDriver):
         try:
             if cls.barrier is not None:
                 cls.barrier.wait()  # every slot of the pool is busy at once, never more
-            if self.session in cls.failing:
+            if self.session in cls.failing | cls.interrupted:
                 from infra.errors import LabsError
 
+                ClassroomDriver.stacks[settings.stack_name] = settings  # part of it was created: the stack exists
+                if self.session in cls.interrupted:
+                    raise KeyboardInterrupt
                 raise LabsError(f"cluster of {self.session} failed at KindCluster kind: no space left on device")
             return super().up(settings, title)
         finally:
@@ -50,7 +54,7 @@ class TenantDriver(ClassroomDriver):
 @pytest.fixture
 def tenants(classroom_driver, monkeypatch):
     TenantDriver.active = TenantDriver.most = 0
-    TenantDriver.barrier, TenantDriver.failing, TenantDriver.destroyed = None, set(), []
+    TenantDriver.barrier, TenantDriver.failing, TenantDriver.interrupted, TenantDriver.destroyed = None, set(), set(), []
     monkeypatch.setattr(fanout, "make_tenant_driver", TenantDriver)
     cleaned = []
     monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: cleaned.append(settings.session))
@@ -98,16 +102,48 @@ def test_groups_of_k_share_a_cluster(tenants):
     assert [s["id"] for s in json.loads(open(ups[2].roster).read())["students"]] == ["student-05"]
 
 
-def test_a_failing_cluster_does_not_stop_the_others(tenants, capsys):
+def test_a_failing_cluster_does_not_stop_the_others_and_classroom_down_destroys_it(tenants, capsys):
+    """student-02's `up` fails after its stack was created (as a cloud quota reached after the network
+    was made): it is recorded as failed, and `classroom down` destroys its stack with the others."""
     TenantDriver.failing = {"default-student-02"}
     with pytest.raises(SystemExit) as exit_:
         invoke("classroom", "up", "--students=3", "--tenancy=cluster")
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "1 of 3 clusters failed (student-02)" in err and "default-student-02/last-run.log" in err
+    assert "invoke classroom down --session=default" in err
     assert student_kubeconfig("default", "student-01").is_file() and student_kubeconfig("default", "student-03").is_file()
     assert not student_kubeconfig("default", "student-02").exists()
-    assert sorted(load_record("default").tenants) == ["student-01", "student-03"]
+    record = load_record("default")
+    assert {name: t["status"] for name, t in record.tenants.items()} == {
+        "student-01": "ready", "student-02": "failed", "student-03": "ready"}
+    assert "default-student-02-kind" in ClassroomDriver.stacks
+    invoke("classroom", "down")
+    assert sorted(TenantDriver.destroyed) == ["default-student-01", "default-student-02", "default-student-03"]
+    assert ClassroomDriver.stacks == {} and not paths.session_dir("default-student-02").exists()
+
+
+def test_a_run_cut_short_leaves_every_cluster_recorded_for_session_down(tenants, monkeypatch):
+    """Ctrl-C while the clusters are being made: the record was written before any stack was touched."""
+    TenantDriver.interrupted = {"mon-student-02"}
+    with pytest.raises(SystemExit) as exit_:
+        invoke("classroom", "up", "--students=2", "--tenancy=cluster", "--parallel=1", "--session=mon")
+    assert exit_.value.code == 130
+    assert sorted(load_record("mon").tenants) == ["student-01", "student-02"]
+    monkeypatch.setattr("infra.imagecache.unwire", lambda session: None)
+    invoke("session", "down", "--session=mon")
+    assert sorted(TenantDriver.destroyed) == ["mon-student-01", "mon-student-02"] and ClassroomDriver.stacks == {}
+
+
+def test_a_cluster_no_longer_planned_stays_recorded_until_classroom_down(tenants, capsys):
+    invoke("classroom", "up", "--students=3", "--tenancy=cluster", "--session=mon")
+    invoke("classroom", "up", "--students=2", "--tenancy=cluster", "--session=mon")
+    assert "cluster(s) of an earlier `classroom up` with no student now: student-03" in capsys.readouterr().err
+    record = load_record("mon")
+    assert record.tenants["student-03"]["session"] == "mon-student-03" and record.tenants["student-03"]["students"] == []
+    invoke("classroom", "down", "--session=mon")
+    assert sorted(TenantDriver.destroyed) == ["mon-student-01", "mon-student-02", "mon-student-03"]
+    assert ClassroomDriver.stacks == {}
 
 
 def test_names_too_long_for_a_session_are_refused_before_anything(tenants, capsys, tmp_path):
@@ -168,3 +204,41 @@ def test_a_tenant_whose_kubeconfigs_fail_leaves_the_others_theirs_and_the_record
     assert sorted(load_record("default").tenants) == ["student-01", "student-02", "student-03"]
     invoke("classroom", "down")
     assert sorted(TenantDriver.destroyed) == ["default-student-01", "default-student-02", "default-student-03"]
+
+
+def test_cloud_clusters_release_what_bills_before_their_destroy(tenants, monkeypatch, capsys):
+    """A cluster that came up releases its load balancers and disks first (a failure there stops its
+    destroy, as in `session down`); one whose `up` failed is destroyed even when that release fails,
+    and one that never came up (no kubeconfig) is only destroyed."""
+    from infra.classroom.commands import ClassroomRecord
+    from infra.driver import session_kubeconfig
+    from infra.errors import LabsError
+    from infra.settings import StackSettings
+
+    released = []
+
+    def release(driver, session, stack, target):
+        released.append(stack)
+        if session in ("mon-student-02", "mon-student-04"):
+            raise LabsError(f"removing lab layers from {stack} failed at Release traefik: timeout")
+        return {}
+
+    monkeypatch.setattr("infra.commands.release_cloud_stack", release)
+    status = {"student-01": "ready", "student-02": "failed", "student-03": "failed", "student-04": "ready"}
+    for name in status:
+        settings = StackSettings(session=f"mon-{name}", target="gke")
+        ClassroomDriver.stacks[settings.stack_name] = settings
+        if name != "student-03":  # student-03's cluster never came up: no kubeconfig
+            session_kubeconfig(settings.session).parent.mkdir(parents=True)
+            session_kubeconfig(settings.session).write_text("apiVersion: v1\n")
+    record = ClassroomRecord(session="mon", target="gke", tenancy="cluster", tenants={
+        name: {"session": f"mon-{name}", "students": [name], "status": state} for name, state in status.items()})
+    with pytest.raises(LabsError, match="1 clusters could not be removed .first: student-04: removing lab layers"):
+        fanout.cluster_down(record)
+    assert sorted(released) == ["mon-student-01-gke", "mon-student-02-gke", "mon-student-04-gke"]
+    assert sorted(TenantDriver.destroyed) == ["mon-student-01", "mon-student-02", "mon-student-03"]
+    assert list(ClassroomDriver.stacks) == ["mon-student-04-gke"]  # kept, with its load balancer: run it again
+    err = capsys.readouterr().err
+    assert "student-02: removing lab layers from mon-student-02-gke failed" in err
+    assert "invoke session orphans --target=gke --session=mon-student-03" in err
+    assert "--session=mon-student-01`" not in err

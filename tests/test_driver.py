@@ -10,6 +10,7 @@ from rich.console import Console
 
 from infra import driver, paths
 from infra.errors import LabsError
+from infra.settings import StackSettings
 
 
 def test_passphrase_file_is_created_once_and_private():
@@ -163,3 +164,140 @@ def test_the_session_backend_folder_is_created_where_pulumi_looks(monkeypatch, t
     assert "%20" in workspace["env_vars"]["PULUMI_BACKEND_URL"]
     assert (root / "sessions" / "monday" / "pulumi").is_dir()
     assert not (tmp_path / "state%20dir").exists()
+
+
+# --- every failure of the Pulumi CLI, in an update or not, is one line -----------------------------
+
+BROKEN_STATE = ("warning: A new version of Pulumi is available.\n"
+                "error: failed to load checkpoint: open monday-kind.json: permission denied\n"
+                "error: one more line the user needs less\n")
+
+
+class _Failing:
+    """A LocalWorkspace and Stack stand-in whose call named `fails` raises as the Pulumi CLI would."""
+
+    def __init__(self, fails, error):
+        self.fails, self.error = fails, error
+
+    def _call(self, name, answer=None):
+        if name == self.fails:
+            raise self.error
+        return answer
+
+    def list_stacks(self):
+        return self._call("list_stacks", [SimpleNamespace(name="monday-kind")])
+
+    def remove_stack(self, name):
+        return self._call("remove_stack")
+
+    def set_all_config(self, config):
+        return self._call("set_all_config")
+
+    def get_all_config(self):
+        return self._call("get_all_config", {})
+
+    def up(self, **kwargs):
+        return self._call("up", SimpleNamespace(outputs={}))
+
+    def destroy(self, **kwargs):
+        return self._call("destroy", SimpleNamespace())
+
+
+def _driver_failing_at(monkeypatch, fails, error):
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    fake = _Failing(fails, error)
+    monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: fake)
+    monkeypatch.setattr(pulumi_driver, "_stack", lambda ws, name: fake._call("select", fake))
+    return pulumi_driver
+
+
+def _cli_error(stderr, kind=auto.CommandError):
+    return kind(auto.CommandResult("", stderr, 255))
+
+
+def UP(pulumi_driver):
+    return pulumi_driver.up(StackSettings(session="monday"), "lab 07-ingress")
+
+
+@pytest.mark.parametrize("fails, call, said", [
+    ("select", UP, "lab 07-ingress failed: "),  # create_or_select
+    ("set_all_config", UP, "lab 07-ingress failed: "),
+    ("up", UP, "lab 07-ingress failed: "),
+    ("list_stacks", lambda d: d.list_stacks(), "listing the stacks of session 'monday' failed: "),
+    ("select", lambda d: d.stack_settings("monday-kind"), "reading the settings of stack monday-kind failed: "),
+    ("get_all_config", lambda d: d.stack_settings("monday-kind"), "reading the settings of stack monday-kind failed: "),
+    ("destroy", lambda d: d.destroy_session(), "destroying monday-kind failed: "),
+    ("remove_stack", lambda d: d.destroy_session(), "destroying session 'monday' failed: "),
+])
+def test_a_pulumi_failure_anywhere_is_one_line_with_the_cli_error(monkeypatch, fails, call, said):
+    pulumi_driver = _driver_failing_at(monkeypatch, fails, _cli_error(BROKEN_STATE))
+    with pytest.raises(LabsError) as err:
+        call(pulumi_driver)
+    message = str(err.value)
+    assert message.startswith(said + "failed to load checkpoint: open monday-kind.json: permission denied")
+    assert "\n" not in message and "stderr" not in message and err.value.__suppress_context__
+
+
+def test_a_locked_stack_outside_an_update_says_another_command_is_running(monkeypatch):
+    pulumi_driver = _driver_failing_at(monkeypatch, "set_all_config",
+                                       _cli_error("error: the stack is currently locked by 1 lock(s)",
+                                                  auto.ConcurrentUpdateError))
+    with pytest.raises(LabsError, match="^another command is already changing session 'monday': wait"):
+        UP(pulumi_driver)
+
+
+def test_a_wrong_passphrase_names_the_file_never_the_passphrase(monkeypatch):
+    passphrase = driver.ensure_passphrase().read_text()
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "hunter2-from-the-environment")
+    stderr = ("error: getting secrets manager: incorrect passphrase, please set PULUMI_CONFIG_PASSPHRASE "
+              f"(tried {passphrase} and hunter2-from-the-environment)\n")
+    pulumi_driver = _driver_failing_at(monkeypatch, "get_all_config", _cli_error(stderr))
+    with pytest.raises(LabsError) as err:
+        pulumi_driver.stack_settings("monday-kind")
+    message = str(err.value)
+    assert f"with the passphrase in {paths.passphrase_file()}" in message and "put back the file" in message
+    assert "PULUMI_CONFIG_PASSPHRASE, set in your environment, is used instead: unset it" in message
+    assert "incorrect passphrase" in message and "tried [secret] and [secret]" in message
+    assert passphrase not in message and "hunter2" not in message
+
+
+def test_the_error_line_falls_back_to_the_last_line_of_output():
+    assert driver.pulumi_error_line(_cli_error("")) == "CommandError"
+    assert driver.pulumi_error_line(auto.CommandError(auto.CommandResult("Updating\nno Pulumi.yaml found\n", "", 1))) \
+        == "no Pulumi.yaml found"
+    assert driver.pulumi_error_line(_cli_error("warning: slow\nstack monday-kind has no state\n")) \
+        == "stack monday-kind has no state"
+
+
+def test_a_pulumi_cli_that_does_not_run_is_one_line(monkeypatch, tmp_path):
+    pulumi = tmp_path / "pulumi" / "bin" / "pulumi"
+    pulumi.parent.mkdir(parents=True)
+    pulumi.write_text("#!/bin/sh\nexit 3\n")
+    monkeypatch.setattr(driver, "require_tool", lambda name: str(pulumi))
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    for mode in (0o755, 0o644):  # `pulumi version` fails; the file cannot be run at all
+        pulumi.chmod(mode)
+        with pytest.raises(LabsError, match=f"^the Pulumi CLI at {pulumi} does not run .*: run `invoke setup`"):
+            pulumi_driver._workspace()
+
+
+def test_session_down_with_a_broken_state_exits_with_one_line(monkeypatch, capsys):
+    from tests.test_cli import invoke
+
+    monkeypatch.setattr(driver.PulumiDriver, "_workspace",
+                        lambda self, delete_unreachable=False: _Failing("list_stacks", _cli_error(BROKEN_STATE)))
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "down", "--session=monday")
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err.strip() == ("error: listing the stacks of session 'monday' failed: failed to load "
+                                               "checkpoint: open monday-kind.json: permission denied")
+
+
+def test_without_a_passphrase_in_the_environment_the_fix_is_the_file_alone(monkeypatch):
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    stderr = "error: constructing secrets manager of type \"passphrase\": incorrect passphrase\n"
+    pulumi_driver = _driver_failing_at(monkeypatch, "set_all_config", _cli_error(stderr))
+    with pytest.raises(LabsError) as err:
+        UP(pulumi_driver)
+    assert str(err.value).endswith(": put back the file the session was created with")
+    assert str(err.value).startswith("lab 07-ingress failed: Pulumi cannot read session 'monday''s state")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.layers.ingress import PIN, traefik_values
+from infra.layers.ingress import PIN, status_address, traefik_values
 from tests.conftest import check_k8s_render, render_with_layers
 from tests.layer_helpers import chart_defaults, kind_capabilities, release_named, value_at
 from tests.cloud_helpers import cloud_caps
@@ -19,6 +19,53 @@ def test_kind_listens_on_host_ports_with_no_service_annotations():
     values = traefik_values(kind_capabilities())
     assert values["ports"] == {"web": {"hostPort": 80}, "websecure": {"hostPort": 443}}
     assert values["service"] == {"spec": {"type": "ClusterIP"}}
+
+
+def test_kind_reports_localhost_as_the_ingress_and_gateway_address_by_default():
+    providers = traefik_values(kind_capabilities())["providers"]
+    assert providers["kubernetesIngress"]["ingressEndpoint"] == {"hostname": "localhost"}
+    assert providers["kubernetesIngress"]["publishedService"] == {"enabled": False}  # no Service address to copy
+    assert providers["kubernetesGateway"]["statusAddress"] == {"hostname": "localhost", "service": {"enabled": False}}
+
+
+def test_a_lan_classroom_reports_the_ip_its_base_domain_names():
+    """Students' `kubectl get ingress` shows where they reach it: 192.168.1.10, not their own localhost."""
+    providers = traefik_values(kind_capabilities(base_domain="192.168.1.10.sslip.io"))["providers"]
+    assert providers["kubernetesIngress"]["ingressEndpoint"] == {"ip": "192.168.1.10"}
+    assert providers["kubernetesGateway"]["statusAddress"] == {"ip": "192.168.1.10", "service": {"enabled": False}}
+
+
+@pytest.mark.parametrize("base_domain, address", [
+    ("localhost", {"hostname": "localhost"}),
+    ("10.0.0.5.nip.io", {"ip": "10.0.0.5"}),
+    ("labs.10.0.0.5.sslip.io", {"ip": "10.0.0.5"}),
+    ("192-168-1-10.sslip.io", {"ip": "192.168.1.10"}),
+    ("Labs-192-168-1-10.NIP.io", {"ip": "192.168.1.10"}),
+    ("999.1.2.3.sslip.io", {"hostname": "localhost"}),  # not an IP
+    ("1.2-3.4.sslip.io", {"hostname": "localhost"}),  # mixed separators name no IP
+    ("10.0.0.5.example.org", {"hostname": "localhost"}),  # a domain of one's own: no IP to read from it
+])
+def test_status_address_reads_the_ip_only_from_a_wildcard_dns_name(base_domain, address):
+    assert status_address(base_domain) == address
+
+
+def test_the_status_address_keys_are_the_charts(shared):
+    defaults = chart_defaults(shared, "traefik", PIN.version)
+    for key in ("ip", "hostname"):
+        assert value_at(defaults, f"providers.kubernetesIngress.ingressEndpoint.{key}") == ""
+        assert value_at(defaults, f"providers.kubernetesGateway.statusAddress.{key}") == ""
+    assert value_at(defaults, "providers.kubernetesGateway.statusAddress.service.enabled") is True
+
+
+def test_a_lan_session_render_carries_the_ip_and_passes_the_contract_check(tmp_path, shared):
+    from infra.settings import StackSettings
+
+    document = render_with_layers(tmp_path / "labs", ["ingress"], StackSettings(api_server_address="192.168.1.10"))
+    values = release_named(document, "traefik")["values"]
+    assert values["providers"]["kubernetesIngress"]["ingressEndpoint"] == {"ip": "192.168.1.10"}
+    assert values["providers"]["kubernetesGateway"]["statusAddress"]["ip"] == "192.168.1.10"
+    output = check_k8s_render(shared, document, tmp_path)
+    assert " 0 errors" in output and "providers" not in output, output
 
 
 def test_load_balancer_exposure_puts_the_targets_annotations_on_traefiks_service():

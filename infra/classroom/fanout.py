@@ -4,8 +4,9 @@ Each cluster is a session of its own, `<session>-<student>` (or `<session>-team-
 stack (`<session>-<student>-<target>`, in that session's own state folder), kind cluster
 (`labs-<session>-<student>`), kubeconfig and logs, so the clusters never share a file while they are
 created side by side, and `invoke session list` shows each. The classroom's session records them
-(`classroom.json`, `tenants`): `classroom down` and `session down` of the classroom's session destroy
-them all. In each cluster the same tenancy objects as on a shared cluster are created, except that
+(`classroom.json`, `tenants`, each with its status: creating, ready or failed) before any stack is
+touched: `classroom down` and `session down` of the classroom's session destroy them all, failed ones
+included. In each cluster the same tenancy objects as on a shared cluster are created, except that
 the students' ServiceAccount is bound to cluster-admin: the cluster is theirs.
 
 kind runs every cluster on this one machine: at most MAX_CLUSTERS["kind"] (memory, see below); each
@@ -111,7 +112,7 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
                                           _server_of, _still_started, apply_starting_points, roster_file)
     from infra.classroom.credentials import expiration_seconds, issue_kubeconfigs
     from infra.clusters import get_target
-    from infra.driver import session_kubeconfig, write_private
+    from infra.driver import run_log, session_kubeconfig, write_private
 
     tenants = plan_tenants(settings, students, group_size)
     if parallel is not None and parallel < 1:
@@ -127,32 +128,44 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     expiration_seconds(session_record.expires)  # an expired session: say so before any cluster is made
     write_private(roster_file(settings.session), dump_roster(students, "cluster"))
 
+    previous = _previous_record(settings.session)
+    record = ClassroomRecord(session=settings.session, target=settings.target, tenancy="cluster",
+                             lab=lab.slug if lab else "", expires_at=session_record.expires_at,
+                             base_domain=target.capabilities(settings).base_domain,
+                             started=_still_started(previous, students))
+    # Every cluster is recorded before its stack is touched, so `classroom down` and `session down`
+    # destroy it whatever happens next (a layer failing, a cloud quota reached after the network was
+    # made, Ctrl-C). An earlier run's cluster this run no longer plans (fewer students, other groups)
+    # stays recorded, with no student on it, for the same reason.
+    record.tenants = {name: {**entry, "students": []} for name, entry in (previous.tenants if previous else {}).items()}
+    kept = sorted(set(record.tenants) - {tenant.name for tenant in tenants})
+    if kept:
+        core.console.print(f"[yellow]note: cluster(s) of an earlier `classroom up` with no student now: {', '.join(kept)}; "
+                           f"`invoke classroom down --session={settings.session}` removes them[/yellow]", soft_wrap=True)
+    for tenant in tenants:
+        record.tenants[tenant.name] = {"session": tenant.session, "students": [s.id for s in tenant.students],
+                                       "http_port": tenant.settings.http_port, "status": "creating"}
+    record.save()
+
     failures: dict[str, str] = {}
     ready: list[Tenant] = []
-    labs: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_tenant_up, tenant, lab): tenant for tenant in tenants}
         for done in as_completed(futures):
             tenant = futures[done]
+            entry = record.tenants[tenant.name]
             try:
-                labs[tenant.name] = done.result()["lab"]
+                entry.update(lab=done.result()["lab"], status="ready")
                 ready.append(tenant)
                 core.console.print(f"{tenant.name}: cluster ready ({len(ready)}/{len(tenants)})")
             except LabsError as exc:
+                entry["status"] = "failed"
                 failures[tenant.name] = str(exc)
                 core.console.print(f"[red]{tenant.name}: {exc}[/red]")
     ready.sort(key=tenants.index)
-    record = ClassroomRecord(session=settings.session, target=settings.target, tenancy="cluster",
-                             lab=lab.slug if lab else "", expires_at=session_record.expires_at,
-                             base_domain=target.capabilities(settings).base_domain,
-                             started=_still_started(_previous_record(settings.session), students))
     for tenant in ready:
         kubeconfig = session_kubeconfig(tenant.session)
-        # Recorded first: a cluster that is up is one `classroom down` must find, whatever happens next.
-        entry = record.tenants[tenant.name] = {
-            "session": tenant.session, "students": [s.id for s in tenant.students],
-            "http_port": tenant.settings.http_port, "lab": labs[tenant.name],
-        }
+        entry = record.tenants[tenant.name]
         try:  # one cluster's TokenRequest failing does not deprive the others of their kubeconfigs
             entry["server"] = server or _server_of(kubeconfig)
             issue_kubeconfigs(settings.session, tenant.students, kubeconfig, session_record.expires, server=server)
@@ -171,8 +184,9 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     if failures:
         first = next(tenant for tenant in tenants if tenant.name in failures)
         raise LabsError(f"{len(failures)} of {len(tenants)} clusters failed ({', '.join(sorted(failures))}); the other "
-                        f"students have their kubeconfigs. Run the same command again to retry "
-                        f"(first failure's log: {paths.session_dir(first.session) / 'last-run.log'})")
+                        f"students have their kubeconfigs. Run the same command again to retry, or `invoke classroom "
+                        f"down --session={settings.session}` to remove every cluster, failed ones included "
+                        f"(first failure's log: {run_log(first.session)})")
     if starting_error:
         raise starting_error
     core.console.print(f"[green]classroom ready[/green]: {len(ready)} clusters for {len(students)} students; "
@@ -181,15 +195,33 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
 
 
 def cluster_down(record, parallel: int | None = None) -> list[str]:
-    """Destroy every tenant's cluster and remove its session; returns the tenants removed."""
-    from infra.clusters import get_target
-    from infra.driver import remove_session_files
+    """Destroy every recorded tenant's cluster, failed ones included, and remove its session; returns
+    the tenants removed. On a cloud, a cluster that came up at least once (its kubeconfig is there)
+    first releases what bills outside Pulumi's state (load balancers, disks), as `session down` does;
+    for a tenant whose last `up` failed that release may fail the same way, and the destroy goes on."""
+    from infra.clusters import CLOUD_TARGETS, get_target
+    from infra.driver import remove_session_files, session_kubeconfig
+
+    cloud = record.target in CLOUD_TARGETS
 
     def down(name: str, tenant: dict) -> str:
         session = tenant["session"]
-        make_tenant_driver(session).destroy_session()
+        whole = tenant.get("status", "ready") == "ready"
+        driver = make_tenant_driver(session)
+        if cloud and session_kubeconfig(session).is_file():
+            try:
+                for stack in driver.list_stacks():
+                    core.release_cloud_stack(driver, session, stack, record.target)
+            except LabsError as exc:
+                if whole:
+                    raise
+                core.console.print(f"[yellow]{name}: {exc}; destroying its cluster anyway[/yellow]", soft_wrap=True)
+        driver.destroy_session()
         get_target(record.target).cleanup(StackSettings(session=session, target=record.target))
         remove_session_files(session)
+        if cloud and not whole:
+            core.console.print(f"{name}: its `up` had failed: check that nothing of it still bills with "
+                               f"`invoke session orphans --target={record.target} --session={session}`")
         return name
 
     workers = parallel or PARALLEL.get(record.target, DEFAULT_PARALLEL)

@@ -1,7 +1,10 @@
 """The ingress layer (Ingress slide): Traefik serving both Ingress and the Gateway API.
 
 On kind, Traefik listens on the control-plane node's host ports, which kind maps to the host's
-80/443: http://<anything>.localhost reaches it from the browser. Elsewhere it sits behind the
+80/443: http://<anything>.localhost reaches it from the browser. No load balancer gives Ingresses and
+Gateways an address there, so Traefik reports one (`kubectl get ingress` shows it): `localhost`, or,
+for a LAN classroom whose base domain is the wildcard DNS name of an IP (`192.168.1.10.sslip.io`,
+`*.nip.io`), that IP, where students' machines reach the host ports. Elsewhere it sits behind the
 cloud's load balancer: its Service keeps the chart's `type: LoadBalancer` and carries the target's
 `capabilities.load_balancer_annotations` under `service.annotations` (the chart applies them to its
 TCP and UDP Services alike): EKS asks for an NLB and tags it with the session
@@ -14,6 +17,9 @@ commented out there but declared by the chart's values.schema.json (every `ports
 accepts `hostPort`), so the warning is expected. No other key outside the defaults is used.
 """
 from __future__ import annotations
+
+import ipaddress
+import re
 
 import pulumi
 
@@ -28,6 +34,20 @@ GATEWAY_CLASS = "traefik"
 GATEWAY = "traefik-gateway"
 WEB_ENTRYPOINT_PORT = 8000  # Traefik's container port for `web`; the Gateway listener must match it
 WORKLOADS = {"traefik": [Workload("traefik", "resources")]}
+# sslip.io and nip.io answer <anything>.<a.b.c.d>.sslip.io (or <a-b-c-d>) with the IP a.b.c.d.
+WILDCARD_IP = re.compile(r"(?:^|[.-])(\d{1,3}([.-])\d{1,3}\2\d{1,3}\2\d{1,3})\.(?:sslip|nip)\.io$")
+
+
+def status_address(base_domain: str) -> dict:
+    """Where Ingresses and Gateways say they are reached on kind: the IP the base domain names when
+    it is a wildcard DNS name of an IP, else this machine (`localhost`)."""
+    found = WILDCARD_IP.search(base_domain.lower())
+    if found:
+        try:
+            return {"ip": str(ipaddress.IPv4Address(found.group(1).replace("-", ".")))}
+        except ValueError:  # 999.1.2.3: not an IP, and the wildcard service answers nothing for it
+            pass
+    return {"hostname": "localhost"}
 
 
 def traefik_values(caps: Capabilities) -> dict:
@@ -64,13 +84,11 @@ def traefik_values(caps: Capabilities) -> dict:
             }
         )
         # No load balancer publishes an address: show students where the entry point is.
+        address = status_address(caps.base_domain)
         values["providers"]["kubernetesIngress"].update(
-            {"publishedService": {"enabled": False}, "ingressEndpoint": {"hostname": "localhost"}}
+            {"publishedService": {"enabled": False}, "ingressEndpoint": address}
         )
-        values["providers"]["kubernetesGateway"]["statusAddress"] = {
-            "hostname": "localhost",
-            "service": {"enabled": False},
-        }
+        values["providers"]["kubernetesGateway"]["statusAddress"] = {**address, "service": {"enabled": False}}
     elif caps.ingress_exposure == "load-balancer" and caps.load_balancer_annotations:
         # The cloud load balancer's type and the session's tags (the chart's Service stays LoadBalancer).
         values["service"] = {"annotations": dict(caps.load_balancer_annotations)}
