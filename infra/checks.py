@@ -132,6 +132,31 @@ def _dig(obj, dotted: str):
     return obj
 
 
+class ClusterUnreachable(LabsError):
+    """No API server answered at all (refused, unknown name, TLS failure): waiting for checks cannot help,
+    so `run_checks` stops at once; callers add the fix that fits them (which cluster, which command)."""
+
+
+def _connection_failure(exc: Exception) -> str | None:
+    """Why the connection to the API server failed, or None when it is not a connection failure.
+
+    A connection that could not be made (refused, name not resolved, connect timeout) or secured (TLS)
+    counts; an answer, even a slow one (read timeout, e.g. the service proxy waiting on Prometheus), does not."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, SSLError
+
+    if isinstance(exc, ApiException) and exc.status == 0:  # the client's wrapping of a TLS failure
+        text = str(exc.reason or "")
+    else:
+        reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+        if not isinstance(reason, (ConnectTimeoutError, SSLError)):  # NewConnectionError is a ConnectTimeoutError
+            return None
+        text = str(reason)
+    # "HTTPSConnection(host='x', port=6443): Failed to ..." -> "Failed to ..."; the last line of several.
+    lines = re.sub(r"\w+\(host=[^)]*\): ", "", text).strip().splitlines()
+    return lines[-1] if lines else "no answer"
+
+
 class ClusterReader:
     """Read-only access to a cluster through the official Kubernetes Python client."""
 
@@ -153,7 +178,14 @@ class ClusterReader:
             "GET", path, query_params=list((query or {}).items()), header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
-        response = self.api.call_api(method, url, header_params=headers, _request_timeout=15)
+        try:
+            response = self.api.call_api(method, url, header_params=headers, _request_timeout=15)
+        except Exception as exc:
+            reason = _connection_failure(exc)
+            if reason is None:
+                raise
+            raise ClusterUnreachable(f"cannot reach the Kubernetes API server {self.api.configuration.host} "
+                                     f"({reason})") from None
         if response.status == 404:
             return None
         text = response.read().decode(errors="replace")
@@ -200,8 +232,20 @@ def _quantity(text) -> float:
 
 
 def _prom_values(result) -> list[float]:
-    data = (result or {}).get("data") or {}
-    return [float(item["value"][1]) for item in data.get("result") or [] if "value" in item]
+    """The numbers in a Prometheus instant query's answer: one per series of a vector, the one value of a
+    scalar (`scalar(...)`, `1 > bool 0`). A string, a matrix or a malformed answer has none: "no data"."""
+    data = (result.get("data") if isinstance(result, dict) else None) or {}
+    if data.get("resultType") == "scalar":
+        samples = [data.get("result")]
+    else:
+        samples = [item.get("value") for item in data.get("result") or [] if isinstance(item, dict)]
+    values = []
+    for sample in samples:
+        try:
+            values.append(float(sample[1]))
+        except (TypeError, ValueError, IndexError, KeyError):
+            pass
+    return values
 
 
 def _default_storage_class(reader: ClusterReader) -> str | None:
@@ -233,16 +277,20 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
             return False, f"{check['kind_of']} {check['name']} not found in {ns}"
         status, spec = obj.get("status") or {}, obj.get("spec") or {}
         if check["kind_of"] == "DaemonSet":
-            want, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
-            done = want > 0 and ready == want and status.get("updatedNumberScheduled", 0) == want
+            # Like `kubectl rollout status`: every scheduled pod updated and available (ready for minReadySeconds).
+            want, available = status.get("desiredNumberScheduled", 0), status.get("numberAvailable", 0)
+            updated = status.get("updatedNumberScheduled", 0)
+            done = updated >= want and available >= want
+            seen = f"{available}/{want} available, {updated} updated"
         else:
             want = spec.get("replicas", 1)
             ready = status.get("readyReplicas", 0)
             updated = status.get("updatedReplicas", 0)
             # Like `kubectl rollout status`: no pod of an older revision left (status.replicas counts them).
             done = ready >= want and updated >= want and status.get("replicas", 0) <= updated
+            seen = f"{ready}/{want} ready"
         generation_seen = status.get("observedGeneration", 0) >= (obj.get("metadata") or {}).get("generation", 0)
-        return done and generation_seen, f"{check['kind_of']} {check['name']}: {ready}/{want} ready"
+        return done and generation_seen, f"{check['kind_of']} {check['name']}: {seen}"
     if kind == "pods_ready":
         pods = reader.list("v1", "Pod", ns, check["selector"])
         ready = sum(1 for pod in pods if _condition(pod, "Ready"))
@@ -311,7 +359,8 @@ class CheckRun:
 
 def run_checks(checks: list[dict], reader: ClusterReader, namespace: str, lang: str = "fr",
                timeout_s: float = 0, interval_s: float = 3, on_result=None) -> CheckRun:
-    """Run every check; a failing one is retried until `timeout_s` (eventually-consistent state)."""
+    """Run every check; a failing one is retried until `timeout_s` (eventually-consistent state). A LabsError
+    (ClusterUnreachable: no API server answers) stops the run at once: retrying could not make it pass."""
     run = CheckRun()
     for check in checks:
         deadline = time.monotonic() + timeout_s

@@ -364,13 +364,30 @@ def apply_retargeted(lab, folders: tuple[str, ...], namespace: str, student: str
     return len(result.objects)
 
 
+def ingress_url(target: str, http_port: int, kubeconfig: str | None, context: str | None) -> str:
+    """Where `http` checks reach the ingress: on kind, the host port mapped to it; on a cloud, its load
+    balancer. LabsError while that has no address (ClusterUnreachable when the cluster does not answer)."""
+    if target not in CLOUD_TARGETS:
+        return f"http://127.0.0.1:{http_port}"
+    address = ingress_address(kubeconfig, context)
+    if address:
+        return f"http://{address}"
+    from infra.checks import ClusterReader
+    from infra.layers.ingress import NAMESPACE, SERVICE
+
+    # kubectl found no address: when the cluster does not answer, that (ClusterUnreachable) is the line to show.
+    ClusterReader(kubeconfig, context).get("v1", "Service", SERVICE, NAMESPACE)
+    raise LabsError(f"the ingress load balancer has no address yet (a new one takes a minute or two): run this "
+                    f"again shortly; `kubectl -n {NAMESPACE} get service {SERVICE}` shows it")
+
+
 def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, kubeconfig: str | None = None,
               context: str | None = None, lang: str = "fr", timeout: float = 30, student: str | None = None) -> bool:
     """Run the lab's checks; prints each as passed/failed with its hint. True when all pass.
 
     In another namespace (`--namespace`, `--student`) the checks look for the retargeted objects,
     and with a student, `http` checks ask for the student's host names."""
-    from infra.checks import ClusterReader, run_checks
+    from infra.checks import ClusterReader, ClusterUnreachable, run_checks
 
     lab = Catalog.load().resolve(ref)
     if lang not in ("fr", "en"):
@@ -382,7 +399,6 @@ def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, k
 
         checks = retarget_checks(checks, lab.namespace, *where, base_domain(settings))
     kubeconfig, context = _kube_target(settings, kubeconfig, context)
-    reader = ClusterReader(kubeconfig, context, ingress_url=f"http://127.0.0.1:{settings.http_port}")
 
     def show(result):
         mark = "[green]✓[/green]" if result.passed else "[red]✗[/red]"
@@ -390,7 +406,18 @@ def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, k
         if not result.passed:
             out.print(f"    [yellow]→ {result.hint}[/yellow]")
 
-    run = run_checks(checks, reader, where[0] if where else lab.namespace, lang, timeout_s=timeout, on_result=show)
+    try:
+        # Only `http` checks need the ingress; on a cloud, finding its address asks the cluster.
+        url = ingress_url(settings.target, settings.http_port, kubeconfig, context) \
+            if any(check["kind"] == "http" for check in checks) else ""
+        reader = ClusterReader(kubeconfig, context, ingress_url=url)
+        run = run_checks(checks, reader, where[0] if where else lab.namespace, lang, timeout_s=timeout,
+                         on_result=show)
+    except ClusterUnreachable as exc:
+        up = " ".join(["invoke lab up", f"--lab={lab.slug}",
+                       *([f"--target={settings.target}"] if settings.target != "kind" else []),
+                       *([f"--session={settings.session}"] if settings.session != "default" else [])])
+        raise LabsError(f"{exc}: is the cluster up (`{up}`)? Or pass the right --kubeconfig/--context") from None
     passed = sum(r.passed for r in run.results)
     out.print(f"{lab.id}: {passed}/{len(run.results)} checks passed")
     return run.passed

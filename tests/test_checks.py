@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from infra.catalog import Catalog
-from infra.checks import ClusterReader, evaluate, run_checks, validate_spec
+from infra.checks import ClusterReader, ClusterUnreachable, evaluate, run_checks, validate_spec
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster, load_objects
@@ -216,3 +216,94 @@ def test_a_file_that_is_not_a_kubeconfig_is_one_line(tmp_path):
     with pytest.raises(LabsError, match="cannot load kubeconfig") as error:
         ClusterReader(str(wrong))
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("answer, passed, seen", [
+    ({"resultType": "scalar", "result": [1, "2"]}, True, "[2.0]"),  # scalar(...), `1 > bool 0`
+    ({"resultType": "scalar", "result": [1, "0"]}, False, "[0.0]"),
+    ({"resultType": "string", "result": [1, "two"]}, False, "no data"),
+    ({"resultType": "vector", "result": [{"metric": {}, "value": [1, "NaN"]}, {"metric": {}}]}, False, "[nan]"),
+])
+def test_promql_reads_scalars_and_never_crashes_on_other_answers(cluster, answer, passed, seen):
+    cluster.service_answers[(PROMETHEUS, "/api/v1/query")] = {"status": "success", "data": answer}
+    assert evaluate(_spec(kind="promql", query="scalar(up)", min=1), cluster.reader, "lab") == (
+        passed, f"scalar(up) -> {seen}")
+
+
+def daemonset(name="agent"):
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": "lab"},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+
+
+@pytest.mark.parametrize("status, done", [
+    ({}, True),  # converged: 3 desired, updated and available
+    ({"numberAvailable": 2}, False),  # 3 ready, one not yet for minReadySeconds
+    ({"updatedNumberScheduled": 2}, False),  # a pod of the old template still runs
+    ({"observedGeneration": 0}, False),  # the controller has not seen the new spec yet
+    ({"desiredNumberScheduled": 0, "numberReady": 0, "numberAvailable": 0, "updatedNumberScheduled": 0}, True),
+])
+def test_daemonset_rollout_is_complete_as_kubectl_rollout_status_says(cluster, status, done):
+    cluster.add(daemonset())
+    cluster.objects["/apis/apps/v1/namespaces/lab/daemonsets/agent"]["status"].update(status)
+    passed, detail = evaluate(_spec(kind="rollout", object="DaemonSet", name="agent"), cluster.reader, "lab")
+    assert passed is done and detail.startswith("DaemonSet agent: ")
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def reader_at(cluster, tmp_path, server: str) -> ClusterReader:
+    kubeconfig = tmp_path / "elsewhere"
+    kubeconfig.write_text((tmp_path / "kubeconfig").read_text().replace(cluster.url, server))
+    return ClusterReader(str(kubeconfig))
+
+
+@pytest.mark.parametrize("server, reason", [
+    ("http://127.0.0.1:{port}", "Connection refused"),  # nothing listens
+    ("https://127.0.0.1:{fake}", "SSL"),  # TLS to a server speaking plain HTTP: a TLS failure
+])
+def test_an_api_server_that_does_not_answer_stops_the_run_at_once(cluster, tmp_path, monkeypatch, server, reason):
+    server = server.format(port=closed_port(), fake=cluster.url.rsplit(":", 1)[1])
+    reader = reader_at(cluster, tmp_path, server)
+    # Retrying would sleep between attempts: the run must stop before any.
+    monkeypatch.setattr("infra.checks.time.sleep", lambda s: pytest.fail("a connection failure was retried"))
+    seen = []
+    checks = [_spec(kind="rollout", object="Deployment", name="web"), _spec(kind="pods_ready", selector="app=web")]
+    with pytest.raises(ClusterUnreachable) as error:
+        run_checks(checks, reader, "lab", timeout_s=3600, on_result=seen.append)
+    assert str(error.value).startswith(f"cannot reach the Kubernetes API server {server} (")
+    assert reason in str(error.value) and "\n" not in str(error.value)
+    assert seen == []  # no check reported as merely failed
+
+
+def test_a_tls_failure_the_client_reports_as_status_0_stops_the_run(cluster, monkeypatch):
+    from kubernetes.client.exceptions import ApiException
+
+    def refuse(*args, **kwargs):
+        raise ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    monkeypatch.setattr(cluster.reader.api, "call_api", refuse)
+    with pytest.raises(ClusterUnreachable, match=r"\(\[SSL: CERTIFICATE_VERIFY_FAILED\] certificate verify failed\)$"):
+        run_checks([_spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab", timeout_s=3600)
+
+
+def test_answers_that_are_not_there_yet_are_still_failed_attempts(cluster, monkeypatch):
+    from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+
+    # A 503 from the service proxy (Prometheus not up yet): a failed check, not an unreachable cluster.
+    run = run_checks([_spec(kind="promql", query="up")], cluster.reader, "lab")
+    assert not run.passed and "answered 503" in run.results[0].detail
+
+    def slow(*args, **kwargs):  # connected, but no answer in time: the server is there
+        raise MaxRetryError(None, "/api", ReadTimeoutError(None, "/api", "Read timed out."))
+
+    monkeypatch.setattr(cluster.reader.api, "call_api", slow)
+    run = run_checks([_spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab")
+    assert not run.passed and run.results[0].detail.startswith("MaxRetryError")

@@ -100,7 +100,7 @@ def test_status_needs_a_lab_and_a_classroom(classroom_driver, capsys):
 def test_status_of_the_real_ingress_lab_through_the_cli(classroom_driver, fake_cluster, capsys, monkeypatch):
     from infra.manifests import lab_objects_for
 
-    monkeypatch.setattr("infra.classroom.board.ingress_url", lambda record, student: fake_cluster.url)
+    monkeypatch.setattr("infra.commands.ingress_url", lambda target, port, kubeconfig, context: fake_cluster.url)
 
     invoke("classroom", "up", "--students=2", "--lab=ingress")  # the starting point in both namespaces
     lab = Catalog.load(LABS_DIR).resolve("ingress")
@@ -131,3 +131,33 @@ def test_roster_names_are_text_on_the_board_not_rich_markup(deploy_lab, capsys):
     console.print(board_table(rows, deploy_lab.resolve("deploy")))
     text = console.export_text()
     assert "Anne [/x]" in text and "Marie [b]B[/b]" in text
+
+
+def test_on_a_cloud_each_clusters_ingress_is_looked_up_once_and_a_cluster_without_one_is_its_students_error(
+        classroom_driver, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infra.classroom.board import ingress_urls
+    from infra.classroom.commands import ClassroomRecord
+    from infra.classroom.roster import Student
+    from infra.driver import session_kubeconfig
+    from infra.errors import LabsError
+
+    record = ClassroomRecord(session="c", target="gke", tenancy="cluster", tenants={
+        "team-1": {"session": "c-team-1", "students": ["ann", "bob"], "http_port": 80},
+        "team-2": {"session": "c-team-2", "students": ["cid"], "http_port": 80}})
+    asked = []
+
+    def ingress_url(target, port, kubeconfig, context):
+        asked.append(kubeconfig)
+        if "team-2" in kubeconfig:
+            raise LabsError("the ingress load balancer has no address yet")
+        return "http://34.1.2.3"
+
+    monkeypatch.setattr("infra.commands.ingress_url", ingress_url)
+    students = [Student(id=name, name=name) for name in ("ann", "bob", "cid")]
+    with ThreadPoolExecutor(2) as pool:
+        urls = ingress_urls(record, students, pool)
+    assert sorted(asked) == [str(session_kubeconfig("c-team-1")), str(session_kubeconfig("c-team-2"))]
+    assert urls["ann"] == urls["bob"] == "http://34.1.2.3"
+    assert isinstance(urls["cid"], LabsError) and "no address yet" in str(urls["cid"])

@@ -109,3 +109,52 @@ def test_lab_check_for_a_student_reads_their_namespace_and_their_host_names(monk
                    "--timeout=0", "--lang=en")
         out = capsys.readouterr().out
         assert "07-ingress: 2/5 checks passed" in out and "blue.localhost" in out
+
+
+def test_lab_check_on_a_cluster_that_does_not_answer_is_one_line_at_once(monkeypatch, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
+        "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "gone", "user": {"token": "t"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "gone"}}]}))
+    monkeypatch.setattr("infra.checks.time.sleep", lambda s: pytest.fail("a cluster that is down was waited for"))
+    with pytest.raises(SystemExit) as exit_:
+        invoke("lab", "check", "--lab=deployment", f"--kubeconfig={kubeconfig}", "--timeout=600")
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"cannot reach the Kubernetes API server http://127.0.0.1:{port}" in err
+    assert "is the cluster up (`invoke lab up --lab=deployment`)?" in err
+
+
+@pytest.mark.parametrize("target, address, expected", [
+    ("kind", None, "http://127.0.0.1:8080"),  # the host port; the cluster is not asked
+    ("gke", "34.1.2.3", "http://34.1.2.3"),
+    ("eks", "", "no address yet"),
+])
+def test_http_checks_go_to_the_targets_ingress(monkeypatch, tmp_path, target, address, expected):
+    from infra import commands
+    from infra.errors import LabsError
+    from tests.fake_cluster import FakeCluster
+
+    asked = []
+
+    def ingress_address(kubeconfig, context):
+        asked.append(kubeconfig)
+        return address
+
+    monkeypatch.setattr(commands, "ingress_address", ingress_address)
+    with FakeCluster() as cluster:  # answers, with no traefik Service: the address is not there yet
+        kubeconfig = str(cluster.kubeconfig(tmp_path))
+        if expected.startswith("http"):
+            assert commands.ingress_url(target, 8080, kubeconfig, None) == expected
+        else:
+            with pytest.raises(LabsError, match=expected):
+                commands.ingress_url(target, 8080, kubeconfig, None)
+    assert asked == ([] if target == "kind" else [kubeconfig])

@@ -3,10 +3,12 @@
 The checks are the lab's own (`infra.checks.run_checks`), retargeted to the student
 (`infra.manifests.retarget_checks`: their namespace, their host names `<app>.<id>.<domain>` in `http`
 checks, their namespace in PromQL/LogQL queries), each run once (no retry) with the instructor's
-kubeconfig, for many students at once (a bounded thread pool, 16 by default). The board prints as a
-rich table; `--html=FILE` also writes a page that reloads itself (meta refresh), for the projector;
-`--watch=N` runs the checks again every N seconds and rewrites it. The page is replaced atomically, so
-a reload never shows half a board.
+kubeconfig, for many students at once (a bounded thread pool, 16 by default); `http` checks go to the
+ingress of the student's cluster (kind: its host port; a cloud: its load balancer, looked up once per
+cluster). A student whose cluster does not answer is an error row; the others' rows go on. The board
+prints as a rich table; `--html=FILE` also writes a page that reloads itself (meta refresh), for the
+projector; `--watch=N` runs the checks again every N seconds and rewrites it. The page is replaced
+atomically, so a reload never shows half a board.
 
 Checks that look at something shared rather than at the student's namespace (a host name or a
 PromQL/LogQL query the retargeting leaves unchanged) read the same thing for everyone: their column
@@ -55,10 +57,22 @@ def kubeconfig_for(record: ClassroomRecord, student: Student) -> str:
     return str(session_kubeconfig(record.session))
 
 
-def ingress_url(record: ClassroomRecord, student: Student) -> str:
+def ingress_urls(record: ClassroomRecord, students: list[Student], pool) -> dict[str, str | LabsError]:
+    """Where each student's `http` checks go (student id -> URL, or why there is none): their cluster's
+    ingress (infra.commands.ingress_url), looked up once per cluster, the clusters in parallel."""
     from infra.classroom.cards import student_access
+    from infra.commands import ingress_url
 
-    return f"http://127.0.0.1:{student_access(record, student)[1]}"
+    def lookup(cluster: tuple[str, int]) -> str | LabsError:
+        try:
+            return ingress_url(record.target, cluster[1], cluster[0], None)
+        except LabsError as exc:  # that cluster's students get it as their error, the others go on
+            return exc
+
+    cluster_of = {s.id: (kubeconfig_for(record, s), student_access(record, s)[1]) for s in students}
+    clusters = sorted(set(cluster_of.values()))
+    found = dict(zip(clusters, pool.map(lookup, clusters)))
+    return {student_id: found[cluster] for student_id, cluster in cluster_of.items()}
 
 
 def student_checks(lab: Lab, student: Student, base_domain: str) -> list[dict]:
@@ -81,13 +95,18 @@ def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: 
     """Every student's check results (in roster order)."""
     from infra.checks import ClusterReader, run_checks
 
+    urls: dict[str, str | LabsError] = {}
+
     def one(student: Student) -> StudentRow:
         row = StudentRow(student)
         try:
-            reader = ClusterReader(kubeconfig_for(record, student), None, ingress_url=ingress_url(record, student))
+            url = urls.get(student.id, "")
+            if isinstance(url, LabsError):
+                raise url  # their cluster's ingress has no address, or their cluster does not answer
+            reader = ClusterReader(kubeconfig_for(record, student), None, ingress_url=url)
             run = run_checks(student_checks(lab, student, record.base_domain), reader, student.namespace, lang,
                              timeout_s=0)
-        except LabsError as exc:
+        except LabsError as exc:  # ClusterUnreachable too: this student's cluster, not the whole board
             row.error = str(exc)
             return row
         for result in run.results:
@@ -96,6 +115,8 @@ def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: 
         return row
 
     with ThreadPoolExecutor(max_workers=parallel or PARALLEL) as pool:
+        if any(check["kind"] == "http" for check in lab.checks):  # on a cloud, finding the ingress asks each cluster
+            urls.update(ingress_urls(record, students, pool))
         return list(pool.map(one, students))
 
 
