@@ -46,6 +46,9 @@ KIND_NETWORK = "kind"
 CACHE_PORT = 5000
 MANAGED_LABEL = "app.kubernetes.io/managed-by=k8s-labs"
 UPSTREAM_LABEL = "k8s-labs.cache/upstream"
+# The pin the container was made from, as we wrote it: Docker may store `.Config.Image` in another
+# spelling (normalized name, tag dropped beside the digest), which would look like a new pin each time.
+IMAGE_LABEL = "k8s-labs.cache/image"
 MARKER = "# Written by k8s-labs (invoke images cache-up)"
 PULL_TIMEOUT_S = 900
 PULL_WORKERS = 3
@@ -202,7 +205,8 @@ def kind_nodes(docker: Docker, session: str) -> list[str]:
 def _inspect(docker: Docker, upstream: Upstream) -> dict | None:
     """The cache container's state, or None when it does not exist."""
     done = docker("container", "inspect", "--format",
-                  f'{{{{.State.Running}}}}|{{{{index .Config.Labels "{UPSTREAM_LABEL}"}}}}|{{{{.Config.Image}}}}|'
+                  f'{{{{.State.Running}}}}|{{{{index .Config.Labels "{UPSTREAM_LABEL}"}}}}|'
+                  f'{{{{index .Config.Labels "{IMAGE_LABEL}"}}}}|'
                   "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}",
                   upstream.container, check=False)
     if done.returncode != 0:
@@ -214,6 +218,7 @@ def _inspect(docker: Docker, upstream: Upstream) -> dict | None:
 def _run_args(upstream: Upstream) -> tuple[list[str], dict[str, str]]:
     args = ["run", "--detach", "--name", upstream.container, "--restart", "unless-stopped",
             "--network", KIND_NETWORK, "--label", MANAGED_LABEL, "--label", f"{UPSTREAM_LABEL}={upstream.registry}",
+            "--label", f"{IMAGE_LABEL}={REGISTRY_IMAGE}",
             "--volume", f"{upstream.volume}:/var/lib/registry",
             "--env", f"REGISTRY_PROXY_REMOTEURL={upstream.remote}"]
     env: dict[str, str] = {}
@@ -231,7 +236,7 @@ def ensure_cache(docker: Docker, upstream: Upstream) -> str:
         raise LabsError(f"a container named '{upstream.container}' exists and is not k8s-labs' cache: "
                         f"remove or rename it (`docker rm -f {upstream.container}`), then retry")
     if state is not None and state["image"] != REGISTRY_IMAGE:
-        docker("rm", "--force", upstream.container)  # an older pin: replace it, the volume keeps the cache
+        docker("rm", "--force", upstream.container)  # another pin: replace it, the volume keeps the cache
         state = None
     if state is None:
         args, env = _run_args(upstream)

@@ -2,6 +2,7 @@
 containerd hosts.toml it writes, idempotence, and its one-line errors. No Docker needed."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -18,6 +19,20 @@ DAEMON_DOWN = ("Cannot connect to the Docker daemon at unix:///var/run/docker.so
 
 def done(code=0, stdout="", stderr=""):
     return subprocess.CompletedProcess([], code, stdout, stderr)
+
+
+def stored_image(reference: str) -> str:
+    """How the daemon may keep `.Config.Image` for `name:tag@digest`: normalized, the tag dropped."""
+    name, _, digest = reference.partition("@")
+    return f"{name.rsplit(':', 1)[0].removeprefix('docker.io/library/')}@{digest}" if digest else reference
+
+
+def render_format(template: str, state: dict) -> str:
+    """The few Go-template actions `docker container inspect --format` is given here."""
+    text = re.sub(r'\{\{index \.Config\.Labels "([^"]+)"\}\}', lambda m: state["labels"].get(m.group(1), ""), template)
+    text = text.replace("{{.State.Running}}", str(state["running"]).lower()).replace("{{.Config.Image}}", state["image"])
+    networks = "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}"
+    return text.replace(networks, "".join(f"{n} " for n in state["networks"]))
 
 
 class FakeDocker:
@@ -56,13 +71,11 @@ class FakeDocker:
             state = self.containers.get(args[-1])
             if state is None:
                 return done(1, stderr=f"Error: No such container: {args[-1]}")
-            return done(stdout=f"{str(state['running']).lower()}|{state['label']}|{state['image']}|"
-                               f"{''.join(n + ' ' for n in state['networks'])}\n")
+            return done(stdout=render_format(args[args.index("--format") + 1], state) + "\n")
         if verb == "run":
             name = args[args.index("--name") + 1]
-            labels = [args[i + 1] for i, a in enumerate(args) if a == "--label"]
-            upstream = next(label.split("=", 1)[1] for label in labels if label.startswith(imagecache.UPSTREAM_LABEL))
-            self.containers[name] = {"running": True, "label": upstream, "image": args[-1],
+            labels = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--label")
+            self.containers[name] = {"running": True, "labels": labels, "image": stored_image(args[-1]),
                                      "networks": [args[args.index("--network") + 1]]}
             self.volumes.add(args[args.index("--volume") + 1].split(":")[0])
             return done(stdout="0123abcd\n")
@@ -143,6 +156,7 @@ def test_cache_up_runs_one_registry_per_upstream_on_the_kind_network_and_wires_t
         assert ("--env", f"REGISTRY_PROXY_REMOTEURL={upstream.remote}") in flags
         assert ("--restart", "unless-stopped") in flags
         assert ("--label", f"k8s-labs.cache/upstream={upstream.registry}") in flags
+        assert ("--label", f"k8s-labs.cache/image={REGISTRY_IMAGE}") in flags
     assert [call[0] for call in docker.calls[:2]] == ["info", "ps"]  # checks before anything is created
     assert all(file.read_text() == hosts_toml(u) for file, u in zip(files, UPSTREAMS))
 
@@ -174,15 +188,17 @@ def test_cache_up_restarts_a_stopped_cache_and_reconnects_it_to_a_new_kind_netwo
 
 def test_cache_up_replaces_a_cache_of_an_older_pin_and_keeps_its_volume(docker):
     cache_up("default", say=lambda line: None)
-    docker.containers["labs-cache-docker-io"]["image"] = "registry:2"
+    docker.containers["labs-cache-docker-io"]["labels"][imagecache.IMAGE_LABEL] = "docker.io/library/registry:2"
+    del docker.containers["labs-cache-quay-io"]["labels"][imagecache.IMAGE_LABEL]  # made before the label
     docker.calls.clear()
     cache_up("default", say=lambda line: None)
-    assert [c[:2] for c in docker.mutations()] == [["rm", "--force"], ["run", "--detach"]]
+    assert [c[:3] for c in docker.mutations()] == [["rm", "--force", "labs-cache-docker-io"], ["run", "--detach", "--name"],
+                                                   ["rm", "--force", "labs-cache-quay-io"], ["run", "--detach", "--name"]]
     assert not any(call[0] == "volume" for call in docker.calls)
 
 
 def test_cache_up_refuses_a_foreign_container_with_the_caches_name(docker):
-    docker.containers["labs-cache-docker-io"] = {"running": True, "label": "", "image": "nginx", "networks": ["kind"]}
+    docker.containers["labs-cache-docker-io"] = {"running": True, "labels": {}, "image": "nginx", "networks": ["kind"]}
     with pytest.raises(LabsError, match="exists and is not k8s-labs' cache"):
         cache_up("default", say=lambda line: None)
     assert not docker.mutations()
@@ -244,7 +260,7 @@ def test_cache_down_with_volumes_removes_the_cached_layers_too(docker):
 
 
 def test_cache_down_leaves_a_foreign_container_alone(docker):
-    docker.containers["labs-cache-quay-io"] = {"running": True, "label": "", "image": "nginx", "networks": []}
+    docker.containers["labs-cache-quay-io"] = {"running": True, "labels": {}, "image": "nginx", "networks": []}
     cache_down(say=lambda line: None)
     assert "labs-cache-quay-io" in docker.containers
 
