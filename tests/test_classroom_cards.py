@@ -113,6 +113,33 @@ def test_serve_answers_each_students_token_and_nothing_else(classroom):
         server.server_close()
 
 
+def test_serve_answers_head_like_get_without_a_body_and_refuses_other_methods(classroom):
+    from infra.classroom.serve import make_server
+
+    logged = []
+    server, url = make_server("default", "127.0.0.1", 0, log=logged.append)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        token = download_tokens("default")["anne"]
+        with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
+            length = int(answer.headers["Content-Length"])
+        head = urllib.request.Request(f"{url}/k/{token}", method="HEAD")
+        with urllib.request.urlopen(head, timeout=5) as answer:
+            assert answer.status == 200 and int(answer.headers["Content-Length"]) == length > 0
+            assert answer.headers["Content-Type"] == "application/yaml" and answer.read() == b""
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(urllib.request.Request(f"{url}/k/nope", method="HEAD"), timeout=5)
+        assert missing.value.code == 404
+        for method in ("POST", "PUT", "DELETE"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(f"{url}/k/{token}", data=b"x", method=method), timeout=5)
+            assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD"
+        assert logged == ["anne: kubeconfig downloaded from 127.0.0.1"]  # the GET only
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_serve_on_every_interface_gives_a_lan_url_and_a_bad_address_is_refused(classroom):
     from infra.classroom.serve import make_server
 

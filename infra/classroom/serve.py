@@ -65,26 +65,39 @@ def make_server(session: str, address: str, port: int, log=print) -> tuple[Threa
         def log_message(self, *args):  # the default log line has the path, hence the token
             pass
 
-        def do_GET(self):
+        def _reply(self, status: int, body: bytes, headers: dict, with_body: bool) -> None:
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+
+        def _answer(self, with_body: bool) -> None:
+            """GET, and HEAD the same without the body (link checkers and some phones ask HEAD first)."""
             student = student_of(self.path)
             file = student_kubeconfig(session, student.id) if student else None
             if file is None or not file.is_file():
-                body = b"not found\n" if self.path != "/" else b"k8s-labs classroom: scan the QR code on your card\n"
-                self.send_response(404 if self.path != "/" else 200)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                text = b"not found\n" if self.path != "/" else b"k8s-labs classroom: scan the QR code on your card\n"
+                self._reply(404 if self.path != "/" else 200, text, {"Content-Type": "text/plain; charset=utf-8"},
+                            with_body)
                 return
-            body = file.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/yaml")
-            self.send_header("Content-Disposition", 'attachment; filename="kubeconfig"')
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            log(f"{student.id}: kubeconfig downloaded from {self.client_address[0]}")
+            self._reply(200, file.read_bytes(), {"Content-Type": "application/yaml", "Cache-Control": "no-store",
+                                                 "Content-Disposition": 'attachment; filename="kubeconfig"'}, with_body)
+            if with_body:
+                log(f"{student.id}: kubeconfig downloaded from {self.client_address[0]}")
+
+        def do_GET(self):
+            self._answer(with_body=True)
+
+        def do_HEAD(self):
+            self._answer(with_body=False)
+
+        def _not_allowed(self):
+            self._reply(405, b"only GET and HEAD\n", {"Allow": "GET, HEAD", "Content-Type": "text/plain; charset=utf-8"},
+                        with_body=True)
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
     try:
         server = ThreadingHTTPServer((address, port), Handler)
