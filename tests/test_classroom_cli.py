@@ -291,3 +291,26 @@ def test_a_token_expiry_is_compared_with_the_sessions():
     assert shortened(["2030-01-01T18:00:00+00:00", "2030-01-01T18:00:05Z"], end) is None
     assert shortened(["2030-01-01T19:00:00Z", "2030-01-01T10:00:00Z"], end) == end - timedelta(hours=8)
     assert shortened(["not a date"], end) is None
+
+
+def test_a_relative_certificate_authority_is_read_beside_the_kubeconfig(tmp_path, monkeypatch):
+    """As kubectl reads it: relative to the kubeconfig's folder, wherever the command runs."""
+    import base64
+
+    from infra.classroom.credentials import cluster_access
+    from infra.errors import LabsError
+
+    folder = tmp_path / "kube"
+    (folder / "pki").mkdir(parents=True)
+    (folder / "pki" / "ca.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\nCA\n")
+    kubeconfig = folder / "config"
+    kubeconfig.write_text(yaml.safe_dump({
+        "current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "k"}}],
+        "clusters": [{"name": "k", "cluster": {"server": "https://10.0.0.1:6443", "certificate-authority": "pki/ca.crt"}}]}))
+    monkeypatch.chdir(tmp_path)  # not the kubeconfig's folder
+    access = cluster_access(kubeconfig)
+    assert base64.b64decode(access.ca_data) == b"-----BEGIN CERTIFICATE-----\nCA\n"
+    (folder / "pki" / "ca.crt").unlink()
+    with pytest.raises(LabsError, match=r"cannot read the cluster's certificate-authority .*pki/ca\.crt") as error:
+        cluster_access(kubeconfig)
+    assert "\n" not in str(error.value)

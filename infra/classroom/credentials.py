@@ -62,7 +62,13 @@ def cluster_access(kubeconfig: str | Path, context: str | None = None, server: s
     cluster = next((c.get("cluster") or {} for c in config.get("clusters") or [] if c.get("name") == ctx.get("cluster")), {})
     ca = cluster.get("certificate-authority-data", "")
     if not ca and cluster.get("certificate-authority"):
-        ca = base64.b64encode(Path(cluster["certificate-authority"]).read_bytes()).decode()
+        # As kubectl does: a relative path is relative to the kubeconfig's folder, not to where we run.
+        ca_file = Path(kubeconfig).parent / cluster["certificate-authority"]
+        try:
+            ca = base64.b64encode(ca_file.read_bytes()).decode()
+        except OSError as exc:
+            raise LabsError(f"{kubeconfig}: cannot read the cluster's certificate-authority {ca_file} "
+                            f"({exc.strerror}): put the file back or embed it (certificate-authority-data)") from None
     own = cluster.get("server")
     if not own:
         raise LabsError(f"{kubeconfig}: the cluster of context '{wanted}' has no server address")
