@@ -49,6 +49,17 @@ def test_status_address_reads_the_ip_only_from_a_wildcard_dns_name(base_domain, 
     assert status_address(base_domain) == address
 
 
+def test_a_lan_classroom_with_a_domain_of_its_own_reports_its_lan_address():
+    from infra.clusters.kind import KindTarget
+    from infra.settings import StackSettings
+
+    caps = KindTarget().capabilities(StackSettings(api_server_address="192.168.1.10", base_domain="labs.example.org"))
+    assert caps.base_domain == "labs.example.org"
+    providers = traefik_values(caps)["providers"]
+    assert providers["kubernetesIngress"]["ingressEndpoint"] == {"ip": "192.168.1.10"}
+    assert providers["kubernetesGateway"]["statusAddress"]["ip"] == "192.168.1.10"
+
+
 def test_the_status_address_keys_are_the_charts(shared):
     defaults = chart_defaults(shared, "traefik", PIN.version)
     for key in ("ip", "hostname"):

@@ -52,7 +52,8 @@ class ClassroomRecord:
     http_port: int = 80
     expires_at: str = ""
     serve_url: str = ""  # http://<address>:<port> of `classroom serve`, once it ran
-    tenants: dict = field(default_factory=dict)  # cluster tenancy: tenant -> {"session", "students", "http_port"}
+    # cluster tenancy: tenant -> {"session", "students", "http_port", "status": creating|ready|failed, ...}
+    tenants: dict = field(default_factory=dict)
     started: dict = field(default_factory=dict)  # student -> the lab whose starting point their namespace got
 
     def save(self) -> Path:

@@ -43,6 +43,7 @@ class Capabilities:
       snapshot_controller     False / True (GKE managed) / True (EKS add-on) / True (AKS built in)
       snapshot_class          "" / "" / "" / csi-azuredisk-vsc (the one class a provider preinstalls)
       metrics_server          False / True / False (not an EKS default) / True
+      host_address            the session's apiServerAddress ("" without one) / "" everywhere else
       node_autoscaling        "" (none: the autoscaler layer simulates nodes) / "node-pool" (the
                               provider's autoscaler scales the pool) / "cluster-autoscaler-aws" (the
                               node group has bounds; an in-cluster cluster-autoscaler with the IAM role
@@ -75,6 +76,7 @@ class Capabilities:
     metrics_server: bool  # preinstalled by the provider
     kubelet_certs_verifiable: bool = True  # kubelet serving certs signed by the cluster CA
     base_domain: str = "localhost"  # web UIs are published at <name>.<base_domain>
+    host_address: str = ""  # host ports: the LAN address students reach them at ("" this machine only)
     nodes: int = 1  # nodes at creation (DaemonSets run one pod on each)
     # Storage: the classes the target provides, its CSI driver and snapshot support.
     premium_storage_class: str = ""  # a faster (SSD) class, where the provider has one

@@ -307,6 +307,7 @@ class KindTarget:
             metrics_server=False,
             kubelet_certs_verifiable=False,  # kind kubelets serve self-signed certificates
             base_domain=base_domain(settings),
+            host_address=settings.api_server_address,  # the host ports listen on every address
             nodes=1 + settings.workers,
         )
 

@@ -1,16 +1,17 @@
 """The ingress layer (Ingress slide): Traefik serving both Ingress and the Gateway API.
 
 On kind, Traefik listens on the control-plane node's host ports, which kind maps to the host's
-80/443: http://<anything>.localhost reaches it from the browser. No load balancer gives Ingresses and
-Gateways an address there, so Traefik reports one (`kubectl get ingress` shows it): `localhost`, or,
-for a LAN classroom whose base domain is the wildcard DNS name of an IP (`192.168.1.10.sslip.io`,
-`*.nip.io`), that IP, where students' machines reach the host ports. Elsewhere it sits behind the
-cloud's load balancer: its Service keeps the chart's `type: LoadBalancer` and carries the target's
-`capabilities.load_balancer_annotations` under `service.annotations` (the chart applies them to its
-TCP and UDP Services alike): EKS asks for an NLB and tags it with the session
-(`aws-load-balancer-additional-resource-tags`), AKS tags the public IP (`azure-pip-tags`), so
-`session orphans` finds a forgotten load balancer. GKE sets none. The Gateway API CRDs come from the
-gateway-api layer (one owner in the stack); Traefik's own CRDs come with its chart.
+80/443: http://<anything>.localhost reaches it from the browser. No load balancer gives Ingresses
+and Gateways an address there, so Traefik reports one (`kubectl get ingress` shows it): `localhost`,
+or, for a LAN classroom, the address students' machines reach the host ports at: the session's
+`apiServerAddress`, or the IP a wildcard DNS base domain names (`192.168.1.10.sslip.io`,
+`*.nip.io`). Elsewhere it sits behind the cloud's load balancer: its Service keeps the chart's
+`type: LoadBalancer` and carries the target's `capabilities.load_balancer_annotations` under
+`service.annotations` (the chart applies them to its TCP and UDP Services alike): EKS asks for an
+NLB and tags it with the session (`aws-load-balancer-additional-resource-tags`), AKS tags the public
+IP (`azure-pip-tags`), so `session orphans` finds a forgotten load balancer. GKE sets none. The
+Gateway API CRDs come from the gateway-api layer (one owner in the stack); Traefik's own CRDs come
+with its chart.
 
 check_k8s warns that `ports.web.hostPort` is not in the chart's default values.yaml: the key is
 commented out there but declared by the chart's values.schema.json (every `ports.<name>` entry
@@ -38,9 +39,12 @@ WORKLOADS = {"traefik": [Workload("traefik", "resources")]}
 WILDCARD_IP = re.compile(r"(?:^|[.-])(\d{1,3}([.-])\d{1,3}\2\d{1,3}\2\d{1,3})\.(?:sslip|nip)\.io$")
 
 
-def status_address(base_domain: str) -> dict:
-    """Where Ingresses and Gateways say they are reached on kind: the IP the base domain names when
-    it is a wildcard DNS name of an IP, else this machine (`localhost`)."""
+def status_address(base_domain: str, host_address: str = "") -> dict:
+    """Where Ingresses and Gateways say they are reached on kind: the classroom's LAN address when
+    there is one, else the IP the base domain names when it is a wildcard DNS name of an IP, else
+    this machine (`localhost`)."""
+    if host_address:
+        return {"ip": host_address}
     found = WILDCARD_IP.search(base_domain.lower())
     if found:
         try:
@@ -84,7 +88,7 @@ def traefik_values(caps: Capabilities) -> dict:
             }
         )
         # No load balancer publishes an address: show students where the entry point is.
-        address = status_address(caps.base_domain)
+        address = status_address(caps.base_domain, caps.host_address)
         values["providers"]["kubernetesIngress"].update(
             {"publishedService": {"enabled": False}, "ingressEndpoint": address}
         )
