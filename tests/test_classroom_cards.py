@@ -90,54 +90,51 @@ def test_chromium_renders_one_card_per_student_two_per_a4_page(classroom, tmp_pa
     assert len(pages) == 3  # 5 cards, two per A4 page
 
 
-def test_serve_answers_each_students_token_and_nothing_else(classroom):
+@pytest.fixture
+def served(classroom):
+    """`classroom serve` of the default session running on a free port: (base URL, lines it logged)."""
     from infra.classroom.serve import make_server
 
     logged = []
     server, url = make_server("default", "127.0.0.1", 0, log=logged.append)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        token = download_tokens("default")["anne"]
-        with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
-            assert answer.headers["Cache-Control"] == "no-store"
-            config = yaml.safe_load(answer.read())
-        assert config["contexts"][0]["context"]["namespace"] == "anne"
-        assert config["users"][0]["user"]["token"] == "token-of-anne-student"
-        for path in (f"/k/{token[:-1]}", "/k/", "/students/anne/kubeconfig", f"/k/{token}/../x"):
-            with pytest.raises(urllib.error.HTTPError) as refused:
-                urllib.request.urlopen(f"{url}{path}", timeout=5)
-            assert refused.value.code == 404
-        assert logged == ["anne: kubeconfig downloaded from 127.0.0.1"] and token not in "".join(logged)
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield url, logged
+    server.shutdown()
+    server.server_close()
 
 
-def test_serve_answers_head_like_get_without_a_body_and_refuses_other_methods(classroom):
-    from infra.classroom.serve import make_server
+def test_serve_answers_each_students_token_and_nothing_else(served):
+    url, logged = served
+    token = download_tokens("default")["anne"]
+    with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
+        assert answer.headers["Cache-Control"] == "no-store"
+        config = yaml.safe_load(answer.read())
+    assert config["contexts"][0]["context"]["namespace"] == "anne"
+    assert config["users"][0]["user"]["token"] == "token-of-anne-student"
+    for path in (f"/k/{token[:-1]}", "/k/", "/students/anne/kubeconfig", f"/k/{token}/../x"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}{path}", timeout=5)
+        assert refused.value.code == 404
+    assert logged == ["anne: kubeconfig downloaded from 127.0.0.1"] and token not in "".join(logged)
 
-    logged = []
-    server, url = make_server("default", "127.0.0.1", 0, log=logged.append)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        token = download_tokens("default")["anne"]
-        with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
-            length = int(answer.headers["Content-Length"])
-        head = urllib.request.Request(f"{url}/k/{token}", method="HEAD")
-        with urllib.request.urlopen(head, timeout=5) as answer:
-            assert answer.status == 200 and int(answer.headers["Content-Length"]) == length > 0
-            assert answer.headers["Content-Type"] == "application/yaml" and answer.read() == b""
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(urllib.request.Request(f"{url}/k/nope", method="HEAD"), timeout=5)
-        assert missing.value.code == 404
-        for method in ("POST", "PUT", "DELETE"):
-            with pytest.raises(urllib.error.HTTPError) as refused:
-                urllib.request.urlopen(urllib.request.Request(f"{url}/k/{token}", data=b"x", method=method), timeout=5)
-            assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD"
-        assert logged == ["anne: kubeconfig downloaded from 127.0.0.1"]  # the GET only
-    finally:
-        server.shutdown()
-        server.server_close()
+
+def test_serve_answers_head_like_get_without_a_body_and_refuses_other_methods(served):
+    url, logged = served
+    token = download_tokens("default")["anne"]
+    with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
+        length = int(answer.headers["Content-Length"])
+    head = urllib.request.Request(f"{url}/k/{token}", method="HEAD")
+    with urllib.request.urlopen(head, timeout=5) as answer:
+        assert answer.status == 200 and int(answer.headers["Content-Length"]) == length > 0
+        assert answer.headers["Content-Type"] == "application/yaml" and answer.read() == b""
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/k/nope", method="HEAD"), timeout=5)
+    assert missing.value.code == 404
+    for method in ("POST", "PUT", "DELETE"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(f"{url}/k/{token}", data=b"x", method=method), timeout=5)
+        assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD"
+    assert logged == ["anne: kubeconfig downloaded from 127.0.0.1"]  # the GET only
 
 
 def test_serve_on_every_interface_gives_a_lan_url_and_a_bad_address_is_refused(classroom):
@@ -150,23 +147,16 @@ def test_serve_on_every_interface_gives_a_lan_url_and_a_bad_address_is_refused(c
         make_server("default", "my-laptop", 0)
 
 
-def test_serve_answers_a_late_joiner_added_while_it_runs(classroom, tmp_path):
+def test_serve_answers_a_late_joiner_added_while_it_runs(served, tmp_path):
     """`classroom up` again with one more student while the server runs: their card's QR code works
     without restarting the server."""
-    from infra.classroom.serve import make_server
-
-    server, url = make_server("default", "127.0.0.1", 0, log=lambda line: None)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        roster = tmp_path / "later.csv"
-        roster.write_text(ROSTER + "Nadia,,C\n")
-        invoke("classroom", "up", f"--roster={roster}", "--lab=ingress")
-        token = download_tokens("default")["nadia"]
-        with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
-            assert yaml.safe_load(answer.read())["contexts"][0]["context"]["namespace"] == "nadia"
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{url}/k/{token[:-1]}", timeout=5)
-        assert refused.value.code == 404
-    finally:
-        server.shutdown()
-        server.server_close()
+    url, _ = served
+    roster = tmp_path / "later.csv"
+    roster.write_text(ROSTER + "Nadia,,C\n")
+    invoke("classroom", "up", f"--roster={roster}", "--lab=ingress")
+    token = download_tokens("default")["nadia"]
+    with urllib.request.urlopen(f"{url}/k/{token}", timeout=5) as answer:
+        assert yaml.safe_load(answer.read())["contexts"][0]["context"]["namespace"] == "nadia"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{url}/k/{token[:-1]}", timeout=5)
+    assert refused.value.code == 404
