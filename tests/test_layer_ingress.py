@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from infra.layers.ingress import PIN, status_address, traefik_values
+from infra.clusters.kind import KindTarget
+from infra.layers.ingress import PIN, traefik_values
+from infra.settings import StackSettings
 from tests.conftest import check_k8s_render, render_with_layers
 from tests.layer_helpers import chart_defaults, kind_capabilities, release_named, value_at
 from tests.cloud_helpers import cloud_caps
@@ -30,7 +32,8 @@ def test_kind_reports_localhost_as_the_ingress_and_gateway_address_by_default():
 
 def test_a_lan_classroom_reports_the_ip_its_base_domain_names():
     """Students' `kubectl get ingress` shows where they reach it: 192.168.1.10, not their own localhost."""
-    providers = traefik_values(kind_capabilities(base_domain="192.168.1.10.sslip.io"))["providers"]
+    caps = KindTarget().capabilities(StackSettings(base_domain="192.168.1.10.sslip.io"))
+    providers = traefik_values(caps)["providers"]
     assert providers["kubernetesIngress"]["ingressEndpoint"] == {"ip": "192.168.1.10"}
     assert providers["kubernetesGateway"]["statusAddress"] == {"ip": "192.168.1.10", "service": {"enabled": False}}
 
@@ -45,14 +48,12 @@ def test_a_lan_classroom_reports_the_ip_its_base_domain_names():
     ("1.2-3.4.sslip.io", {"hostname": "localhost"}),  # mixed separators name no IP
     ("10.0.0.5.example.org", {"hostname": "localhost"}),  # a domain of one's own: no IP to read from it
 ])
-def test_status_address_reads_the_ip_only_from_a_wildcard_dns_name(base_domain, address):
-    assert status_address(base_domain) == address
+def test_the_status_address_reads_the_ip_only_from_a_wildcard_dns_name(base_domain, address):
+    caps = KindTarget().capabilities(StackSettings(base_domain=base_domain))
+    assert traefik_values(caps)["providers"]["kubernetesIngress"]["ingressEndpoint"] == address
 
 
 def test_a_lan_classroom_with_a_domain_of_its_own_reports_its_lan_address():
-    from infra.clusters.kind import KindTarget
-    from infra.settings import StackSettings
-
     caps = KindTarget().capabilities(StackSettings(api_server_address="192.168.1.10", base_domain="labs.example.org"))
     assert caps.base_domain == "labs.example.org"
     providers = traefik_values(caps)["providers"]
@@ -69,8 +70,6 @@ def test_the_status_address_keys_are_the_charts(shared):
 
 
 def test_a_lan_session_render_carries_the_ip_and_passes_the_contract_check(tmp_path, shared):
-    from infra.settings import StackSettings
-
     document = render_with_layers(tmp_path / "labs", ["ingress"], StackSettings(api_server_address="192.168.1.10"))
     values = release_named(document, "traefik")["values"]
     assert values["providers"]["kubernetesIngress"]["ingressEndpoint"] == {"ip": "192.168.1.10"}

@@ -43,7 +43,8 @@ class Capabilities:
       snapshot_controller     False / True (GKE managed) / True (EKS add-on) / True (AKS built in)
       snapshot_class          "" / "" / "" / csi-azuredisk-vsc (the one class a provider preinstalls)
       metrics_server          False / True / False (not an EKS default) / True
-      host_address            the session's apiServerAddress ("" without one) / "" everywhere else
+      host_address            the session's apiServerAddress, or the IP a wildcard DNS base domain
+                              (<ip>.sslip.io, nip.io) names ("" for this machine only) / "" elsewhere
       node_autoscaling        "" (none: the autoscaler layer simulates nodes) / "node-pool" (the
                               provider's autoscaler scales the pool) / "cluster-autoscaler-aws" (the
                               node group has bounds; an in-cluster cluster-autoscaler with the IAM role

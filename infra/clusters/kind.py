@@ -11,6 +11,8 @@ A dynamic provider needs no extra plugin download, and its create/delete are pla
 """
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -115,6 +117,23 @@ def base_domain(settings: StackSettings) -> str:
     if settings.base_domain:
         return settings.base_domain
     return f"{settings.api_server_address}.sslip.io" if settings.api_server_address else "localhost"
+
+
+# sslip.io and nip.io answer <anything>.<a.b.c.d>.sslip.io (or <a-b-c-d>) with the IP a.b.c.d.
+WILDCARD_IP = re.compile(r"(?:^|[.-])(\d{1,3}([.-])\d{1,3}\2\d{1,3}\2\d{1,3})\.(?:sslip|nip)\.io$")
+
+
+def host_address(settings: StackSettings) -> str:
+    """The LAN address students' machines reach this machine's host ports at ("" when only this machine
+    does): the API server's LAN address, else the IP a wildcard DNS base domain names (the host ports
+    listen on every address)."""
+    if settings.api_server_address:
+        return settings.api_server_address
+    found = WILDCARD_IP.search(base_domain(settings).lower())
+    try:
+        return str(ipaddress.IPv4Address(found.group(1).replace("-", "."))) if found else ""
+    except ValueError:  # 999.1.2.3: not an IP, and the wildcard service answers nothing for it
+        return ""
 
 
 def address_is_local(address: str) -> bool:
@@ -307,7 +326,7 @@ class KindTarget:
             metrics_server=False,
             kubelet_certs_verifiable=False,  # kind kubelets serve self-signed certificates
             base_domain=base_domain(settings),
-            host_address=settings.api_server_address,  # the host ports listen on every address
+            host_address=host_address(settings),
             nodes=1 + settings.workers,
         )
 

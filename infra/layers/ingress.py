@@ -3,9 +3,8 @@
 On kind, Traefik listens on the control-plane node's host ports, which kind maps to the host's
 80/443: http://<anything>.localhost reaches it from the browser. No load balancer gives Ingresses
 and Gateways an address there, so Traefik reports one (`kubectl get ingress` shows it): `localhost`,
-or, for a LAN classroom, the address students' machines reach the host ports at: the session's
-`apiServerAddress`, or the IP a wildcard DNS base domain names (`192.168.1.10.sslip.io`,
-`*.nip.io`). Elsewhere it sits behind the cloud's load balancer: its Service keeps the chart's
+or, for a LAN classroom, the address students' machines reach the host ports at (the kind target's
+`host_address`). Elsewhere it sits behind the cloud's load balancer: its Service keeps the chart's
 `type: LoadBalancer` and carries the target's `capabilities.load_balancer_annotations` under
 `service.annotations` (the chart applies them to its TCP and UDP Services alike): EKS asks for an
 NLB and tags it with the session (`aws-load-balancer-additional-resource-tags`), AKS tags the public
@@ -18,9 +17,6 @@ commented out there but declared by the chart's values.schema.json (every `ports
 accepts `hostPort`), so the warning is expected. No other key outside the defaults is used.
 """
 from __future__ import annotations
-
-import ipaddress
-import re
 
 import pulumi
 
@@ -35,23 +31,6 @@ GATEWAY_CLASS = "traefik"
 GATEWAY = "traefik-gateway"
 WEB_ENTRYPOINT_PORT = 8000  # Traefik's container port for `web`; the Gateway listener must match it
 WORKLOADS = {"traefik": [Workload("traefik", "resources")]}
-# sslip.io and nip.io answer <anything>.<a.b.c.d>.sslip.io (or <a-b-c-d>) with the IP a.b.c.d.
-WILDCARD_IP = re.compile(r"(?:^|[.-])(\d{1,3}([.-])\d{1,3}\2\d{1,3}\2\d{1,3})\.(?:sslip|nip)\.io$")
-
-
-def status_address(base_domain: str, host_address: str = "") -> dict:
-    """Where Ingresses and Gateways say they are reached on kind: the classroom's LAN address when
-    there is one, else the IP the base domain names when it is a wildcard DNS name of an IP, else
-    this machine (`localhost`)."""
-    if host_address:
-        return {"ip": host_address}
-    found = WILDCARD_IP.search(base_domain.lower())
-    if found:
-        try:
-            return {"ip": str(ipaddress.IPv4Address(found.group(1).replace("-", ".")))}
-        except ValueError:  # 999.1.2.3: not an IP, and the wildcard service answers nothing for it
-            pass
-    return {"hostname": "localhost"}
 
 
 def traefik_values(caps: Capabilities) -> dict:
@@ -88,7 +67,7 @@ def traefik_values(caps: Capabilities) -> dict:
             }
         )
         # No load balancer publishes an address: show students where the entry point is.
-        address = status_address(caps.base_domain, caps.host_address)
+        address = {"ip": caps.host_address} if caps.host_address else {"hostname": "localhost"}
         values["providers"]["kubernetesIngress"].update(
             {"publishedService": {"enabled": False}, "ingressEndpoint": address}
         )
