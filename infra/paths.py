@@ -32,6 +32,18 @@ def tools_dir() -> Path:
     return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "k8s-labs" / "tools"
 
 
+def pulumi_home() -> Path:
+    """PULUMI_HOME for every Pulumi run of ours: its plugins/ holds the provider plugins `invoke setup`
+    installs (downloaded, or built from source), so a user's ~/.pulumi never mixes with the labs'."""
+    return tools_dir() / "pulumi-home"
+
+
+def bundle_dir() -> Path:
+    """The offline bundle of charts and remote manifests (`invoke bundle`); LABS_BUNDLE moves it."""
+    override = os.environ.get("LABS_BUNDLE")
+    return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "k8s-labs" / "bundle"
+
+
 def passphrase_file() -> Path:
     return state_root() / "passphrase"
 

@@ -23,8 +23,10 @@ from typing import Callable
 from infra.errors import LabsError
 from infra.paths import tools_dir
 
-# Same version as the `pulumi` SDK pinned in pyproject.toml: the Automation API refuses older CLIs.
-PULUMI_VERSION = "3.272.0"
+# The CLI must be at least the `pulumi` SDK pinned in pyproject.toml (3.272.0, the newest on PyPI): the
+# Automation API refuses older CLIs. 3.274.0 is the nearest release the Go module proxy serves (3.272.0
+# is not), so both `invoke setup` paths install it: newer CLI, older SDK is the pairing Pulumi supports.
+PULUMI_VERSION = "3.274.0"
 
 DOWNLOAD_TIMEOUT_S = 60
 SUPPORTED_PLATFORMS = ("linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64")
