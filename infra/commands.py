@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.catalog import Catalog
-from infra.clusters import CLOUD_TARGETS, get_target
+from infra.clusters import CLOUD_TARGETS, LOCAL_TARGET_TOOLS, get_target
 from infra.errors import LabsError
 from infra.paths import check_session_name
 from infra.settings import StackSettings
@@ -510,12 +510,13 @@ def session_down(session: str) -> None:
         if target in CLOUD_TARGETS:
             release_cloud_stack(driver, session, stack, target)
     destroyed = driver.destroy_session()
-    # A cluster whose state was lost would survive the destroy: delete it by name as well (no kind
-    # CLI, as on a cloud-only machine, means no kind cluster of ours to delete).
+    # A local cluster whose state was lost would survive the destroy: delete it by name as well (no
+    # kind or kwokctl CLI, as on a cloud-only machine, means no cluster of ours to delete).
     from infra import toolchain
 
-    if toolchain.find_tool("kind"):
-        get_target("kind").cleanup(StackSettings(session=session, target="kind"))
+    for target, tool in LOCAL_TARGET_TOOLS.items():
+        if toolchain.find_tool(tool):
+            get_target(target).cleanup(StackSettings(session=session, target=target))
     from infra.imagecache import unwire
 
     unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions

@@ -1,6 +1,11 @@
 """The Pulumi driver: every call of the Pulumi CLI goes through here (tests replace this class).
 
-Automation API on the local program (this checkout's Pulumi.yaml), with:
+Automation API with this checkout's Pulumi.yaml and the program run inline, in this very process
+(`infra.program.build`): the Automation API serves the language runtime itself, so no
+`pulumi-language-python` host is needed (the Go module proxy does not serve it: a machine that
+builds its tools from source has none), and the program needs no second interpreter start. With:
+  - PULUMI_HOME in the tools folder (`paths.pulumi_home()`): the provider plugins `invoke setup`
+    installed, downloaded or built from source, apart from the user's own ~/.pulumi;
   - a local `file://` backend per session under the per-user state folder (never Pulumi Cloud,
     unless PULUMI_BACKEND_URL is set by the user), so `session down` can remove it whole;
   - the passphrase secrets provider with a generated passphrase in a 0600 file: no prompt, no account;
@@ -91,6 +96,13 @@ def interpreter_env() -> dict[str, str]:
     return env
 
 
+def run_program() -> None:
+    """The stack's program, run inline by the Automation API with the settings of the stack's config."""
+    from infra.program import build
+
+    build(StackSettings.from_pulumi_config())
+
+
 class PulumiDriver:
     """Brings a session's stack up or down with the Pulumi CLI."""
 
@@ -111,6 +123,7 @@ class PulumiDriver:
             "PULUMI_BACKEND_URL": backend,
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(ensure_passphrase()),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_HOME": str(paths.pulumi_home()),
             **interpreter_env(),
         }
         if delete_unreachable:
@@ -125,7 +138,8 @@ class PulumiDriver:
             raise LabsError(f"the Pulumi CLI at {pulumi_bin} does not run ({exc}): run `invoke setup` "
                             "to install it again") from None
         return auto.LocalWorkspace(
-            work_dir=str(paths.PROJECT_ROOT), env_vars=env, secrets_provider="passphrase", pulumi_command=command,
+            work_dir=str(paths.PROJECT_ROOT), program=run_program, env_vars=env, secrets_provider="passphrase",
+            pulumi_command=command,
         )
 
     @contextmanager

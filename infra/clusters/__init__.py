@@ -20,6 +20,7 @@ from infra.errors import LabsError
 
 TARGETS: dict[str, str] = {
     "kind": "infra.clusters.kind:KindTarget",
+    "kwok": "infra.clusters.kwok:KwokTarget",
     "gke": "infra.clusters.gke:GkeTarget",
     "eks": "infra.clusters.eks:EksTarget",
     "aks": "infra.clusters.aks:AksTarget",
@@ -27,15 +28,21 @@ TARGETS: dict[str, str] = {
 # Managed clouds: billed by the hour, so `lab up` shows a cost estimate and `session down` releases
 # load balancers and disks before it destroys the cluster.
 CLOUD_TARGETS = ("gke", "eks", "aks")
+# Clusters on this machine, and the CLI that makes them: `session down` deletes them by name too.
+LOCAL_TARGET_TOOLS = {"kind": "kind", "kwok": "kwokctl"}
 
 
 @dataclass(frozen=True)
 class Capabilities:
     """What a target's cluster provides; layers adapt their values to it.
 
-    Values per target (kind / gke / eks / aks):
+    Values per target (kind / gke / eks / aks; kwok is kind's, but where said):
+      containers_run          True; False on kwok (fake nodes: pods are marked Running and Ready but no
+                              process runs, so no data path (HTTP, metrics, logs, mTLS) and no pod can
+                              serve an admission webhook; checks that need one are skipped, not passed)
       load_balancer           False / True / True / True (MetalLB only where False)
-      ingress_exposure        "host-ports" / "load-balancer" everywhere else
+      ingress_exposure        "host-ports" / "load-balancer" everywhere else; kwok "cluster-ip" (no host
+                              ports, no load balancer: the ingress Service stays ClusterIP)
       default_storage_class   standard / standard-rwo / gp3 / managed-csi
       premium_storage_class   "" / premium-rwo / "" / managed-csi-premium
       default_provisioner     rancher.io/local-path / pd.csi.storage.gke.io / ebs.csi.aws.com / disk.csi.azure.com
@@ -76,6 +83,7 @@ class Capabilities:
     default_storage_class: str
     metrics_server: bool  # preinstalled by the provider
     kubelet_certs_verifiable: bool = True  # kubelet serving certs signed by the cluster CA
+    containers_run: bool = True  # False on kwok: no data path, no webhook served by a pod
     base_domain: str = "localhost"  # web UIs are published at <name>.<base_domain>
     host_address: str = ""  # host ports: the LAN address students reach them at ("" this machine only)
     nodes: int = 1  # nodes at creation (DaemonSets run one pod on each)

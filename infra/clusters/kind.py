@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from infra import paths
 from infra.clusters import Capabilities
+from infra.clusters.cli import checked
 from infra.errors import LabsError
 from infra.settings import StackSettings
 
@@ -183,14 +184,7 @@ def discover_lb_address_range() -> str:
         [require_tool("docker"), "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
         capture_output=True, text=True, timeout=60,
     )
-    return lb_address_range(_checked(result, "docker network inspect kind").split())
-
-
-def _checked(result: subprocess.CompletedProcess, what: str) -> str:
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise RuntimeError(f"{what} failed: {detail[-1] if detail else 'no output'}")
-    return result.stdout
+    return lb_address_range(checked(result, "docker network inspect kind").split())
 
 
 class KindClusterProvider(dynamic.ResourceProvider):
@@ -205,7 +199,7 @@ class KindClusterProvider(dynamic.ResourceProvider):
         Path(props["mirrors_dir"]).mkdir(parents=True, exist_ok=True)
         config_file = Path(props["mirrors_dir"]).parent / "kind-config.yaml"
         config_file.write_text(yaml.safe_dump(props["config"], sort_keys=False))
-        _checked(
+        checked(
             _kind("create", "cluster", "--name", props["name"], "--config", str(config_file), "--wait", "5m",
                   timeout=CREATE_TIMEOUT_S),
             f"kind create cluster {props['name']}",
@@ -236,11 +230,11 @@ class KindClusterProvider(dynamic.ResourceProvider):
         return dynamic.UpdateResult(outs=self._outputs(id_, news))
 
     def delete(self, id_: str, props: dict) -> None:
-        _checked(_kind("delete", "cluster", "--name", id_, timeout=CREATE_TIMEOUT_S), f"kind delete cluster {id_}")
+        checked(_kind("delete", "cluster", "--name", id_, timeout=CREATE_TIMEOUT_S), f"kind delete cluster {id_}")
 
     @staticmethod
     def _kubeconfig(name: str) -> str:
-        return _checked(_kind("get", "kubeconfig", "--name", name), f"kind get kubeconfig {name}")
+        return checked(_kind("get", "kubeconfig", "--name", name), f"kind get kubeconfig {name}")
 
 
 class KindCluster(dynamic.Resource):
@@ -354,7 +348,7 @@ class KindTarget:
         name = cluster_name(settings.session)
         if name in existing_clusters():
             try:
-                _checked(_kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S),
+                checked(_kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S),
                          f"kind delete cluster {name}")
             except RuntimeError as exc:  # the CLI's side: one line, and the command can be run again
                 raise LabsError(f"{exc}; check Docker, then run `invoke session down` again") from None

@@ -6,7 +6,8 @@ and Gateways an address there, so Traefik reports one (`kubectl get ingress` sho
 or, for a LAN classroom, the address students' machines reach the host ports at (the kind target's
 `host_address`). Elsewhere it sits behind the cloud's load balancer: its Service keeps the chart's
 `type: LoadBalancer` and carries the target's `capabilities.load_balancer_annotations` under
-`service.annotations` (the chart applies them to its TCP and UDP Services alike): EKS asks for an
+`service.annotations` (the chart applies them to its TCP and UDP Services alike). On kwok (no host ports,
+no load balancer) its Service is ClusterIP and it publishes no address: EKS asks for an
 NLB and tags it with the session (`aws-load-balancer-additional-resource-tags`), AKS tags the public
 IP (`azure-pip-tags`), so `session orphans` finds a forgotten load balancer. GKE sets none. The
 Gateway API CRDs come from the gateway-api layer (one owner in the stack); Traefik's own CRDs come
@@ -72,6 +73,10 @@ def traefik_values(caps: Capabilities) -> dict:
             {"publishedService": {"enabled": False}, "ingressEndpoint": address}
         )
         values["providers"]["kubernetesGateway"]["statusAddress"] = {**address, "service": {"enabled": False}}
+    elif caps.ingress_exposure == "cluster-ip":
+        # No host ports and no load balancer (kwok): Traefik's Service stays in the cluster, and no
+        # address is published (an await on a LoadBalancer address would never end).
+        values["service"] = {"spec": {"type": "ClusterIP"}}
     elif caps.ingress_exposure == "load-balancer" and caps.load_balancer_annotations:
         # The cloud load balancer's type and the session's tags (the chart's Service stays LoadBalancer).
         values["service"] = {"annotations": dict(caps.load_balancer_annotations)}

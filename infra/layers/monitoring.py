@@ -30,7 +30,7 @@ Design decisions:
     `GRAFANA_DATASOURCE_LABEL` / `GRAFANA_DASHBOARD_LABEL`: the logging layer adds its Loki
     datasource from its own namespace without touching this release, and students add dashboards
     from theirs.
-  - Grafana admin: user `admin`, password a `pulumi_random.RandomPassword` kept in the Secret
+  - Grafana admin: user `admin`, password generated once per stack (`infra.layers.password`) kept in the Secret
     `GRAFANA_ADMIN_SECRET` (keys `admin-user` / `admin-password`, the password a Pulumi secret),
     which the chart reads through `grafana.admin.existingSecret`: the release values stay plain
     data and hold no password. Students read it with
@@ -85,11 +85,11 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from infra.clusters import Capabilities
 from infra.errors import LabsError
 from infra.layers.base import MANAGED_BY, ChartPin, Layer, LayerContext, Workload
+from infra.layers.password import GeneratedPassword
 
 PIN = ChartPin(
     chart="kube-prometheus-stack", repo="https://prometheus-community.github.io/helm-charts", version="88.5.3"
@@ -256,9 +256,7 @@ class MonitoringLayer(Layer):
     def __init__(self, name, ctx, provider, requires=None):
         super().__init__(name, ctx, provider, requires)
         namespace = self.namespace(NAMESPACE)
-        password = random.RandomPassword(
-            "grafana-admin-password", length=24, special=False, opts=self.child_opts(after_requirements=False)
-        )
+        password = GeneratedPassword("grafana-admin-password", length=24, opts=self.child_opts(after_requirements=False))
         self.grafana_admin = k8s.core.v1.Secret(
             GRAFANA_ADMIN_SECRET,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=namespace.metadata.name,

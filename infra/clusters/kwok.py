@@ -1,0 +1,241 @@
+"""The kwok target: a real control plane with fake nodes, no Docker and no containers.
+
+kwokctl's binary runtime starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the
+kwok controller as local processes (the binaries `invoke setup --from-source` builds, or downloads), in
+a folder of the session. The nodes are Node objects that the kwok controller keeps Ready, named and
+labelled like kind's (`labs-<session>-control-plane`, `-worker`, `-worker2`), so the labs' files read
+the same; kwok then marks every scheduled pod Running and Ready, and a Job's pods Succeeded.
+
+What this gives: the real Pulumi engine and Kubernetes provider against a real API server (diff,
+server-side apply, Helm rendering, CRD ordering, awaits, RBAC, admission, quota, TokenRequest), in
+seconds and with no Docker. What it cannot give, said in its capabilities: no process runs in a pod,
+so no data path (HTTP through the ingress, metrics, logs, mTLS), no pod serving an admission webhook,
+no host ports and no load-balancer address. Layers adapt through those capabilities, never through
+the target's name. For a course author, it is how every lab's wiring is checked in CI in minutes.
+
+Like kind, the cluster is a Pulumi dynamic resource (see infra/clusters/kind.py for why): `read`
+answers "gone" only when kwokctl answers and does not list the cluster; a listing that fails is an
+error, never an empty set.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pulumi
+import pulumi.dynamic as dynamic
+import pulumi_kubernetes as k8s
+
+from infra import paths
+from infra.clusters import Capabilities
+from infra.clusters.cli import checked
+from infra.errors import LabsError
+from infra.settings import StackSettings
+
+KUBERNETES_VERSION = "v1.36.1"  # the control-plane binaries built from source (infra/toolchain.py)
+CREATE_TIMEOUT_S = 300
+NODE_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}  # what kwokctl's kwok controller manages
+# A laptop-sized node: quota, LimitRange and scheduling then behave as on kind.
+NODE_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+# kwokctl --runtime=binary flag -> the tool that gives it (infra.toolchain names).
+BINARY_FLAGS = {
+    "--kube-apiserver-binary": "kube-apiserver",
+    "--kube-controller-manager-binary": "kube-controller-manager",
+    "--kube-scheduler-binary": "kube-scheduler",
+    "--kwok-controller-binary": "kwok",
+    "--etcd-binary": "etcd",
+}
+
+
+def cluster_name(session: str) -> str:
+    return f"labs-{session}"
+
+
+def workdir(session: str) -> Path:
+    """kwokctl's own folder for the session (KWOK_WORKDIR): its clusters' certificates, etcd data, logs."""
+    return paths.session_dir(session) / "kwok"
+
+
+def node_names(session: str, workers: int) -> list[str]:
+    """kind's node names, so a lab's file that names a node reads the same on both targets."""
+    base = cluster_name(session)
+    return [f"{base}-control-plane", *(f"{base}-worker{'' if i == 1 else i}" for i in range(1, workers + 1))]
+
+
+def node_manifests(session: str, workers: int) -> list[dict]:
+    """Node objects as kind's kubeadm registers them (roles, hostname label, control-plane taint)."""
+    nodes = []
+    for index, name in enumerate(node_names(session, workers)):
+        control_plane = index == 0
+        labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                  "type": "kwok"}
+        if control_plane:
+            labels["node-role.kubernetes.io/control-plane"] = ""
+        spec = {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]} \
+            if control_plane else {}
+        nodes.append({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels, "annotations": dict(NODE_ANNOTATION)},
+            "spec": spec,
+            "status": {"capacity": dict(NODE_CAPACITY), "allocatable": dict(NODE_CAPACITY)},
+        })
+    return nodes
+
+
+def _env(session: str) -> dict[str, str]:
+    from infra.toolchain import require_tool
+
+    return {**os.environ, "KWOK_WORKDIR": str(workdir(session)), "KWOK_KUBECTL_BINARY": require_tool("kubectl")}
+
+
+def kwokctl(session: str, *args: str, timeout: int = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
+    from infra.toolchain import require_tool
+
+    try:
+        return subprocess.run([require_tool("kwokctl"), *args], input=stdin, capture_output=True, text=True,
+                              timeout=timeout, env=_env(session))
+    except subprocess.TimeoutExpired:
+        raise LabsError(f"`kwokctl {' '.join(args)}` did not finish within {timeout} s: see the logs under "
+                        f"{workdir(session)}") from None
+
+
+def existing_clusters(session: str) -> set[str]:
+    """The session's kwok clusters. A listing that fails raises: it never means "none"."""
+    result = kwokctl(session, "get", "clusters")
+    return set(checked(result, "kwokctl get clusters").split())
+
+
+def create_command(session: str, name: str) -> list[str]:
+    from infra.toolchain import require_tool
+
+    binaries = [f"{flag}={require_tool(tool)}" for flag, tool in BINARY_FLAGS.items()]
+    return ["create", "cluster", "--name", name, "--runtime", "binary", *binaries,
+            # kwokctl adds a context to this file: the session's own, so ~/.kube/config is left alone.
+            "--kubeconfig", str(workdir(session) / "kwokctl.kubeconfig"),
+            "--wait", f"{CREATE_TIMEOUT_S // 2}s"]
+
+
+class KwokClusterProvider(dynamic.ResourceProvider):
+    """Creates and deletes a kwok cluster with kwokctl (runs inside Pulumi's provider process)."""
+
+    REPLACE_ON = ("name", "session", "workers")
+
+    def create(self, props: dict) -> dynamic.CreateResult:
+        name, session = props["name"], props["session"]
+        workdir(session).mkdir(parents=True, exist_ok=True)
+        if name in existing_clusters(session):
+            # Left by a run killed midway: start from a clean cluster rather than adopt a half-made one.
+            checked(kwokctl(session, "delete", "cluster", "--name", name), f"kwokctl delete cluster {name}")
+        checked(kwokctl(session, *create_command(session, name), timeout=CREATE_TIMEOUT_S), f"kwokctl create cluster {name}")
+        kubeconfig = self._kubeconfig(session, name)
+        self._apply_nodes(session, kubeconfig, node_manifests(session, int(props["workers"])))
+        return dynamic.CreateResult(id_=name, outs={**props, "kubeconfig": kubeconfig})
+
+    def read(self, id_: str, props: dict) -> dynamic.ReadResult:
+        session = props.get("session", "")
+        if id_ not in existing_clusters(session):
+            return dynamic.ReadResult(None, {})
+        return dynamic.ReadResult(id_, {**props, "kubeconfig": self._kubeconfig(session, id_)})
+
+    def diff(self, id_: str, olds: dict, news: dict) -> dynamic.DiffResult:
+        replaces = [key for key in self.REPLACE_ON if str(olds.get(key)) != str(news.get(key))]
+        return dynamic.DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
+
+    def delete(self, id_: str, props: dict) -> None:
+        session = props["session"]
+        if id_ in existing_clusters(session):
+            checked(kwokctl(session, "delete", "cluster", "--name", id_, timeout=CREATE_TIMEOUT_S),
+                    f"kwokctl delete cluster {id_}")
+
+    @staticmethod
+    def _kubeconfig(session: str, name: str) -> str:
+        return checked(kwokctl(session, "get", "kubeconfig", "--name", name), f"kwokctl get kubeconfig {name}")
+
+    @staticmethod
+    def _apply_nodes(session: str, kubeconfig: str, nodes: list[dict]) -> None:
+        """The fake nodes, through kubectl with the new cluster's kubeconfig (kept 0600 in the session)."""
+        from infra.driver import write_private
+        from infra.toolchain import require_tool
+
+        config = write_private(workdir(session) / "admin.kubeconfig", kubeconfig)
+        result = subprocess.run(
+            [require_tool("kubectl"), "--kubeconfig", str(config), "apply", "--server-side", "-f", "-"],
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}),
+            capture_output=True, text=True, timeout=120,
+        )
+        checked(result, "kubectl apply (kwok nodes)")
+
+
+class KwokCluster(dynamic.Resource):
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            KwokClusterProvider(), name, {**props, "kubeconfig": None},
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                additional_secret_outputs=["kubeconfig"], delete_before_replace=True,
+                custom_timeouts=pulumi.CustomTimeouts(create="10m", delete="5m"),
+            )),
+        )
+
+
+class KwokClusterComponent(pulumi.ComponentResource):
+    """The kwok cluster and the Kubernetes provider bound to its kubeconfig (never the ambient one)."""
+
+    def __init__(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("labs:cluster:Kwok", "cluster", None, opts)
+        name = cluster_name(settings.session)
+        cluster = KwokCluster("kwok", {"name": name, "session": settings.session, "workers": settings.workers},
+                              pulumi.ResourceOptions(parent=self))
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig)
+        self.provider = k8s.Provider("k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+                                     opts=pulumi.ResourceOptions(parent=self))
+        summary = {"provider": "kwok", "name": name, "kubernetes_version": KUBERNETES_VERSION,
+                   "nodes": node_names(settings.session, settings.workers)}
+        self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig})
+
+
+class KwokTarget:
+    name = "kwok"
+
+    def capabilities(self, settings: StackSettings) -> Capabilities:
+        return Capabilities(
+            provider="kwok",
+            load_balancer=False,
+            ingress_exposure="cluster-ip",
+            http_port=settings.http_port,
+            https_port=settings.https_port,
+            default_storage_class="standard",
+            storage_classes=("standard",),
+            default_provisioner="rancher.io/local-path",
+            metrics_server=False,
+            kubelet_certs_verifiable=False,
+            base_domain=settings.base_domain or "localhost",
+            nodes=1 + settings.workers,
+            containers_run=False,
+            control_plane_visible=False,
+            kube_proxy_metrics=False,
+        )
+
+    def preflight(self, settings: StackSettings) -> None:
+        from infra.toolchain import require_tool
+
+        for tool in ("kwokctl", "kubectl", *BINARY_FLAGS.values()):
+            require_tool(tool)
+
+    def create(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> KwokClusterComponent:
+        return KwokClusterComponent(settings, opts)
+
+    def cleanup(self, settings: StackSettings) -> None:
+        """Delete the session's kwok cluster by name, even when its state was lost."""
+        name = cluster_name(settings.session)
+        if not workdir(settings.session).is_dir():
+            return
+        try:
+            if name in existing_clusters(settings.session):
+                checked(kwokctl(settings.session, "delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S),
+                        f"kwokctl delete cluster {name}")
+        except RuntimeError as exc:
+            raise LabsError(f"{exc}; then run `invoke session down` again") from None
