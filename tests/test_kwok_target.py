@@ -1,0 +1,93 @@
+"""The kwok target offline: its nodes, its kwokctl command line, its capabilities, and a kwokctl that
+fails. The real run (kwokctl, the control plane, the engine) is the `controlplane` tier."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from infra.clusters import get_target
+from infra.clusters import kwok
+from infra.errors import LabsError
+from infra.settings import StackSettings
+
+
+def test_nodes_are_named_and_labelled_like_kinds():
+    nodes = kwok.node_manifests("monday", 2)
+    assert [n["metadata"]["name"] for n in nodes] == [
+        "labs-monday-control-plane", "labs-monday-worker", "labs-monday-worker2"]
+    control_plane, worker = nodes[0], nodes[1]
+    assert "node-role.kubernetes.io/control-plane" in control_plane["metadata"]["labels"]
+    assert control_plane["spec"]["taints"][0]["effect"] == "NoSchedule"
+    assert "taints" not in worker["spec"]
+    # The kwok controller started by kwokctl manages the nodes carrying this annotation only.
+    assert all(n["metadata"]["annotations"] == {"kwok.x-k8s.io/node": "fake"} for n in nodes)
+    assert all(n["status"]["allocatable"]["pods"] == "110" for n in nodes)
+
+
+def test_capabilities_say_what_kwok_cannot_do():
+    caps = get_target("kwok").capabilities(StackSettings(target="kwok"))
+    assert caps.containers_run is False
+    assert caps.ingress_exposure == "cluster-ip" and caps.load_balancer is False
+    assert caps.nodes == 3
+    assert get_target("kind").capabilities(StackSettings()).containers_run is True
+
+
+def _fake_tools(folder, kwokctl_script: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    for tool in ("kubectl", *kwok.BINARY_FLAGS.values()):
+        (folder / tool).write_text("#!/bin/sh\nexit 0\n")
+    (folder / "kwokctl").write_text(kwokctl_script)
+    for path in folder.iterdir():
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_create_command_points_kwokctl_at_the_local_binaries(isolated_user_dirs):
+    _fake_tools(isolated_user_dirs / "tools" / "bin", "#!/bin/sh\nexit 0\n")
+    argv = kwok.create_command("monday", "labs-monday")
+    assert argv[:6] == ["create", "cluster", "--name", "labs-monday", "--runtime", "binary"]
+    flags = dict(arg.split("=", 1) for arg in argv if arg.startswith("--") and "=" in arg)
+    for flag, tool in kwok.BINARY_FLAGS.items():
+        assert flags[flag] == str(isolated_user_dirs / "tools" / "bin" / tool)
+    # Never the user's ~/.kube/config: kwokctl writes its context into the session's folder.
+    kubeconfig = argv[argv.index("--kubeconfig") + 1]
+    assert kubeconfig.startswith(str(kwok.workdir("monday")))
+
+
+def test_a_failing_listing_is_an_error_never_an_empty_set(isolated_user_dirs):
+    # As kwokctl fails when its workdir is unreadable: exit 1, the reason on stderr.
+    _fake_tools(isolated_user_dirs / "tools" / "bin",
+                "#!/bin/sh\necho 'Error: open /x/clusters: permission denied' >&2\nexit 1\n")
+    with pytest.raises(RuntimeError, match="kwokctl get clusters failed: Error: open /x/clusters: permission denied"):
+        kwok.existing_clusters("monday")
+    provider = kwok.KwokClusterProvider()
+    with pytest.raises(RuntimeError):  # `read` must not answer "gone" (Pulumi would drop the layers)
+        provider.read("labs-monday", {"session": "monday"})
+
+
+def test_cleanup_deletes_the_session_cluster_by_name(isolated_user_dirs):
+    log = isolated_user_dirs / "kwokctl.log"
+    _fake_tools(isolated_user_dirs / "tools" / "bin",
+                f"#!/bin/sh\necho \"$KWOK_WORKDIR $*\" >> {log}\n"
+                "[ \"$1 $2\" = 'get clusters' ] && echo labs-monday\nexit 0\n")
+    kwok.workdir("monday").mkdir(parents=True)
+    get_target("kwok").cleanup(StackSettings(session="monday", target="kwok"))
+    calls = log.read_text().splitlines()
+    assert calls[-1] == f"{kwok.workdir('monday')} delete cluster --name labs-monday"
+
+
+def test_cleanup_failure_is_one_line(isolated_user_dirs):
+    _fake_tools(isolated_user_dirs / "tools" / "bin",
+                "#!/bin/sh\n[ \"$1 $2\" = 'get clusters' ] && { echo labs-monday; exit 0; }\n"
+                "echo 'Error: failed to stop etcd' >&2\nexit 1\n")
+    kwok.workdir("monday").mkdir(parents=True)
+    with pytest.raises(LabsError, match=r"kwokctl delete cluster labs-monday failed: Error: failed to stop etcd; "
+                                        r"then run `invoke session down` again"):
+        get_target("kwok").cleanup(StackSettings(session="monday", target="kwok"))
+
+
+def test_preflight_names_a_missing_tool(isolated_user_dirs):
+    with pytest.raises(LabsError, match="kwokctl not found"):
+        get_target("kwok").preflight(StackSettings(target="kwok"))
+    assert not os.path.exists(kwok.workdir("default"))  # nothing created
