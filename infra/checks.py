@@ -25,6 +25,14 @@ responses in the real APIs' formats (Prometheus and Loki query results through t
 service proxy, an HTTP answer through the ingress), not against the lab's own workloads; `lab test`
 runs them for real on a cluster.
 
+A third outcome: skipped. On a target whose cluster runs no containers (`Capabilities.containers_run`
+False: kwok's fake nodes mark pods Running and Ready, but no process runs), the kinds in
+NEEDS_CONTAINERS cannot be decided: nothing answers through the ingress, no metric or log line is ever
+produced, no sidecar or ztunnel reports a connection. `skips_for(capabilities)` names them, and
+`run_checks(..., skip=...)` reports each such check as skipped with its reason without asking the
+cluster anything for it: never passed, never failed. The decision is the target's capabilities', never
+its name.
+
 No Kubernetes client import at module level: the catalog validates specs without it.
 """
 from __future__ import annotations
@@ -58,6 +66,19 @@ CLUSTER_SCOPED = {"Namespace", "Node", "PersistentVolume", "StorageClass", "Clus
                   "CertificateSigningRequest", "FlowSchema", "PriorityLevelConfiguration", "IPAddress", "ServiceCIDR",
                   "DeviceClass", "ClusterIssuer"}
 ROLLOUT_KINDS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
+# Kinds that only a running container can make true: the ingress answering (http), samples scraped from
+# running processes (promql; mtls, read from the mesh's telemetry), rules evaluated on those samples
+# (alert), log lines a process wrote (loki). And hpa (decided here: skipped too). `evaluate` passes an hpa
+# check when `status.currentReplicas` >= min_replicas, and the vocabulary uses it for a scale-out: lab 04
+# wants 2 replicas of an HPA whose minReplicas is 1. The HPA controller (kube-controller-manager) grows the
+# replicas from the metrics API only (metrics.k8s.io, served by metrics-server scraping the kubelets; or
+# the custom/external metrics APIs); with no metrics it only holds the count within minReplicas..maxReplicas
+# and reports ScalingActive=False. Without running containers there is no kubelet to scrape and no CPU
+# used, so the count never leaves minReplicas: not evidence either way. (An hpa check asking for no more
+# than minReplicas would be decidable, but the engine would have to read the HPA's spec to know; an
+# `exists` check on the spec says the same and stays decidable.)
+NEEDS_CONTAINERS = frozenset({"http", "promql", "alert", "loki", "mtls", "hpa"})
+NEEDS_CONTAINERS_REASON = "needs running containers"
 PROMETHEUS = ("monitoring", "prometheus-operated", 9090)
 LOKI = ("logging", "loki", 3100)
 
@@ -92,10 +113,22 @@ def validate_spec(check: object, where: str) -> dict:
 
 @dataclass
 class CheckResult:
+    """One check's outcome: passed, failed, or skipped (not decided: `passed` is False, `detail` says why,
+    no hint)."""
+
     id: str
     passed: bool
     detail: str
     hint: str = ""
+    skipped: bool = False
+
+
+def skips_for(capabilities) -> dict[str, str]:
+    """Check kind -> why it is skipped, for the kinds a target's cluster cannot decide (its
+    `infra.clusters.Capabilities`): none where containers run, NEEDS_CONTAINERS where they do not."""
+    if capabilities.containers_run:
+        return {}
+    return dict.fromkeys(sorted(NEEDS_CONTAINERS), f"skipped on {capabilities.provider}: {NEEDS_CONTAINERS_REASON}")
 
 
 def plural(kind: str) -> str:
@@ -353,16 +386,46 @@ class CheckRun:
     results: list[CheckResult] = field(default_factory=list)
 
     @property
+    def decided(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.skipped]
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.skipped and not r.passed]
+
+    @property
+    def skipped(self) -> list[CheckResult]:
+        return [r for r in self.results if r.skipped]
+
+    @property
     def passed(self) -> bool:
-        return bool(self.results) and all(r.passed for r in self.results)
+        """Every check that could be decided passed, and there was at least one: a run whose checks were
+        all skipped is not a pass (see `undecided`)."""
+        return bool(self.decided) and not self.failed
+
+    @property
+    def undecided(self) -> bool:
+        """Checks were run and every one was skipped: nothing is known."""
+        return bool(self.results) and not self.decided
 
 
 def run_checks(checks: list[dict], reader: ClusterReader, namespace: str, lang: str = "fr",
-               timeout_s: float = 0, interval_s: float = 3, on_result=None) -> CheckRun:
+               timeout_s: float = 0, interval_s: float = 3, on_result=None,
+               skip: dict[str, str] | None = None) -> CheckRun:
     """Run every check; a failing one is retried until `timeout_s` (eventually-consistent state). A LabsError
-    (ClusterUnreachable: no API server answers) stops the run at once: retrying could not make it pass."""
+    (ClusterUnreachable: no API server answers) stops the run at once: retrying could not make it pass.
+
+    `skip` (kind -> reason, from `skips_for`): checks of those kinds are not evaluated, nothing is asked of
+    the cluster for them; each is a result with `skipped=True` and the reason as its detail."""
     run = CheckRun()
+    skip = skip or {}
     for check in checks:
+        if check["kind"] in skip:
+            result = CheckResult(check["id"], False, skip[check["kind"]], skipped=True)
+            run.results.append(result)
+            if on_result:
+                on_result(result)
+            continue
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -383,11 +383,21 @@ def ingress_url(target: str, http_port: int, kubeconfig: str | None, context: st
 
 def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, kubeconfig: str | None = None,
               context: str | None = None, lang: str = "fr", timeout: float = 30, student: str | None = None) -> bool:
-    """Run the lab's checks; prints each as passed/failed with its hint. True when all pass.
+    """Run the lab's checks; prints each as passed/failed/skipped with its hint or reason. True unless a
+    check that could be decided failed.
 
     In another namespace (`--namespace`, `--student`) the checks look for the retargeted objects,
-    and with a student, `http` checks ask for the student's host names."""
-    from infra.checks import ClusterReader, ClusterUnreachable, run_checks
+    and with a student, `http` checks ask for the student's host names. On a target whose containers do
+    not run (kwok), the checks that need them are skipped (infra.checks.skips_for), never passed: when
+    every check is skipped, it says that nothing was decided, and still returns True (exit 0): nothing
+    failed, and an instructor running it on such a target learns what it can and cannot tell."""
+    return not _lab_check_run(ref, settings, namespace, kubeconfig, context, lang, timeout, student).failed
+
+
+def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = None, kubeconfig: str | None = None,
+                   context: str | None = None, lang: str = "fr", timeout: float = 30, student: str | None = None):
+    """`lab check`'s work (it prints as it goes); returns the CheckRun, for `lab check` and `lab test`."""
+    from infra.checks import ClusterReader, ClusterUnreachable, run_checks, skips_for
 
     lab = Catalog.load().resolve(ref)
     if lang not in ("fr", "en"):
@@ -399,28 +409,41 @@ def lab_check(ref: str, settings: StackSettings, namespace: str | None = None, k
 
         checks = retarget_checks(checks, lab.namespace, *where, base_domain(settings))
     kubeconfig, context = _kube_target(settings, kubeconfig, context)
+    # What this target's cluster cannot decide (no containers run on kwok): decided by its capabilities.
+    skip = skips_for(get_target(settings.target).capabilities(settings))
 
     def show(result):
+        if result.skipped:
+            out.print(f"[yellow]–[/yellow] {result.id}: [yellow]{result.detail}[/yellow]", soft_wrap=True)
+            return
         mark = "[green]✓[/green]" if result.passed else "[red]✗[/red]"
         out.print(f"{mark} {result.id}: {result.detail}")
         if not result.passed:
             out.print(f"    [yellow]→ {result.hint}[/yellow]")
 
     try:
-        # Only `http` checks need the ingress; on a cloud, finding its address asks the cluster.
+        # Only `http` checks that are run need the ingress; on a cloud, finding its address asks the cluster.
         url = ingress_url(settings.target, settings.http_port, kubeconfig, context) \
-            if any(check["kind"] == "http" for check in checks) else ""
+            if any(check["kind"] == "http" and check["kind"] not in skip for check in checks) else ""
         reader = ClusterReader(kubeconfig, context, ingress_url=url)
         run = run_checks(checks, reader, where[0] if where else lab.namespace, lang, timeout_s=timeout,
-                         on_result=show)
+                         on_result=show, skip=skip)
     except ClusterUnreachable as exc:
         up = " ".join(["invoke lab up", f"--lab={lab.slug}",
                        *([f"--target={settings.target}"] if settings.target != "kind" else []),
                        *([f"--session={settings.session}"] if settings.session != "default" else [])])
         raise LabsError(f"{exc}: is the cluster up (`{up}`)? Or pass the right --kubeconfig/--context") from None
-    passed = sum(r.passed for r in run.results)
-    out.print(f"{lab.id}: {passed}/{len(run.results)} checks passed")
-    return run.passed
+    passed, failed, skipped = len(run.decided) - len(run.failed), len(run.failed), len(run.skipped)
+    # One reason today, e.g. "skipped on kwok: needs running containers"; several would each show above.
+    reasons = sorted({r.detail for r in run.skipped})
+    why = reasons[0] if len(reasons) == 1 else "skipped"
+    if run.undecided:
+        out.print(f"[yellow]{lab.id}: nothing decided: every check {why.partition(': ')[2] or 'was skipped'} "
+                  f"({skipped} {why.partition(': ')[0]})[/yellow]", soft_wrap=True)
+    else:
+        out.print(f"{lab.id}: {passed}/{passed + failed} checks passed" + (f", {failed} failed" if failed else "")
+                  + (f", [yellow]{skipped} {why}[/yellow]" if skipped else ""), soft_wrap=True)
+    return run
 
 
 def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None,
@@ -460,32 +483,87 @@ def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     console.print(f"{lab.id}: reset to the starting point" + (f" in {where[0]}" if where else ""))
 
 
+def _starter_fails(run) -> bool | None:
+    """Whether the checks fail on a starting point: True when a decidable check fails; None (undecided)
+    when every decidable check passes but some were skipped (the one that should fail may be among them);
+    False when every check was decided and passed."""
+    if run.failed:
+        return True
+    return None if run.skipped else False
+
+
+def _solution_passes(run) -> bool | None:
+    """Whether the checks pass on the solution: False when a decidable check fails; None (undecided) when
+    every check was skipped; True when the decidable ones all pass (the skipped ones are not judged)."""
+    if run.failed:
+        return False
+    return True if run.decided else None
+
+
 def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
     """For instructors before class, on a real cluster: up, checks fail, solve, checks pass, reset,
-    checks fail again. Prints a report; True when every lab behaved."""
-    report = Table(title="lab test")
-    for column in ("lab", "up", "starter fails", "solution passes", "reset fails"):
+    checks fail again. Prints a report; True when no lab misbehaved.
+
+    On a target where some checks cannot be decided (no containers run on kwok: infra.checks.skips_for),
+    only the decidable checks are judged. "Starter fails" then means a decidable check fails; when the
+    starter's decidable checks all pass and some were skipped, the check meant to fail may be a skipped
+    one, so that step is undecided, neither ok nor wrong. "Solution passes" means every decidable check
+    passes. A lab with an undecided step and no wrong one, a lab whose checks are all skipped among them,
+    is reported "undecided on <target>": never passed, and it does not fail the run. The report counts
+    the skipped checks per lab and in total, and the undecided labs."""
+    target = settings.target
+    report = Table(title=f"lab test on {target}")
+    for column in ("lab", "up", "starter fails", "solution passes", "reset fails", "skipped", "result"):
         report.add_column(column)
-    all_good = True
+    cell = {True: "[green]ok[/green]", False: "[red]no[/red]", None: "[yellow]undecided[/yellow]"}
+    counts = {"passed": 0, "failed": 0, "undecided": 0}
+    undecided: list[str] = []
+    skipped_total = 0
     for lab in Catalog.load().select(ref):
         lab_settings = replace(settings, lab=lab.slug)
-        steps: list[bool] = []
+        steps: list[bool | None] = []
+        skipped: set[str] = set()  # the ids of the lab's checks skipped (the same in every run)
         try:
             lab_up(lab.slug, lab_settings)
             steps.append(True)
             lab_reset(lab.slug, lab_settings)
-            steps.append(not lab_check(lab.slug, lab_settings, timeout=0))
+            run = _lab_check_run(lab.slug, lab_settings, timeout=0)
+            skipped |= {r.id for r in run.skipped}
+            steps.append(_starter_fails(run))
             lab_solve(lab.slug, lab_settings)
-            steps.append(lab_check(lab.slug, lab_settings, timeout=timeout))
+            run = _lab_check_run(lab.slug, lab_settings, timeout=timeout)
+            skipped |= {r.id for r in run.skipped}
+            steps.append(_solution_passes(run))
             lab_reset(lab.slug, lab_settings)
-            steps.append(not lab_check(lab.slug, lab_settings, timeout=0))
+            run = _lab_check_run(lab.slug, lab_settings, timeout=0)
+            skipped |= {r.id for r in run.skipped}
+            steps.append(_starter_fails(run))
         except LabsError as exc:
             console.print(f"[red]{lab.id}: {exc}[/red]")
-        cells = ["[green]ok[/green]" if ok else "[red]no[/red]" for ok in steps] + ["-"] * (4 - len(steps))
-        all_good &= len(steps) == 4 and all(steps)
-        report.add_row(lab.id, *cells)
+        if len(steps) < 4 or False in steps:
+            verdict, shown = "failed", "[red]failed[/red]"
+        elif None in steps:
+            verdict, shown = "undecided", f"[yellow]undecided on {target}[/yellow]"
+            undecided.append(lab.id)
+        else:
+            verdict, shown = "passed", "[green]passed[/green]"
+        counts[verdict] += 1
+        skipped_total += len(skipped)
+        cells = [cell[ok] for ok in steps] + ["-"] * (4 - len(steps))
+        report.add_row(lab.id, *cells, f"[yellow]{len(skipped)}[/yellow]" if skipped else "0", shown)
     out.print(report)
-    return all_good
+    out.print(f"lab test on {target}: {counts['passed']} passed, {counts['failed']} failed, "
+              f"{counts['undecided']} undecided", soft_wrap=True)
+    if skipped_total:
+        from infra.checks import NEEDS_CONTAINERS_REASON
+
+        need = NEEDS_CONTAINERS_REASON.removeprefix("needs ")
+        out.print(f"[yellow]{skipped_total} check{'s' if skipped_total != 1 else ''} skipped on {target}: "
+                  f"need{'s' if skipped_total == 1 else ''} {need}[/yellow]", soft_wrap=True)
+    if undecided:
+        out.print(f"[yellow]undecided on {target} (not passed; test them on a target whose containers run, "
+                  f"e.g. kind): {', '.join(undecided)}[/yellow]", soft_wrap=True)
+    return counts["failed"] == 0
 
 
 def session_down(session: str) -> None:

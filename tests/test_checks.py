@@ -307,3 +307,129 @@ def test_answers_that_are_not_there_yet_are_still_failed_attempts(cluster, monke
     monkeypatch.setattr(cluster.reader.api, "call_api", slow)
     run = run_checks([_spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab")
     assert not run.passed and run.results[0].detail.startswith("MaxRetryError")
+
+
+# --- checks a target cannot decide: skipped, never passed -------------------------------------------
+
+class RecordingCluster(FakeCluster):
+    """The fake API server (and ingress) noting every GET it answers: (Host header, path)."""
+
+    def __init__(self, *args, **kwargs):
+        self.requests: list[tuple[str, str]] = []
+        super().__init__(*args, **kwargs)
+
+    def _handler(self):
+        base, cluster = super()._handler(), self
+
+        class Recording(base):
+            def do_GET(self):
+                import urllib.parse
+
+                cluster.requests.append(((self.headers.get("Host") or "").split(":")[0],
+                                         urllib.parse.urlsplit(self.path).path))
+                return super().do_GET()
+
+        return Recording
+
+
+def capabilities_of(target: str):
+    from infra.clusters import get_target
+    from infra.settings import StackSettings
+
+    return get_target(target).capabilities(StackSettings.for_target(target))
+
+
+# One check of each kind that needs running containers, with what answers it once solved, and what the
+# fake sees when it is asked: (Host header or "", a piece of the path).
+DATA_PATH_CHECKS = {
+    "http": (dict(host="blue.localhost", contains="Name: blue"), ("blue.localhost", "/")),
+    "promql": (dict(query="up", min=1), ("", "prometheus-operated:9090/proxy/api/v1/query")),
+    "alert": (dict(alertname="PodCrashLooping"), ("", "prometheus-operated:9090/proxy/api/v1/alerts")),
+    "loki": (dict(query='{app="web"}', contains="GET /"), ("", "loki:3100/proxy/loki/api/v1/query_range")),
+    "mtls": (dict(source="web", destination="api"), ("", "prometheus-operated:9090/proxy/api/v1/query")),
+    "hpa": (dict(name="web", min_replicas=2), ("", "/horizontalpodautoscalers/web")),
+}
+
+
+def solved_data_path(cluster: FakeCluster) -> None:
+    """What the ingress, Prometheus and Loki answer, and the scaled-out HPA, when the data path works."""
+    answer_live_checks(cluster, [_spec(kind=kind, **fields) for kind, (fields, _) in DATA_PATH_CHECKS.items()])
+    cluster.add({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                 "metadata": {"name": "web", "namespace": "lab"},
+                 "spec": {"minReplicas": 1, "maxReplicas": 3, "scaleTargetRef": {"kind": "Deployment", "name": "web"}}})
+
+
+def asked_for(cluster: RecordingCluster, seen: tuple[str, str]) -> bool:
+    host, piece = seen
+    return any((not host or asked_host == host) and piece in path for asked_host, path in cluster.requests)
+
+
+def test_the_kinds_that_need_running_containers_are_the_data_path_and_hpa():
+    from infra.checks import KINDS, NEEDS_CONTAINERS
+
+    assert NEEDS_CONTAINERS == set(DATA_PATH_CHECKS) and NEEDS_CONTAINERS <= set(KINDS)
+    assert not NEEDS_CONTAINERS & {"exists", "rollout", "pods_ready", "pvc"}
+
+
+@pytest.mark.parametrize("kind", sorted(DATA_PATH_CHECKS))
+def test_a_data_path_check_where_no_container_runs_is_skipped_with_its_reason_and_not_asked(kind, tmp_path):
+    from infra.checks import skips_for
+
+    caps = capabilities_of("kwok")
+    assert caps.containers_run is False
+    fields, seen = DATA_PATH_CHECKS[kind]
+    with RecordingCluster() as cluster:
+        solved_data_path(cluster)  # the answers are there: skipping is not failing to find them
+        reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
+        reported = []
+        run = run_checks([_spec(kind=kind, **fields)], reader, "lab", timeout_s=60, on_result=reported.append,
+                         skip=skips_for(caps))
+    (result,) = run.results
+    assert result.skipped and not result.passed and result.hint == ""
+    assert result.detail == "skipped on kwok: needs running containers"
+    assert reported == [result]
+    assert not asked_for(cluster, seen) and cluster.requests == []  # not queried at all
+    assert not run.passed and run.undecided and run.failed == []
+
+
+@pytest.mark.parametrize("kind", sorted(DATA_PATH_CHECKS))
+def test_on_kind_the_same_check_is_evaluated(kind, tmp_path):
+    from infra.checks import skips_for
+
+    caps = capabilities_of("kind")
+    assert caps.containers_run is True and skips_for(caps) == {}
+    fields, seen = DATA_PATH_CHECKS[kind]
+    with RecordingCluster() as cluster:
+        solved_data_path(cluster)
+        reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
+        run = run_checks([_spec(kind=kind, **fields)], reader, "lab", skip=skips_for(caps))
+    (result,) = run.results
+    assert not result.skipped and result.passed, result.detail
+    assert asked_for(cluster, seen)
+    assert run.passed and not run.undecided
+
+
+def test_skipping_follows_the_capability_not_the_target_name():
+    from dataclasses import replace
+
+    from infra.checks import NEEDS_CONTAINERS, skips_for
+
+    assert set(skips_for(replace(capabilities_of("kind"), containers_run=False))) == NEEDS_CONTAINERS
+    assert skips_for(replace(capabilities_of("kind"), containers_run=False))["http"] == \
+        "skipped on kind: needs running containers"
+    assert skips_for(replace(capabilities_of("kwok"), containers_run=True)) == {}
+
+
+def test_a_run_with_skips_judges_only_the_decidable_checks(cluster):
+    from infra.checks import skips_for
+
+    skip = skips_for(capabilities_of("kwok"))
+    rollout = _spec(kind="rollout", object="Deployment", name="web")
+    http = validate_spec({"id": "reachable", "kind": "http", "host": "blue.localhost",
+                          "hint": {"fr": "indice", "en": "hint"}}, "lab.yaml")
+    run = run_checks([rollout, http], cluster.reader, "lab", skip=skip)  # no Deployment yet
+    assert [(r.id, r.passed, r.skipped) for r in run.results] == [("c", False, False), ("reachable", False, True)]
+    assert not run.passed and [r.id for r in run.failed] == ["c"] and not run.undecided
+    cluster.add(deployment("web"))
+    run = run_checks([rollout, http], cluster.reader, "lab", skip=skip)
+    assert run.passed and [r.id for r in run.skipped] == ["reachable"] and [r.id for r in run.decided] == ["c"]

@@ -161,3 +161,68 @@ def test_on_a_cloud_each_clusters_ingress_is_looked_up_once_and_a_cluster_withou
     assert sorted(asked) == [str(session_kubeconfig("c-team-1")), str(session_kubeconfig("c-team-2"))]
     assert urls["ann"] == urls["bob"] == "http://34.1.2.3"
     assert isinstance(urls["cid"], LabsError) and "no address yet" in str(urls["cid"])
+
+
+WEB_LAB = """slide: Web
+slug: web
+layers: []
+duration: 20
+namespace: lab-web
+objectives: {fr: [Publier], en: [Publish]}
+checks:
+  - {id: web-rolled-out, kind: rollout, object: Deployment, name: web, hint: {fr: Déploie web, en: Deploy web}}
+  - {id: reachable, kind: http, host: web.localhost, hint: {fr: Publie web, en: Publish web}}
+"""
+
+
+def test_where_no_container_runs_a_data_path_check_is_a_skipped_cell_never_a_pass(
+        four_students, tmp_path, capsys, monkeypatch):
+    """A classroom on a target whose capabilities say containers do not run (kwok): the http check is
+    not run for anyone (no ingress looked up, no request), its cells are "–" with a legend, and a
+    student is done when the decidable checks pass."""
+    from infra.checks import ClusterReader
+
+    record = load_record("default")
+    record.target = "kwok"
+    record.save()
+    write_lab(tmp_path / "labs", "07-web", WEB_LAB)
+    catalog = Catalog.load(tmp_path / "labs")
+    monkeypatch.setattr("infra.commands.ingress_url", lambda *a: pytest.fail("the ingress was looked up"))
+    monkeypatch.setattr(ClusterReader, "http_get", lambda *a: pytest.fail("an http check was run"))
+    page = tmp_path / "board.html"
+    rows = classroom_status("default", "web", html_file=str(page), parallel=2, catalog=catalog)
+    reason = "skipped on kwok: needs running containers"
+    assert [(r.student.id, r.results, r.skipped) for r in rows] == [
+        ("student-01", {"web-rolled-out": True}, {"reachable": reason}),
+        ("student-02", {"web-rolled-out": True}, {"reachable": reason}),
+        ("student-03", {"web-rolled-out": False}, {"reachable": reason}),
+        ("student-04", {"web-rolled-out": False}, {"reachable": reason}),
+    ]
+    out = capsys.readouterr().out
+    assert "07-web: 2/4 students done" in out
+    student_01 = next(line for line in out.splitlines() if "Student 01" in line)
+    student_03 = next(line for line in out.splitlines() if "Student 03" in line)
+    assert "–" in student_01 and student_01.count("✓") == 1 and "1/1" in student_01
+    assert "–" in student_03 and "✓" not in student_03 and "0/1" in student_03
+    assert f"– {reason} (not decided)" in " ".join(out.split())  # the legend (wrapped to the table's width)
+    text = page.read_text()
+    assert text.count('class="skip"') == 4 + 1  # four cells, and the legend's sample
+    assert text.count('class="ok"') == 2 and text.count('class="ko"') == 2
+    assert f'title="{reason}"' in text and f"{reason} (not decided)" in text
+    assert "<title>07-web · default · 2/4</title>" in text
+
+
+def test_a_student_is_done_when_the_decidable_checks_pass_and_never_on_skipped_cells_alone():
+    from infra.classroom.board import StudentRow, board_table
+    from infra.classroom.roster import Student
+
+    lab = Catalog.load(LABS_DIR).resolve("logging")  # a rollout and a loki check
+    ids = [check["id"] for check in lab.checks]
+    loki = next(check["id"] for check in lab.checks if check["kind"] == "loki")
+    rollout = next(i for i in ids if i != loki)
+    skipped = {loki: "skipped on kwok: needs running containers"}
+    done = StudentRow(Student(id="ann", name="Ann"), {rollout: True}, skipped=skipped)
+    behind = StudentRow(Student(id="bob", name="Bob"), {rollout: False}, skipped=skipped)
+    assert done.done(ids) and not behind.done(ids)
+    assert not done.done([loki])  # every check skipped: nothing decided, not done
+    assert "1/2 students done" in str(board_table([done, behind], lab).title)

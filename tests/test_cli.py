@@ -250,3 +250,160 @@ def test_options_given_once_stay_for_the_sessions_next_commands(driver, capsys):
     invoke("lab", "up", "--lab=ingress", "--session=tuesday")  # another session starts from the defaults
     settings = driver.instances[-1].calls[-1][1]
     assert (settings.http_port, settings.workers, settings.api_server_address) == (80, 2, "")
+
+
+# --- lab check / lab test where checks cannot be decided (no containers run: kwok) -------------------
+
+def _check_lab(slug: str, number: int, checks: str) -> str:
+    return (f"slide: {slug}\nslug: {slug}\nlayers: []\nduration: 10\nnamespace: lab-{slug}\n"
+            "objectives: {fr: [Faire], en: [Do]}\n" f"checks:\n{checks}")
+
+
+ROLLOUT = "  - {id: web-rolled-out, kind: rollout, object: Deployment, name: web, hint: {fr: Déploie, en: Deploy}}\n"
+CONFIG = ("  - {id: config, kind: exists, apiVersion: v1, object: ConfigMap, name: settings,"
+          " hint: {fr: Crée settings, en: Create settings}}\n")
+HTTP = "  - {id: reachable, kind: http, host: web.localhost, contains: hello, hint: {fr: Publie, en: Publish}}\n"
+PROMQL = "  - {id: scraped, kind: promql, query: 'up{job=\"web\"}', hint: {fr: Scrape, en: Scrape}}\n"
+PROMETHEUS_QUERY = ("/api/v1/namespaces/monitoring/services/prometheus-operated:9090", "/api/v1/query")
+
+
+def _web(namespace: str) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}}}
+
+
+@pytest.fixture
+def data_path_labs(tmp_path, monkeypatch):
+    """A catalog of four labs, each with a starting point and a solution as objects of a fake cluster
+    (lab up/solve/reset stand-ins put them there), the fake as the session's cluster and its ingress:
+      web      rollout + http: the starter fails on the rollout
+      data     http + promql only: nothing to decide without running containers
+      halfway  exists (given by the starting point) + http: without the http check, the starter passes
+      broken   rollout whose solution forgets the Deployment: fails everywhere."""
+    from pathlib import Path
+
+    from infra.catalog import Catalog
+    from infra.checks import ClusterReader
+    from infra.driver import session_kubeconfig, write_private
+    from tests.conftest import write_lab
+    from tests.fake_cluster import FakeCluster
+
+    root = tmp_path / "labs"
+    write_lab(root, "91-web", _check_lab("web", 91, ROLLOUT + HTTP))
+    write_lab(root, "92-data", _check_lab("data", 92, HTTP + PROMQL))
+    write_lab(root, "93-halfway", _check_lab("halfway", 93, CONFIG + HTTP))
+    write_lab(root, "94-broken", _check_lab("broken", 94, ROLLOUT))
+    catalog = Catalog.load(root)
+    monkeypatch.setattr(commands.out, "_width", 200)  # the lab test report's rows on one line each
+    monkeypatch.setattr(commands, "Catalog", type("FixedCatalog", (), {"load": staticmethod(lambda *a: catalog)}))
+    starting = {"halfway": [{"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "settings", "namespace": "lab-halfway"}}]}
+    solution = {"web": [_web("lab-web")], "data": [], "halfway": [], "broken": []}
+    with FakeCluster() as cluster:
+        baseline = dict(cluster.objects)
+
+        def reset(ref, settings, *args, **kwargs):
+            cluster.objects = dict(baseline)
+            cluster.http_answers.clear()
+            cluster.service_answers.clear()
+            cluster.add(*starting.get(ref, []))
+
+        def solve(ref, settings, *args, **kwargs):
+            cluster.add(*solution[ref])
+            if ref in ("web", "data", "halfway"):  # the data path works once solved (where containers run)
+                cluster.http_answers[("web.localhost", "/")] = (200, "hello\n")
+                cluster.service_answers[PROMETHEUS_QUERY] = {
+                    "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
+
+        monkeypatch.setattr(commands, "lab_up", lambda ref, settings, *a, **k: reset(ref, settings))
+        monkeypatch.setattr(commands, "lab_reset", reset)
+        monkeypatch.setattr(commands, "lab_solve", solve)
+        monkeypatch.setattr(commands, "ingress_url", lambda target, port, kubeconfig, context: cluster.url)
+        # The session's kubeconfig (as `lab up` writes it): lab check finds the fake through it.
+        write_private(session_kubeconfig("default"), Path(cluster.kubeconfig(tmp_path)).read_text())
+        cluster.http_asked = []
+        real_http_get = ClusterReader.http_get
+
+        def http_get(self, host, path):
+            cluster.http_asked.append(host)
+            return real_http_get(self, host, path)
+
+        monkeypatch.setattr("infra.checks.ClusterReader.http_get", http_get)
+        yield cluster
+
+
+def test_lab_check_on_kwok_shows_a_data_path_check_as_skipped_and_never_asks_the_ingress(data_path_labs, capsys):
+    commands.lab_reset("web", None)
+    commands.lab_solve("web", None)
+    invoke("lab", "check", "--lab=web", "--target=kwok", "--timeout=0")  # no SystemExit: nothing failed
+    out = capsys.readouterr().out
+    assert "✓ web-rolled-out" in out
+    assert "– reachable: skipped on kwok: needs running containers" in out
+    assert "✗ reachable" not in out and "✓ reachable" not in out
+    assert "91-web: 1/1 checks passed, 1 skipped on kwok: needs running containers" in out
+    assert data_path_labs.http_asked == []
+
+
+def test_lab_check_on_kind_evaluates_the_same_check(data_path_labs, capsys):
+    commands.lab_reset("web", None)
+    commands.lab_solve("web", None)
+    invoke("lab", "check", "--lab=web", "--timeout=0")
+    out = capsys.readouterr().out
+    assert "✓ reachable" in out and "91-web: 2/2 checks passed" in out and "skipped" not in out
+    assert data_path_labs.http_asked == ["web.localhost"]
+
+
+def test_lab_check_on_kwok_fails_only_on_a_decidable_check(data_path_labs, capsys):
+    commands.lab_reset("web", None)  # no Deployment
+    with pytest.raises(SystemExit) as exit_:
+        invoke("lab", "check", "--lab=web", "--target=kwok", "--timeout=0", "--lang=en")
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    assert "✗ web-rolled-out" in out and "→ Deploy" in out
+    assert "91-web: 0/1 checks passed, 1 failed, 1 skipped on kwok: needs running containers" in out
+
+
+def test_lab_check_where_every_check_is_skipped_says_nothing_was_decided(data_path_labs, capsys):
+    commands.lab_reset("data", None)
+    commands.lab_solve("data", None)
+    invoke("lab", "check", "--lab=data", "--target=kwok", "--timeout=0")  # exit 0: nothing failed
+    out = capsys.readouterr().out
+    assert "92-data: nothing decided: every check needs running containers (2 skipped on kwok)" in out
+    assert "checks passed" not in out and "✓" not in out
+    assert data_path_labs.http_asked == [] and PROMETHEUS_QUERY in data_path_labs.service_answers
+
+
+def _report_row(out: str, lab_id: str) -> str:
+    return next(line for line in out.splitlines() if lab_id in line and "│" in line)
+
+
+def test_lab_test_on_kwok_judges_decidable_checks_counts_skips_and_calls_all_skipped_labs_undecided(
+        data_path_labs, capsys):
+    with pytest.raises(SystemExit) as exit_:  # the broken lab fails the run, the undecided ones do not
+        invoke("lab", "test", "--lab=all", "--target=kwok", "--timeout=0")
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    web, data, halfway, broken = (_report_row(out, lab) for lab in ("91-web", "92-data", "93-halfway", "94-broken"))
+    assert web.count("ok") == 4 and "│ 1 " in web and "passed" in web
+    # All skipped: every step undecided, the lab never passed.
+    assert data.count("undecided") == 4 and "│ 2 " in data and "undecided on kwok" in data and "passed" not in data
+    # The starter passes what can be decided: the failing check may be the skipped one.
+    assert "undecided on kwok" in halfway and "│ 1 " in halfway and halfway.count("undecided") == 3
+    assert "failed" in broken and " no " in broken
+    assert "lab test on kwok: 1 passed, 1 failed, 2 undecided" in out
+    assert "4 checks skipped on kwok: need running containers" in out
+    assert "92-data, 93-halfway" in out.replace("\n", " ")
+    assert data_path_labs.http_asked == []
+
+
+def test_lab_test_on_kind_decides_the_same_labs(data_path_labs, capsys):
+    """Where containers run, every check is decided: the labs undecided on kwok pass (halfway's starter
+    fails on the very check kwok skipped), the broken one still fails."""
+    assert not commands.lab_test("all", commands.stack_settings("kind"), timeout=0)
+    out = capsys.readouterr().out
+    assert "lab test on kind: 3 passed, 1 failed, 0 undecided" in out
+    assert "skipped on" not in out and "undecided on" not in out
+    for lab in ("91-web", "92-data", "93-halfway"):
+        assert _report_row(out, lab).count("ok") == 4
+    assert "web.localhost" in data_path_labs.http_asked

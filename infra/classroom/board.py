@@ -14,6 +14,11 @@ Checks that look at something shared rather than at the student's namespace (a h
 PromQL/LogQL query the retargeting leaves unchanged) read the same thing for everyone: their column
 says so for the whole class. An `alert` check counts an alert labelled with a namespace in that
 namespace only (lab 17's rule keeps the label).
+
+On a target whose containers do not run (kwok), the checks that need them are skipped
+(`infra.checks.skips_for`, from the classroom target's capabilities) and nothing is asked for them: their
+cells show "–" (the legend says why), never ✓, and a student is "done" when every check that could be
+decided passed (at least one).
 """
 from __future__ import annotations
 
@@ -38,13 +43,19 @@ SHARED_KINDS = ("http", "promql", "loki")  # what they read is the same for ever
 @dataclass
 class StudentRow:
     student: Student
-    results: dict[str, bool] = field(default_factory=dict)  # check id -> passed
+    results: dict[str, bool] = field(default_factory=dict)  # check id -> passed (decided checks only)
     details: dict[str, str] = field(default_factory=dict)
     error: str = ""  # the student's checks could not run at all
+    skipped: dict[str, str] = field(default_factory=dict)  # check id -> why it was not decided
 
     @property
     def passed(self) -> int:
         return sum(self.results.values())
+
+    def done(self, ids: list[str]) -> bool:
+        """Every check that could be decided passed, and there was one: a row of skipped cells is not done."""
+        decided = [i for i in ids if i not in self.skipped]
+        return not self.error and bool(decided) and all(self.results.get(i) for i in decided)
 
 
 def kubeconfig_for(record: ClassroomRecord, student: Student) -> str:
@@ -90,12 +101,25 @@ def shared_checks(lab: Lab) -> set[str]:
             if check["kind"] in SHARED_KINDS and strip(check) == strip(mine)}
 
 
+def target_skips(record: ClassroomRecord) -> dict[str, str]:
+    """Check kind -> why it is skipped on the classroom's target (its capabilities: kwok runs no containers)."""
+    from dataclasses import replace
+
+    from infra.checks import skips_for
+    from infra.clusters import get_target
+    from infra.settings import StackSettings
+
+    settings = replace(StackSettings.for_target(record.target), session=record.session)
+    return skips_for(get_target(record.target).capabilities(settings))
+
+
 def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: str = "fr",
               parallel: int | None = None) -> list[StudentRow]:
     """Every student's check results (in roster order)."""
     from infra.checks import ClusterReader, run_checks
 
     urls: dict[str, str | LabsError] = {}
+    skip = target_skips(record)
 
     def one(student: Student) -> StudentRow:
         row = StudentRow(student)
@@ -105,17 +129,21 @@ def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: 
                 raise url  # their cluster's ingress has no address, or their cluster does not answer
             reader = ClusterReader(kubeconfig_for(record, student), None, ingress_url=url)
             run = run_checks(student_checks(lab, student, record.base_domain), reader, student.namespace, lang,
-                             timeout_s=0)
+                             timeout_s=0, skip=skip)
         except LabsError as exc:  # ClusterUnreachable too: this student's cluster, not the whole board
             row.error = str(exc)
             return row
         for result in run.results:
+            if result.skipped:
+                row.skipped[result.id] = result.detail
+                continue
             row.results[result.id] = result.passed
             row.details[result.id] = result.detail if result.passed else f"{result.detail} → {result.hint}"
         return row
 
     with ThreadPoolExecutor(max_workers=parallel or PARALLEL) as pool:
-        if any(check["kind"] == "http" for check in lab.checks):  # on a cloud, finding the ingress asks each cluster
+        # On a cloud, finding the ingress asks each cluster: only when an `http` check is to be run.
+        if any(check["kind"] == "http" and check["kind"] not in skip for check in lab.checks):
             urls.update(ingress_urls(record, students, pool))
         return list(pool.map(one, students))
 
@@ -126,7 +154,7 @@ def board_table(rows: list[StudentRow], lab: Lab):
 
     ids = [check["id"] for check in lab.checks]
     shared = shared_checks(lab)
-    table = Table(title=f"{lab.id}: {sum(r.passed == len(ids) for r in rows)}/{len(rows)} students done "
+    table = Table(title=f"{lab.id}: {sum(r.done(ids) for r in rows)}/{len(rows)} students done "
                         f"({datetime.now().strftime('%H:%M:%S')})")
     table.add_column("student", no_wrap=True)
     for check_id in ids:
@@ -136,28 +164,44 @@ def board_table(rows: list[StudentRow], lab: Lab):
         if row.error:
             table.add_row(escape(row.student.name), *(["[red]?[/red]"] * len(ids)), "[red]error[/red]")
             continue
-        cells = ["[green]✓[/green]" if row.results.get(i) else "[red]✗[/red]" for i in ids]
+        cells = [f"[yellow]{SKIPPED}[/yellow]" if i in row.skipped else
+                 "[green]✓[/green]" if row.results.get(i) else "[red]✗[/red]" for i in ids]
         # The roster's names are free text: "[b]" or "[/x]" in one is not rich markup (the latter raises).
-        table.add_row(escape(row.student.name), *cells, f"{row.passed}/{len(ids)}")
-    if shared:
-        table.caption = "* reads something shared (same host name or metrics for everyone)"
+        table.add_row(escape(row.student.name), *cells, f"{row.passed}/{len(ids) - len(row.skipped)}")
+    legend = ([f"{SKIPPED} {reason} (not decided)" for reason in skip_reasons(rows)]
+              + (["* reads something shared (same host name or metrics for everyone)"] if shared else []))
+    if legend:
+        table.caption = "\n".join(legend)
     return table
+
+
+SKIPPED = "–"  # a cell of a check that was skipped (not decided)
+
+
+def skip_reasons(rows: list[StudentRow]) -> list[str]:
+    """Why cells were skipped, once each (e.g. "skipped on kwok: needs running containers")."""
+    return sorted({reason for row in rows for reason in row.skipped.values()})
 
 
 def board_html(rows: list[StudentRow], lab: Lab, session: str, refresh_s: int, when: datetime | None = None) -> str:
     e = html.escape
     ids = [check["id"] for check in lab.checks]
-    done = sum(r.passed == len(ids) for r in rows)
+    done = sum(r.done(ids) for r in rows)
     stamp = (when or datetime.now(timezone.utc)).astimezone().strftime("%H:%M:%S")
     head = "".join(f"<th>{e(i)}</th>" for i in ids)
     body = []
+
+    def cell(row: StudentRow, i: str) -> str:
+        if i in row.skipped:
+            return f'<td class="skip" title="{e(row.skipped[i])}">{SKIPPED}</td>'
+        ok = row.results.get(i)
+        return f'<td class="{"ok" if ok else "ko"}" title="{e(row.details.get(i, ""))}">{"✓" if ok else "✗"}</td>'
+
     for row in rows:
         if row.error:
             cells = f'<td class="err" colspan="{len(ids) + 1}" title="{e(row.error)}">error</td>'
         else:
-            cells = "".join(
-                f'<td class="{"ok" if row.results.get(i) else "ko"}" title="{e(row.details.get(i, ""))}">'
-                f'{"✓" if row.results.get(i) else "✗"}</td>' for i in ids) + f"<td>{row.passed}/{len(ids)}</td>"
+            cells = "".join(cell(row, i) for i in ids) + f"<td>{row.passed}/{len(ids) - len(row.skipped)}</td>"
         body.append(f'<tr data-student="{e(row.student.id)}"><th scope="row">{e(row.student.name)}</th>{cells}</tr>')
     return (
         '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
@@ -166,11 +210,14 @@ def board_html(rows: list[StudentRow], lab: Lab, session: str, refresh_s: int, w
         "body{font-family:Arial,sans-serif;margin:1em;background:#fff}table{border-collapse:collapse;font-size:1.1em}"
         "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:center}tbody th{text-align:left}"
         ".ok{background:#c8f0c8}.ko{background:#f6d0d0}.err{background:#eee;color:#900}"
+        ".skip{background:#fbf0c0;color:#6b5900}"
         "</style></head><body>"
         f"<h1>{e(lab.slide)} — {done}/{len(rows)}</h1>"
         f'<p>session {e(session)} · {stamp} · refreshes every {int(refresh_s)} s</p>'
         f"<table><thead><tr><th>student</th>{head}<th>done</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
-        "</body></html>\n"
+        + "".join(f'<p class="legend"><span class="skip">{SKIPPED}</span> {e(reason)} (not decided)</p>'
+                  for reason in skip_reasons(rows))
+        + "</body></html>\n"
     )
 
 
