@@ -270,16 +270,22 @@ def _hours(value) -> float:
 @task
 @user_errors
 def doctor(c):
-    """Check Docker (and its daemon), kind, the Pulumi CLI and kubectl; say how to install what is missing."""
+    """Check Docker (and its daemon), kind, the Pulumi CLI, kubectl and the kwok cluster's tools; say how to
+    install what is missing."""
     if not commands.doctor():
-        raise Exit("some prerequisites are missing: see the fix column (or run `invoke setup`)", code=1)
+        raise Exit("some prerequisites are missing: see the fix column (or run `invoke setup`, or "
+                   "`invoke setup --from-source` where no release can be downloaded)", code=1)
 
 
-@task
+@task(help={"from_source": "build the tools from Go modules (needs Go >= 1.26 and the Go module proxy) "
+                           "instead of downloading releases: kwok, kwokctl, etcd, the Kubernetes control "
+                           "plane, kubectl, the Pulumi CLI and its kubernetes provider; cached, so a second "
+                           "run takes seconds"})
 @user_errors
-def setup(c):
-    """Install the Pulumi CLI, kind and kubectl (pinned, checksummed) into a per-user tools folder."""
-    commands.setup()
+def setup(c, from_source=False):
+    """Install the Pulumi CLI, kind, kubectl, kwokctl and kwok (pinned, checksummed) into a per-user tools
+    folder; --from-source builds them from Go modules instead."""
+    commands.setup(from_source=from_source)
 
 
 IMAGES_HELP = {

@@ -637,20 +637,32 @@ def session_orphans(session: str, settings: StackSettings) -> list[dict]:
 
 
 def doctor() -> bool:
-    from infra.doctor import run_doctor
+    """The prerequisites table; True when labs can run on kind clusters or on kwok clusters."""
+    from infra.doctor import ALL, KIND, KWOK, ready_for, run_doctor
 
     table = Table(title="Prerequisites")
-    for column in ("tool", "status", "version / problem", "fix"):
+    for column in ("tool", "needed for", "status", "version / problem", "fix"):
         table.add_column(column, overflow="fold")
     results = run_doctor()
+    needed_for = {ALL: "all labs", KIND: "kind clusters", KWOK: "kwok clusters"}
     for result in results:
-        status = "[green]ok[/green]" if result.ok else "[red]missing[/red]"
-        table.add_row(result.name, status, result.version_or_problem, result.fix or "")
+        # Missing, but only for one kind of cluster: yellow; the other kind may be all there.
+        missing = "[red]missing[/red]" if result.needed_for == ALL else "[yellow]missing[/yellow]"
+        status = "[green]ok[/green]" if result.ok else missing
+        table.add_row(result.name, needed_for[result.needed_for], status, result.version_or_problem, result.fix or "")
     out.print(table)
-    return all(result.ok for result in results)
+    ready = ready_for(results)
+    if ready:
+        out.print(f"ready for {' and '.join(needed_for[target] for target in ready)}")
+    return bool(ready)
 
 
-def setup() -> None:
+def setup(from_source: bool = False) -> None:
+    if from_source:
+        from infra.source_build import setup_from_source
+
+        setup_from_source(lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+        return
     from infra.toolchain import setup as install_tools
 
     install_tools(console.print)

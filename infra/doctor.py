@@ -5,6 +5,7 @@ failure becomes a CheckResult or a one-line LabsError, never a traceback.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 
@@ -20,12 +21,24 @@ SOCKET_PERMISSION_FIX = (
     "let your user talk to Docker: `sudo usermod -aG docker $USER`, then log out and back in"
 )
 
-# Display name and the arguments that print a version, per tool `invoke setup` installs.
+# Which clusters need a tool: every one, kind clusters (Docker), or kwok clusters (kwokctl runs a control
+# plane of binaries, built by `invoke setup --from-source` where no release can be downloaded).
+ALL, KIND, KWOK = "all", "kind", "kwok"
+
+# Display name, the arguments that print a version, and which clusters need it, per tool `invoke setup`
+# (or `invoke setup --from-source`) installs.
 _VERSION_COMMANDS = {
-    "kind": ("kind", ["version"]),
-    "pulumi": ("Pulumi CLI", ["version"]),
-    "kubectl": ("kubectl", ["version", "--client"]),
+    "kind": ("kind", ["version"], KIND),
+    "pulumi": ("Pulumi CLI", ["version"], ALL),
+    "kubectl": ("kubectl", ["version", "--client"], ALL),
+    "kwokctl": ("kwokctl", ["--version"], KWOK),
+    "kwok": ("kwok", ["--version"], KWOK),
+    "etcd": ("etcd", ["--version"], KWOK),
+    "kube-apiserver": ("kube-apiserver", ["--version"], KWOK),
+    "kube-controller-manager": ("kube-controller-manager", ["--version"], KWOK),
+    "kube-scheduler": ("kube-scheduler", ["--version"], KWOK),
 }
+PROVIDER_PLUGIN = "kubernetes provider plugin"
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class CheckResult:
     ok: bool
     version_or_problem: str
     fix: str  # empty when ok
+    needed_for: str = ALL  # ALL, KIND or KWOK
 
 
 def _run_for_first_line(argv: list[str]) -> tuple[bool, str]:
@@ -58,28 +72,49 @@ def check_docker() -> CheckResult:
     """Docker must be installed *and* its daemon must answer: kind runs every node as a container."""
     docker = toolchain.find_tool("docker")
     if docker is None:
-        return CheckResult("docker", False, "not installed", toolchain.install_hint("docker"))
+        return CheckResult("docker", False, "not installed", toolchain.install_hint("docker"), KIND)
     answered, output = _run_for_first_line([docker, "info", "--format", "{{.ServerVersion}}"])
     if not answered or not output:
         fix = SOCKET_PERMISSION_FIX if "permission denied" in output.lower() else DAEMON_FIX
-        return CheckResult("docker", False, f"daemon not answering ({output or 'no version reported'})", fix)
-    return CheckResult("docker", True, f"server {output}", "")
+        return CheckResult("docker", False, f"daemon not answering ({output or 'no version reported'})", fix, KIND)
+    return CheckResult("docker", True, f"server {output}", "", KIND)
 
 
 def check_tool(name: str) -> CheckResult:
     """A tool `invoke setup` provides: present, and runs far enough to print its version."""
-    label, version_args = _VERSION_COMMANDS[name]
+    label, version_args, needed_for = _VERSION_COMMANDS[name]
     path = toolchain.find_tool(name)
     if path is None:
-        return CheckResult(label, False, "not installed", toolchain.install_hint(name))
+        return CheckResult(label, False, "not installed", toolchain.install_hint(name), needed_for)
     ran, output = _run_for_first_line([path, *version_args])
     if not ran:
-        return CheckResult(label, False, f"{path} does not run ({output})", "reinstall it: run `invoke setup`")
-    return CheckResult(label, True, f"{output} ({path})", "")
+        again = "`invoke setup`" if name in toolchain.PINS or name == "pulumi" else "`invoke setup --from-source`"
+        return CheckResult(label, False, f"{path} does not run ({output})", f"reinstall it: run {again}", needed_for)
+    return CheckResult(label, True, f"{output} ({path})", "", needed_for)
+
+
+def check_provider_plugin() -> CheckResult:
+    """The kubernetes provider plugin where Pulumi looks for it (PULUMI_HOME=paths.pulumi_home()). Only
+    kwok clusters need it installed beforehand: where releases are reachable Pulumi downloads it itself."""
+    version = toolchain.KUBERNETES_PROVIDER_VERSION
+    path = toolchain.provider_plugin_path()
+    if path.is_file() and os.access(path, os.X_OK):
+        return CheckResult(PROVIDER_PLUGIN, True, f"{version} ({path})", "", KWOK)
+    fix = (f"run `invoke setup --from-source` (builds it), or let Pulumi download it on the first `lab up` "
+           "where releases are reachable")
+    return CheckResult(PROVIDER_PLUGIN, False, f"{version} not installed", fix, KWOK)
 
 
 def run_doctor() -> list[CheckResult]:
-    return [check_docker(), *(check_tool(name) for name in _VERSION_COMMANDS)]
+    return [check_docker(), *(check_tool(name) for name in _VERSION_COMMANDS), check_provider_plugin()]
+
+
+def ready_for(results: list[CheckResult]) -> list[str]:
+    """The clusters this machine can run labs on: KIND and/or KWOK (every tool each needs is ok)."""
+    if not all(result.ok for result in results if result.needed_for == ALL):
+        return []
+    return [target for target in (KIND, KWOK)
+            if all(result.ok for result in results if result.needed_for == target)]
 
 
 def docker_daemon_ready() -> None:

@@ -1,9 +1,12 @@
 """The external CLIs the labs drive: where to find them and how `invoke setup` installs them.
 
-kind and kubectl are downloaded into paths.tools_dir()/bin and only kept if their SHA-256 matches the
-pin below, so a tampered or truncated download never becomes executable. The Pulumi CLI is installed
-by the Pulumi SDK itself, at the SDK's version. Docker stays the user's to install. Nothing needs root.
-Pulumi is imported only inside install_pulumi(), so importing this module stays instant.
+kind, kubectl, kwokctl and kwok are downloaded into paths.tools_dir()/bin and only kept if their SHA-256
+matches the pin below, so a tampered or truncated download never becomes executable. The Pulumi CLI is
+installed by the Pulumi SDK's own installer. Docker stays the user's to install. Nothing needs root.
+`invoke setup --from-source` builds the tools of SOURCE_PINS from Go modules instead (infra.source_build),
+for machines that reach the Go module proxy but no release download site.
+Every version is pinned here and only here. Pulumi is imported only inside install_pulumi(), so
+importing this module stays instant.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from infra.errors import LabsError
-from infra.paths import tools_dir
+from infra.paths import pulumi_home, tools_dir
 
 # The CLI must be at least the `pulumi` SDK pinned in pyproject.toml (3.272.0, the newest on PyPI): the
 # Automation API refuses older CLIs. 3.274.0 is the nearest release the Go module proxy serves (3.272.0
@@ -31,9 +34,16 @@ PULUMI_VERSION = "3.274.0"
 DOWNLOAD_TIMEOUT_S = 60
 SUPPORTED_PLATFORMS = ("linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64")
 
+KUBERNETES_VERSION = "v1.36.1"  # kubectl, and the control plane built from source (kindest/node:v1.36.1 too)
+KWOK_VERSION = "v0.8.0"
+# The kubernetes provider plugin; pyproject.toml pins the pulumi-kubernetes SDK to the same version.
+KUBERNETES_PROVIDER_VERSION = "4.25.0"
+
 MANUAL_INSTALL = {
     "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
     "kubectl": "https://kubernetes.io/docs/tasks/tools/",
+    "kwokctl": "https://kwok.sigs.k8s.io/docs/user/installation/",
+    "kwok": "https://kwok.sigs.k8s.io/docs/user/installation/",
     "pulumi": "https://www.pulumi.com/docs/install/",
     "docker": "https://docs.docker.com/get-docker/",
 }
@@ -67,7 +77,7 @@ PINS: dict[str, Pin] = {
     ),
     # Matches the kindest/node:v1.36.1 image the kind clusters run (kubectl supports +/-1 minor).
     "kubectl": Pin(
-        version="v1.36.1",
+        version=KUBERNETES_VERSION,
         url_template="https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl",
         sha256={
             "linux-amd64": "629d3f410e09bf49b64ae7079f7f0bda1191efed311f7d37fdbab0ad5b0ec2b7",
@@ -75,6 +85,58 @@ PINS: dict[str, Pin] = {
             "darwin-amd64": "b4973e90ebb00537d735b63d6f8293c1959156e6ff435f6a43c08aeaa1a2e7d7",
             "darwin-arm64": "9092778abaef3079449da4cd70ded0e4be112480c93efcdeace3155968d1d133",
         },
+    ),
+    # No digest published by the kwok project for v0.8.0 could be found, nor computed here (no release
+    # download site reachable): until someone copies the published values in, `invoke setup` says "no
+    # checksum pinned yet" for these two and goes on; `invoke setup --from-source` builds them instead.
+    "kwokctl": Pin(
+        version=KWOK_VERSION,
+        url_template="https://github.com/kubernetes-sigs/kwok/releases/download/{version}/kwokctl-{os}-{arch}",
+        sha256={},
+    ),
+    "kwok": Pin(
+        version=KWOK_VERSION,
+        url_template="https://github.com/kubernetes-sigs/kwok/releases/download/{version}/kwok-{os}-{arch}",
+        sha256={},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SourcePin:
+    """Commands `invoke setup --from-source` builds from one Go module at one version (the recipes, with
+    their build flags, are in infra.source_build)."""
+
+    module: str  # the Go module that holds the commands
+    version: str  # its version as the Go module proxy serves it
+    binaries: tuple[str, ...]  # what the build installs
+    release: str = ""  # the upstream release, when the proxy only serves it under a pseudo-version
+
+    @property
+    def shown_version(self) -> str:
+        return self.release or self.version
+
+
+# What the Go module proxy serves is all this machine can reach, hence these choices:
+# - The Pulumi CLI: PULUMI_VERSION above (3.272.0 is not on the proxy). Its Python language host
+#   (module github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3) is NOT served (403), so it
+#   is not built: the labs run their Pulumi program inline through the Automation API, which needs no
+#   language host. The sdk module's two launcher scripts (dynamic providers) are installed beside the CLI.
+# - The kubernetes provider: the proxy serves no v4.25.0 tag of provider/v4, only the pseudo-version of
+#   the v4.25.0 release commit (f47bc2d6f199).
+# - kind is not built: it needs Docker, which such machines lack; kwokctl runs the control plane below.
+SOURCE_PINS: dict[str, SourcePin] = {
+    "kwok": SourcePin("sigs.k8s.io/kwok", KWOK_VERSION, ("kwokctl", "kwok")),
+    "etcd": SourcePin("go.etcd.io/etcd/server/v3", "v3.7.3", ("etcd",)),
+    "pulumi": SourcePin("github.com/pulumi/pulumi/pkg/v3", f"v{PULUMI_VERSION}", ("pulumi",)),
+    "pulumi-kubernetes": SourcePin(
+        "github.com/pulumi/pulumi-kubernetes/provider/v4", "v4.0.0-20260115033456-f47bc2d6f199",
+        ("pulumi-resource-kubernetes",), release=KUBERNETES_PROVIDER_VERSION,
+    ),
+    # Last: the biggest build.
+    "kubernetes": SourcePin(
+        "k8s.io/kubernetes", KUBERNETES_VERSION,
+        ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
     ),
 }
 
@@ -88,6 +150,13 @@ def bin_dir() -> Path:
 def pulumi_root() -> Path:
     """The SDK installs the CLI as <root>/bin/pulumi."""
     return tools_dir() / "pulumi"
+
+
+def provider_plugin_path() -> Path:
+    """Where Pulumi (PULUMI_HOME=paths.pulumi_home()) finds the kubernetes provider plugin of the pinned
+    version: `pulumi plugin install` puts it there, and so does Pulumi's own download."""
+    version = KUBERNETES_PROVIDER_VERSION
+    return pulumi_home() / "plugins" / f"resource-kubernetes-v{version}" / "pulumi-resource-kubernetes"
 
 
 def _installed_candidates(name: str) -> list[Path]:
@@ -105,12 +174,24 @@ def find_tool(name: str) -> str | None:
     return shutil.which(name)
 
 
+def source_pin_of(name: str) -> SourcePin | None:
+    """The SOURCE_PINS entry that builds the command `name`, if any."""
+    return next((pin for pin in SOURCE_PINS.values() if name in pin.binaries), None)
+
+
 def install_hint(name: str) -> str:
     """How to get `name`: the fix half of every 'not found' message."""
     if name == "docker":
         return f"Docker is yours to install (`invoke setup` does not): see {MANUAL_INSTALL['docker']}"
+    source = source_pin_of(name)
+    if name != "pulumi" and name not in PINS:
+        if source is None:
+            return f"install {name} and put it on PATH"
+        return (f"run `invoke setup --from-source` (builds {name} {source.shown_version} from "
+                f"{source.module} into {tools_dir()}; needs Go >= 1.26)")
     version = PULUMI_VERSION if name == "pulumi" else PINS[name].version
-    return f"run `invoke setup` (installs {name} {version} into {tools_dir()}) or see {MANUAL_INSTALL[name]}"
+    also = " or `invoke setup --from-source` (builds it with Go)" if source else ""
+    return f"run `invoke setup` (installs {name} {version} into {tools_dir()}){also} or see {MANUAL_INSTALL[name]}"
 
 
 def require_tool(name: str) -> str:
@@ -224,15 +305,28 @@ def _last_line(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
+# Downloads `invoke setup` may leave out while their checksums are not pinned for the platform: the kind
+# path does not need them, and `invoke setup --from-source` builds them.
+OPTIONAL_DOWNLOADS = ("kwokctl", "kwok")
+
+
 def setup(console_print: Callable[[str], None] = print) -> list[str]:
-    """`invoke setup`: install the Pulumi CLI, kind and kubectl, reporting each step; return the summary."""
+    """`invoke setup`: install the Pulumi CLI, kind, kubectl, kwokctl and kwok, reporting each step; return
+    the summary. kwokctl and kwok are skipped, with one line saying why, where no checksum is pinned."""
     steps = [
         ("pulumi", PULUMI_VERSION, install_pulumi),
-        ("kind", PINS["kind"].version, lambda: install_tool("kind")),
-        ("kubectl", PINS["kubectl"].version, lambda: install_tool("kubectl")),
+        *((name, PINS[name].version, lambda name=name: install_tool(name))
+          for name in ("kind", "kubectl", *OPTIONAL_DOWNLOADS)),
     ]
     summary = []
     for name, version, install in steps:
+        if name in OPTIONAL_DOWNLOADS and not PINS[name].sha256.get(current_platform()):
+            line = (f"{name} {version}: not installed: no checksum pinned yet for {current_platform()} in "
+                    f"infra/toolchain.py; `invoke setup --from-source` builds it, or install it by hand "
+                    f"({MANUAL_INSTALL[name]})")
+            console_print(line)
+            summary.append(line)
+            continue
         console_print(f"{name} {version}: installing into {tools_dir()} ...")
         line = f"{name} {version}: ready at {install()}"
         console_print(line)

@@ -8,15 +8,37 @@ import pytest
 from infra import doctor, toolchain
 from infra.errors import LabsError
 
-ALL_PRESENT = {name: f"/opt/bin/{name}" for name in ("docker", "kind", "pulumi", "kubectl")}
+KWOK_TOOLS = ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+ALL_PRESENT = {name: f"/opt/bin/{name}" for name in ("docker", "kind", "pulumi", "kubectl", *KWOK_TOOLS)}
+
+
+def answer(stdout: str) -> subprocess.CompletedProcess:
+    return subprocess.CompletedProcess([], 0, stdout=stdout, stderr="")
+
+
 HEALTHY_ANSWERS = {
-    "docker": subprocess.CompletedProcess([], 0, stdout="29.0.1\n", stderr=""),
-    "kind": subprocess.CompletedProcess([], 0, stdout="kind v0.32.0 go1.26.5 linux/amd64\n", stderr=""),
-    "pulumi": subprocess.CompletedProcess([], 0, stdout="v3.272.0\n", stderr=""),
-    "kubectl": subprocess.CompletedProcess(
-        [], 0, stdout="Client Version: v1.36.1\nKustomize Version: v5.8.1\n", stderr=""
-    ),
+    "docker": answer("29.0.1\n"),
+    "kind": answer("kind v0.32.0 go1.26.5 linux/amd64\n"),
+    "pulumi": answer("v3.274.0\n"),
+    "kubectl": answer("Client Version: v1.36.1\nKustomize Version: v5.8.1\n"),
+    "kwokctl": answer("kwokctl version v0.8.0 go1.26.8 (linux/amd64)\n"),
+    "kwok": answer("kwok version v0.8.0 go1.26.8 (linux/amd64)\n"),
+    "etcd": answer("etcd Version: 3.7.3\nGit SHA: Not provided (use ./build instead of go build)\n"),
+    "kube-apiserver": answer("Kubernetes v1.36.1\n"),
+    "kube-controller-manager": answer("Kubernetes v1.36.1\n"),
+    "kube-scheduler": answer("Kubernetes v1.36.1\n"),
 }
+ALL_NAMES = ["docker", "kind", "Pulumi CLI", "kubectl", *KWOK_TOOLS, "kubernetes provider plugin"]
+
+
+@pytest.fixture
+def plugin_installed(tmp_path):
+    """The provider plugin where `invoke setup --from-source` installs it (LABS_TOOLS_DIR is tmp)."""
+    plugin = toolchain.provider_plugin_path()
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text("#!/bin/sh\n")
+    plugin.chmod(0o755)
+    return plugin
 DAEMON_DOWN = subprocess.CompletedProcess(
     [], 1, stdout="\n",
     stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n",
@@ -45,18 +67,24 @@ def by_name(results):
     return {result.name: result for result in results}
 
 
-def test_all_ok_reports_each_version_in_order(monkeypatch):
+def test_all_ok_reports_each_version_in_order(monkeypatch, plugin_installed):
     machine = FakeMachine(monkeypatch)
 
     results = doctor.run_doctor()
 
-    assert [r.name for r in results] == ["docker", "kind", "Pulumi CLI", "kubectl"]
+    assert [r.name for r in results] == ALL_NAMES
     assert all(r.ok and r.fix == "" for r in results)
     found = by_name(results)
     assert found["docker"].version_or_problem == "server 29.0.1"
     assert found["kind"].version_or_problem == "kind v0.32.0 go1.26.5 linux/amd64 (/opt/bin/kind)"
-    assert found["Pulumi CLI"].version_or_problem == "v3.272.0 (/opt/bin/pulumi)"
+    assert found["Pulumi CLI"].version_or_problem == "v3.274.0 (/opt/bin/pulumi)"
     assert found["kubectl"].version_or_problem == "Client Version: v1.36.1 (/opt/bin/kubectl)"
+    assert found["kwokctl"].version_or_problem == "kwokctl version v0.8.0 go1.26.8 (linux/amd64) (/opt/bin/kwokctl)"
+    assert found["etcd"].version_or_problem == "etcd Version: 3.7.3 (/opt/bin/etcd)"
+    assert found["kube-apiserver"].version_or_problem == "Kubernetes v1.36.1 (/opt/bin/kube-apiserver)"
+    assert found["kubernetes provider plugin"].version_or_problem == f"4.25.0 ({plugin_installed})"
+    assert doctor.ready_for(results) == ["kind", "kwok"]
+    assert ["/opt/bin/kube-scheduler", "--version"] in [argv for argv, _ in machine.calls]
     assert machine.calls[0][0] == ["/opt/bin/docker", "info", "--format", "{{.ServerVersion}}"]
     assert all(kwargs["timeout"] == doctor.COMMAND_TIMEOUT_S for _, kwargs in machine.calls)
     doctor.docker_daemon_ready()  # does not raise
@@ -122,13 +150,46 @@ def test_socket_permission_problem_gets_the_docker_group_fix(monkeypatch):
 def test_missing_setup_tools_say_invoke_setup(monkeypatch):
     FakeMachine(monkeypatch, present={"docker": ALL_PRESENT["docker"]})
 
-    found = by_name(doctor.run_doctor())
+    results = doctor.run_doctor()
+    found = by_name(results)
 
     assert found["docker"].ok
-    for name in ("kind", "Pulumi CLI", "kubectl"):
+    for name in ("kind", "Pulumi CLI", "kubectl", "kwokctl", "kwok"):
         assert not found[name].ok
         assert found[name].version_or_problem == "not installed"
         assert found[name].fix.startswith("run `invoke setup`")
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert found[name].fix.startswith("run `invoke setup --from-source` (builds ")
+    plugin = found["kubernetes provider plugin"]
+    assert (plugin.ok, plugin.version_or_problem) == (False, "4.25.0 not installed")
+    assert plugin.fix.startswith("run `invoke setup --from-source`")
+    assert doctor.ready_for(results) == []
+
+
+def test_a_machine_without_docker_is_ready_for_kwok_clusters_built_from_source(monkeypatch, plugin_installed):
+    present = {name: path for name, path in ALL_PRESENT.items() if name not in ("docker", "kind")}
+    FakeMachine(monkeypatch, present=present)
+
+    results = doctor.run_doctor()
+
+    assert [r.name for r in results if not r.ok] == ["docker", "kind"]
+    assert {r.needed_for for r in results if not r.ok} == {doctor.KIND}
+    assert doctor.ready_for(results) == ["kwok"]
+
+
+def test_kind_clusters_do_not_need_the_kwok_tools(monkeypatch):
+    present = {name: path for name, path in ALL_PRESENT.items() if name not in KWOK_TOOLS}
+    FakeMachine(monkeypatch, present=present)
+
+    results = doctor.run_doctor()
+
+    assert doctor.ready_for(results) == ["kind"]
+
+
+def test_no_pulumi_cli_means_ready_for_nothing(monkeypatch, plugin_installed):
+    FakeMachine(monkeypatch, present={name: path for name, path in ALL_PRESENT.items() if name != "pulumi"})
+
+    assert doctor.ready_for(doctor.run_doctor()) == []
 
 
 def test_a_tool_that_cannot_run_is_reported_not_raised(monkeypatch):

@@ -145,9 +145,44 @@ def test_every_supported_platform_has_a_sha256_pin(tool):
     assert len(set(pin.sha256.values())) == len(pin.sha256), "each platform has its own binary"
 
 
-def test_pulumi_cli_pin_matches_the_sdk_pinned_in_pyproject():
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.lstrip("v").split("."))
+
+
+def test_pulumi_cli_pin_is_at_least_the_sdk_pinned_in_pyproject():
+    """The Automation API refuses a CLI older than its SDK; a newer one is the supported pairing."""
+    sdk = re.search(r'"pulumi==([0-9.]+)"', (PROJECT_ROOT / "pyproject.toml").read_text()).group(1)
+    assert _version_tuple(toolchain.PULUMI_VERSION) >= _version_tuple(sdk)
+
+
+def test_provider_plugin_pin_matches_the_kubernetes_sdk_pinned_in_pyproject():
     pyproject = (PROJECT_ROOT / "pyproject.toml").read_text()
-    assert f'"pulumi=={toolchain.PULUMI_VERSION}"' in pyproject
+    assert f'"pulumi-kubernetes=={toolchain.KUBERNETES_PROVIDER_VERSION}"' in pyproject
+    assert toolchain.SOURCE_PINS["pulumi-kubernetes"].shown_version == toolchain.KUBERNETES_PROVIDER_VERSION
+
+
+def test_versions_shared_by_downloads_and_source_builds_are_pinned_once():
+    assert toolchain.SOURCE_PINS["kubernetes"].version == toolchain.PINS["kubectl"].version
+    assert toolchain.SOURCE_PINS["pulumi"].version == f"v{toolchain.PULUMI_VERSION}"
+    assert toolchain.SOURCE_PINS["kwok"].version == toolchain.PINS["kwok"].version == toolchain.PINS["kwokctl"].version
+
+
+@pytest.mark.parametrize("tool", ["kwokctl", "kwok"])
+def test_kwok_downloads_follow_the_release_layout_and_pin_only_real_digests(tool):
+    pin = toolchain.PINS[tool]
+    assert pin.url("linux-amd64") == f"https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0/{tool}-linux-amd64"
+    assert set(pin.sha256) <= set(toolchain.SUPPORTED_PLATFORMS)
+    for digest in pin.sha256.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", digest)
+
+
+def test_kwok_without_a_pinned_digest_is_refused_with_the_manual_route(tools, served, monkeypatch):
+    monkeypatch.setitem(toolchain.PINS, "kwokctl", dataclasses.replace(toolchain.PINS["kwokctl"], sha256={}))
+
+    with pytest.raises(LabsError, match=r"no checksum pinned yet for kwokctl v0\.8\.0 linux-amd64.*kwok\.sigs\.k8s\.io"):
+        toolchain.install_tool("kwokctl", download=served, platform="linux-amd64")
+
+    assert served.urls == []
 
 
 @pytest.mark.parametrize(
@@ -217,7 +252,7 @@ def test_install_pulumi_delegates_to_the_sdk_at_the_pinned_version(tools, monkey
 
     installed = toolchain.install_pulumi()
 
-    assert [(root, str(version)) for root, version in calls] == [(str(tools / "pulumi"), "3.272.0")]
+    assert [(root, str(version)) for root, version in calls] == [(str(tools / "pulumi"), "3.274.0")]
     assert installed == tools / "pulumi" / "bin" / "pulumi"
 
 
@@ -234,7 +269,7 @@ def test_install_pulumi_failure_is_one_line_with_the_fix(tools, monkeypatch):
         toolchain.install_pulumi()
 
     message = str(error.value)
-    assert "could not install the Pulumi CLI 3.272.0" in message
+    assert "could not install the Pulumi CLI 3.274.0" in message
     assert "error: 404 Not Found" in message
     assert "https://www.pulumi.com/docs/install/" in message
     assert "\n" not in message
@@ -244,22 +279,62 @@ def test_setup_installs_each_tool_in_order_and_says_docker_is_not_installed(tool
     installed = []
     monkeypatch.setattr(toolchain, "install_pulumi", lambda: installed.append("pulumi") or Path("/p/pulumi"))
     monkeypatch.setattr(toolchain, "install_tool", lambda name: installed.append(name) or Path(f"/b/{name}"))
+    monkeypatch.setattr(toolchain, "current_platform", lambda: "linux-amd64")
+    for tool in ("kwokctl", "kwok"):
+        pin = dataclasses.replace(toolchain.PINS[tool], sha256={"linux-amd64": "0" * 64})
+        monkeypatch.setitem(toolchain.PINS, tool, pin)
     printed = []
 
     summary = toolchain.setup(console_print=printed.append)
 
-    assert installed == ["pulumi", "kind", "kubectl"]
-    assert summary[:3] == [
-        "pulumi 3.272.0: ready at /p/pulumi",
+    assert installed == ["pulumi", "kind", "kubectl", "kwokctl", "kwok"]
+    assert summary[:5] == [
+        "pulumi 3.274.0: ready at /p/pulumi",
         "kind v0.32.0: ready at /b/kind",
         "kubectl v1.36.1: ready at /b/kubectl",
+        "kwokctl v0.8.0: ready at /b/kwokctl",
+        "kwok v0.8.0: ready at /b/kwok",
     ]
-    assert summary[3].startswith("docker: not installed by setup")
+    assert summary[5].startswith("docker: not installed by setup")
     assert all(line in printed for line in summary)
 
 
-def test_importing_toolchain_and_doctor_does_not_import_pulumi():
-    probe = "import sys, infra.toolchain, infra.doctor; print('pulumi' in sys.modules)"
+def test_setup_goes_on_without_kwok_where_its_digest_is_not_pinned(tools, monkeypatch):
+    installed = []
+    monkeypatch.setattr(toolchain, "install_pulumi", lambda: installed.append("pulumi") or Path("/p/pulumi"))
+    monkeypatch.setattr(toolchain, "install_tool", lambda name: installed.append(name) or Path(f"/b/{name}"))
+    monkeypatch.setattr(toolchain, "current_platform", lambda: "darwin-arm64")
+    monkeypatch.setitem(toolchain.PINS, "kwok", dataclasses.replace(toolchain.PINS["kwok"], sha256={}))
+    monkeypatch.setitem(toolchain.PINS, "kwokctl", dataclasses.replace(toolchain.PINS["kwokctl"], sha256={}))
+
+    summary = toolchain.setup(console_print=lambda line: None)
+
+    assert installed == ["pulumi", "kind", "kubectl"]
+    assert summary[3] == (
+        "kwokctl v0.8.0: not installed: no checksum pinned yet for darwin-arm64 in infra/toolchain.py; "
+        "`invoke setup --from-source` builds it, or install it by hand "
+        "(https://kwok.sigs.k8s.io/docs/user/installation/)"
+    )
+    assert summary[4].startswith("kwok v0.8.0: not installed: no checksum pinned yet")
+
+
+def test_install_hint_for_a_tool_only_built_from_source(tools):
+    assert toolchain.install_hint("etcd") == (
+        f"run `invoke setup --from-source` (builds etcd v3.7.3 from go.etcd.io/etcd/server/v3 into {tools}; "
+        "needs Go >= 1.26)"
+    )
+    assert "`invoke setup --from-source`" in toolchain.install_hint("kwokctl")
+    assert toolchain.install_hint("kwokctl").startswith("run `invoke setup` (installs kwokctl v0.8.0 into ")
+
+
+def test_provider_plugin_lives_where_pulumi_looks_with_our_pulumi_home(tools):
+    assert toolchain.provider_plugin_path() == (
+        tools / "pulumi-home" / "plugins" / "resource-kubernetes-v4.25.0" / "pulumi-resource-kubernetes"
+    )
+
+
+def test_importing_toolchain_doctor_and_source_build_does_not_import_pulumi():
+    probe = "import sys, infra.toolchain, infra.doctor, infra.source_build; print('pulumi' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=True
     )
