@@ -181,12 +181,34 @@ class PulumiDriver:
             workspace = self._workspace()
             stack = self._stack(workspace, settings.stack_name)
             stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
+            self._resume_interrupted(stack)
         outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
                                                              on_output=self._log, color="never"),
                             settings.stack_name)
         if "kubeconfig" in outputs:
             write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
+
+    def _resume_interrupted(self, stack) -> None:
+        """After a run killed outright: unblock the Helm releases it left pending (infra.recovery)."""
+        from infra.recovery import interrupted_releases, unblock
+
+        deployment = stack.export_stack().deployment or {}
+        if not deployment.get("pending_operations"):
+            return
+        self.console.print(f"note: an interrupted run left {len(deployment['pending_operations'])} operation(s) "
+                           "pending: they are done again")
+        for release in interrupted_releases(deployment):
+            where = f"{release['namespace']}/{release['name']}"
+            try:
+                deleted = unblock(release)
+            except Exception as exc:  # the cluster not answering: the update then says what is wrong
+                self.console.print(f"[yellow]warning[/yellow]: could not clear Helm release {where}'s pending record "
+                                   f"({type(exc).__name__})")
+                continue
+            if deleted:
+                self.console.print(f"note: Helm release {where} was left half-installed: its pending record "
+                                   f"{', '.join(deleted)} removed, the release is installed again")
 
     def list_stacks(self) -> list[str]:
         """The names of the session's stacks (`<session>-<target>`)."""

@@ -36,6 +36,7 @@ from infra.settings import StackSettings
 
 KUBERNETES_VERSION = "v1.36.1"  # the control-plane binaries built from source (infra/toolchain.py)
 CREATE_TIMEOUT_S = 300
+LB_ADDRESS_RANGE = "192.0.2.100-192.0.2.150"
 NODE_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}  # what kwokctl's kwok controller manages
 # A laptop-sized node: quota, LimitRange and scheduling then behave as on kind.
 NODE_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
@@ -190,6 +191,9 @@ class KwokClusterComponent(pulumi.ComponentResource):
         cluster = KwokCluster("kwok", {"name": name, "session": settings.session, "workers": settings.workers},
                               pulumi.ResourceOptions(parent=self))
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig)
+        # MetalLB's pool must name addresses; none is ever handed out here (no load balancer runs), so
+        # by default a documentation range (RFC 5737 TEST-NET-1) that no network routes.
+        self.lb_address_range = settings.lb_address_range or LB_ADDRESS_RANGE
         self.provider = k8s.Provider("k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self))
         summary = {"provider": "kwok", "name": name, "kubernetes_version": KUBERNETES_VERSION,

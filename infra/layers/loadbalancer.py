@@ -67,9 +67,10 @@ def needs_metallb(caps: Capabilities) -> bool:
 def metallb_values(caps: Capabilities) -> dict:
     """Chart values (keys checked against metallb 0.16.1 values.yaml and values.schema.json).
 
-    The same on every target that needs MetalLB: layer 2, no BGP backend, lab-sized requests.
+    The same on every target that needs MetalLB: layer 2, no BGP backend, lab-sized requests; where no
+    container runs, the webhook's failure policy is Ignore.
     """
-    return {
+    values = {
         "frrk8s": {"enabled": False},  # the chart default (true) would install the frr-k8s subchart
         "controller": {"resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}}},
         "speaker": {
@@ -77,6 +78,11 @@ def metallb_values(caps: Capabilities) -> dict:
             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
         },
     }
+    if not caps.containers_run:
+        # No pod serves the controller's validating webhook (kwok): with the chart's `Fail` policy the
+        # API server would reject the address pool. The webhook configuration stays, ignored on failure.
+        values["crds"] = {"validationFailurePolicy": "Ignore"}
+    return values
 
 
 class LoadBalancerLayer(Layer):

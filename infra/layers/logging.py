@@ -24,7 +24,8 @@ Design decisions:
     chart's validation requires with filesystem storage. Filesystem storage: chunks and the TSDB
     index on a 2Gi PVC of the cluster's default StorageClass (no `storageClass`, so nothing
     provider-specific), deleted with the StatefulSet. A PVC rather than an emptyDir so logs survive
-    a Loki pod restart during the lab (students delete pods on purpose). Schema: tsdb index, schema
+    a Loki pod restart during the lab (students delete pods on purpose). Where no container runs
+    (kwok), no provisioner binds a claim: there persistence is off. Schema: tsdb index, schema
     v13, 24h index period, from 2024-04-01 (the schema Loki 3.x requires for structured metadata).
   - Single tenant: `auth_enabled: false`, so Alloy and Grafana send no X-Scope-OrgID header.
   - What the chart turns on by default and the lab does not need is off: both memcached caches
@@ -178,7 +179,10 @@ def loki_values(ctx: LayerContext) -> dict:
         "singleBinary": {
             "replicas": 1,
             "resources": {"requests": {"cpu": "50m", "memory": "160Mi"}, "limits": {"memory": "512Mi"}},
-            "persistence": {"enabled": True, "size": "2Gi", "enableStatefulSetAutoDeletePVC": True},
+            # A claim binds only where a provisioner runs: elsewhere (kwok) Loki keeps its data in an
+            # emptyDir, or its pod would wait for the claim forever (and `up` with it).
+            "persistence": {"enabled": ctx.capabilities.containers_run, "size": "2Gi",
+                            "enableStatefulSetAutoDeletePVC": True},
         },
         "read": {"replicas": 0},
         "write": {"replicas": 0},

@@ -18,6 +18,9 @@ Design decisions:
     off by default and set off explicitly here (it would resize the main container away from
     the lab-sized requests and add 40m / 25Mi); the chart has no init containers and no hook Jobs
     (`tls.type: metrics-server`, the default, makes the server generate its own certificate).
+  - Where containers do not run (kwok), the chart's APIService `v1beta1.metrics.k8s.io` is not
+    created (`apiService.create: false`): nothing would serve it, and the controller manager cannot
+    delete a namespace while an aggregated API is unavailable (`lab down` would hang).
   - Requests 20m CPU / 48Mi memory (the chart's default 100m / 200Mi is sized for 100 nodes; a
     3-node lab needs a fraction), memory limit 128Mi: within the layer budget of 25m / 64Mi.
 
@@ -43,11 +46,16 @@ def needs_metrics_server(caps: Capabilities) -> bool:
 
 def metrics_server_values(caps: Capabilities) -> dict:
     """Chart values for a target profile (keys checked against metrics-server 3.13.1 values.yaml)."""
-    return {
+    values = {
         "args": [] if caps.kubelet_certs_verifiable else [KUBELET_INSECURE_TLS],
         "addonResizer": {"enabled": False},
         "resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
     }
+    if not caps.containers_run:
+        # No process serves the aggregated API (kwok): its APIService would stay unavailable, and an
+        # unavailable aggregated API stalls every namespace deletion and the garbage collector.
+        values["apiService"] = {"create": False}
+    return values
 
 
 class MetricsLayer(Layer):

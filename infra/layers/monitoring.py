@@ -62,7 +62,8 @@ Design decisions:
   - Lab-sized: Prometheus keeps 6h (at most 1GB) on an emptyDir, Alertmanager 24h; no persistent
     storage anywhere (Grafana's default, Prometheus and Alertmanager without storageSpec).
     Turned off: ThanosRuler and the Windows exporter (both already off by default, written out),
-    Grafana's Helm test pod (`helm test` only, never run by the lab). Admission webhooks stay on:
+    Grafana's Helm test pod (`helm test` only, never run by the lab). Admission webhooks stay on
+    wherever containers run (off on kwok, where no pod could serve them):
     a PrometheusRule with broken PromQL is refused at `kubectl apply`, which the course shows;
     their two certificate hook Jobs (create, patch) are sized like every other container.
   - Every container has CPU/memory requests and a memory limit (the config-reloader's CPU limit is
@@ -154,7 +155,7 @@ def kube_prometheus_stack_values(ctx: LayerContext | Capabilities) -> dict:
     caps = ctx.capabilities if isinstance(ctx, LayerContext) else ctx
     datasource_key, datasource_value = GRAFANA_DATASOURCE_LABEL
     dashboard_key, dashboard_value = GRAFANA_DASHBOARD_LABEL
-    return {
+    values = {
         "windowsMonitoring": {"enabled": False},
         "thanosRuler": {"enabled": False},
         "prometheusOperator": {
@@ -207,6 +208,11 @@ def kube_prometheus_stack_values(ctx: LayerContext | Capabilities) -> dict:
         **control_plane_scrapes(caps),
         **dns_scrapes(caps),
     }
+    if not caps.containers_run:
+        # No pod serves the operator's admission webhook (kwok): without it the chart renders neither
+        # the webhook configurations nor their certificate Jobs, and rules are admitted unchecked.
+        values["prometheusOperator"]["admissionWebhooks"]["enabled"] = False
+    return values
 
 
 OFF = {"enabled": False}
