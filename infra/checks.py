@@ -77,7 +77,8 @@ ROLLOUT_KINDS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet":
 # used, so the count never leaves minReplicas: not evidence either way. (An hpa check asking for no more
 # than minReplicas would be decidable, but the engine would have to read the HPA's spec to know; an
 # `exists` check on the spec says the same and stays decidable.)
-NEEDS_CONTAINERS = frozenset({"http", "promql", "alert", "loki", "mtls", "hpa"})
+# pvc: a claim binds only when a provisioner (a container: local-path, a CSI driver) provisions it.
+NEEDS_CONTAINERS = frozenset({"http", "promql", "alert", "loki", "mtls", "hpa", "pvc"})
 NEEDS_CONTAINERS_REASON = "needs running containers"
 PROMETHEUS = ("monitoring", "prometheus-operated", 9090)
 LOKI = ("logging", "loki", 3100)
