@@ -302,3 +302,14 @@ def test_on_a_cloud_the_release_is_identical_whatever_else_the_lab_has_and_passe
     assert " 0 errors" in output
     warnings = [line for line in output.splitlines() if line.startswith("warn")]
     assert len(warnings) == 1 and "'grafana.testFramework'" in warnings[0], output
+
+
+def test_the_generated_password_is_made_once_and_kept_until_its_length_changes():
+    from infra.layers.password import PasswordProvider
+
+    provider = PasswordProvider()
+    first, second = provider.create({"length": 24}), provider.create({"length": 24})
+    assert len(first.outs["result"]) == 24 and first.outs["result"].isalnum()
+    assert first.outs["result"] != second.outs["result"]  # random, not derived from the inputs
+    assert provider.diff(first.id, first.outs, {"length": 24}).changes is False  # later `up`s keep it
+    assert provider.diff(first.id, first.outs, {"length": 32}).replaces == ["length"]

@@ -1,0 +1,52 @@
+"""How the layers adapt where no container runs (the kwok target), by capability only. Each of these
+was found by the real engine on kwok (controlplane tier): without it `lab up` hangs or fails there."""
+from __future__ import annotations
+
+from infra.settings import StackSettings
+from tests.conftest import render_with_layers
+from tests.layer_helpers import objects_of_kind, release_named
+
+KWOK = StackSettings(session="monday", target="kwok")
+KIND = StackSettings(session="monday")
+
+
+def test_the_web_uis_do_not_wait_for_an_address_no_ingress_controller_will_publish(tmp_path):
+    kwok = objects_of_kind(render_with_layers(tmp_path / "kwok", ["ingress", "monitoring"], KWOK), "Ingress")
+    kind = objects_of_kind(render_with_layers(tmp_path / "kind", ["ingress", "monitoring"], KIND), "Ingress")
+    assert kwok["grafana-ui"]["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert not kind["grafana-ui"]["metadata"].get("annotations")  # Traefik publishes an address there
+
+
+def test_no_aggregated_api_nothing_would_serve(tmp_path):
+    values = release_named(render_with_layers(tmp_path, ["metrics"], KWOK), "metrics-server")["values"]
+    assert values["apiService"] == {"create": False}
+    kind_values = release_named(render_with_layers(tmp_path / "kind", ["metrics"], KIND), "metrics-server")["values"]
+    assert "apiService" not in kind_values
+
+
+def test_webhooks_no_pod_serves_are_off_or_ignored(tmp_path):
+    document = render_with_layers(tmp_path, ["monitoring", "loadbalancer"], KWOK)
+    stack = release_named(document, "kube-prometheus-stack")["values"]
+    assert stack["prometheusOperator"]["admissionWebhooks"]["enabled"] is False
+    assert release_named(document, "metallb")["values"]["crds"] == {"validationFailurePolicy": "Ignore"}
+    kind = render_with_layers(tmp_path / "kind", ["monitoring", "loadbalancer"], KIND)
+    assert "enabled" not in release_named(kind, "kube-prometheus-stack")["values"]["prometheusOperator"]["admissionWebhooks"]
+    assert "crds" not in release_named(kind, "metallb")["values"]
+
+
+def test_loki_claims_no_volume_where_no_provisioner_runs(tmp_path):
+    kwok = release_named(render_with_layers(tmp_path, ["logging"], KWOK), "loki")["values"]
+    kind = release_named(render_with_layers(tmp_path / "kind", ["logging"], KIND), "loki")["values"]
+    assert kwok["singleBinary"]["persistence"]["enabled"] is False
+    assert kind["singleBinary"]["persistence"]["enabled"] is True
+
+
+def test_traefik_stays_in_the_cluster(tmp_path):
+    values = release_named(render_with_layers(tmp_path, ["ingress"], KWOK), "traefik")["values"]
+    assert values["service"] == {"spec": {"type": "ClusterIP"}}
+    assert "ports" not in values  # no host ports on fake nodes
+
+
+def test_the_metallb_pool_names_a_range_no_network_routes(tmp_path):
+    pools = objects_of_kind(render_with_layers(tmp_path, ["loadbalancer"], KWOK), "IPAddressPool")
+    assert [pool["spec"]["addresses"] for pool in pools.values()] == [["192.0.2.100-192.0.2.150"]]
