@@ -209,6 +209,9 @@ class PulumiDriver:
             if deleted:
                 self.console.print(f"note: Helm release {where} was left half-installed: its pending record "
                                    f"{', '.join(deleted)} removed, the release is installed again")
+        # Pulumi keeps pending creates until told what to do with them: dropped from the state, the
+        # update creates them again (server-side apply and Helm adopt what the dead run had made).
+        stack.refresh(clear_pending_creates=True, on_output=self._log, color="never")
 
     def list_stacks(self) -> list[str]:
         """The names of the session's stacks (`<session>-<target>`)."""

@@ -57,6 +57,7 @@ class Cli:
 
     def __init__(self, state: Path, session: str):
         self.session = session
+        self.state = state
         self.env = {**os.environ, "LABS_STATE_DIR": str(state), "LABS_TOOLS_DIR": str(REAL_TOOLS),
                     "LABS_BUNDLE": str(REAL_BUNDLE), "COLUMNS": "200", "NO_COLOR": "1"}
         self.env.pop("PULUMI_BACKEND_URL", None)

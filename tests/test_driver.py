@@ -199,6 +199,12 @@ class _Failing:
     def up(self, **kwargs):
         return self._call("up", SimpleNamespace(outputs={}))
 
+    def export_stack(self):
+        return self._call("export_stack", SimpleNamespace(deployment={"resources": []}))
+
+    def refresh(self, **kwargs):
+        return self._call("refresh", SimpleNamespace())
+
     def destroy(self, **kwargs):
         return self._call("destroy", SimpleNamespace())
 
@@ -222,6 +228,7 @@ def UP(pulumi_driver):
 @pytest.mark.parametrize("fails, call, said", [
     ("select", UP, "lab 07-ingress failed: "),  # create_or_select
     ("set_all_config", UP, "lab 07-ingress failed: "),
+    ("export_stack", UP, "lab 07-ingress failed: "),
     ("up", UP, "lab 07-ingress failed: "),
     ("list_stacks", lambda d: d.list_stacks(), "listing the stacks of session 'monday' failed: "),
     ("select", lambda d: d.stack_settings("monday-kind"), "reading the settings of stack monday-kind failed: "),
@@ -301,3 +308,37 @@ def test_without_a_passphrase_in_the_environment_the_fix_is_the_file_alone(monke
         UP(pulumi_driver)
     assert str(err.value).endswith(": put back the file the session was created with")
     assert str(err.value).startswith("lab 07-ingress failed: Pulumi cannot read session 'monday''s state")
+
+
+class _Interrupted(_Failing):
+    """A stack a killed run left with a pending Helm install."""
+
+    def __init__(self):
+        super().__init__(None, None)
+        self.calls = []
+
+    def export_stack(self):
+        pending = [{"type": "creating", "resource": {"type": "kubernetes:helm.sh/v3:Release", "provider": "p::1",
+                                                      "inputs": {"name": "loki", "namespace": "logging"}}}]
+        return SimpleNamespace(deployment={"resources": [], "pending_operations": pending})
+
+    def refresh(self, **kwargs):
+        self.calls.append(("refresh", kwargs.get("clear_pending_creates")))
+
+    def up(self, **kwargs):
+        self.calls.append(("up", None))
+        return SimpleNamespace(outputs={})
+
+
+def test_after_a_killed_run_the_pending_helm_record_goes_and_pending_creates_are_cleared_before_the_up(monkeypatch):
+    from infra import recovery
+
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    fake = _Interrupted()
+    monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: fake)
+    monkeypatch.setattr(pulumi_driver, "_stack", lambda ws, name: fake)
+    unblocked = []
+    monkeypatch.setattr(recovery, "unblock", lambda release: unblocked.append(release) or ["sh.helm.release.v1.loki.v1"])
+    UP(pulumi_driver)
+    assert [(r["namespace"], r["name"]) for r in unblocked] == [("logging", "loki")]
+    assert fake.calls == [("refresh", True), ("up", None)]
