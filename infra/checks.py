@@ -17,6 +17,8 @@ Each check in lab.yaml has an `id`, a `kind` (below), its fields, and a `hint` i
               the checked namespace)
   loki        query (LogQL)[, contains]: a log line found in Loki
   mtls        source, destination[, namespace]: ztunnel/sidecar report mutual TLS between two workloads
+Any check may say `needs_containers: true` when its outcome depends on a process running in a pod
+(a layer's controller): it is then skipped, like the data-path kinds, where no container runs.
 
 How each kind is tested offline (tests/test_checks*.py): the engine talks HTTP to a fake Kubernetes API
 server seeded with the lab's objects and the statuses a cluster would report. `http`, `promql`,
@@ -45,7 +47,10 @@ from dataclasses import dataclass, field
 from infra.errors import LabsError
 
 LANGS = ("fr", "en")
-COMMON = {"id", "kind", "hint", "namespace"}
+# needs_containers: true marks a check of any kind whose outcome depends on a process running in a pod
+# (a layer's controller, e.g. cluster-autoscaler adding the nodes a rollout waits for): skipped like
+# the NEEDS_CONTAINERS kinds where no container runs.
+COMMON = {"id", "kind", "hint", "namespace", "needs_containers"}
 KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required fields, optional fields)
     "exists": ({"apiVersion", "kind_of", "name"}, {"fields"}),
     "rollout": ({"kind_of", "name"}, set()),
@@ -94,6 +99,8 @@ def validate_spec(check: object, where: str) -> dict:
         raise LabsError(f"{where}: field 'kind': unknown check kind '{kind}' (known: {', '.join(KINDS)})")
     if kind in ("exists", "rollout"):
         spec["kind_of"] = spec.pop("object", None)
+    if not isinstance(spec.get("needs_containers", False), bool):
+        raise LabsError(f"{where}: field 'needs_containers': true or false")
     required, optional = KINDS[kind]
     missing = sorted(name for name in required if spec.get(name) in (None, ""))
     if missing:
@@ -421,8 +428,9 @@ def run_checks(checks: list[dict], reader: ClusterReader, namespace: str, lang: 
     run = CheckRun()
     skip = skip or {}
     for check in checks:
-        if check["kind"] in skip:
-            result = CheckResult(check["id"], False, skip[check["kind"]], skipped=True)
+        reason = skip.get(check["kind"]) or (skip and check.get("needs_containers") and next(iter(skip.values())))
+        if reason:
+            result = CheckResult(check["id"], False, reason, skipped=True)
             run.results.append(result)
             if on_result:
                 on_result(result)

@@ -436,3 +436,22 @@ def test_a_run_with_skips_judges_only_the_decidable_checks(cluster):
     cluster.add(deployment("web"))
     run = run_checks([rollout, http], cluster.reader, "lab", skip=skip)
     assert run.passed and [r.id for r in run.skipped] == ["reachable"] and [r.id for r in run.decided] == ["c"]
+
+
+def test_a_check_of_any_kind_that_needs_containers_is_skipped_where_none_run_and_decided_elsewhere(tmp_path):
+    from infra.checks import skips_for
+
+    spec = _spec(kind="rollout", object="Deployment", name="worker", needs_containers=True)
+    with RecordingCluster() as cluster:
+        reader = ClusterReader(cluster.kubeconfig(tmp_path))
+        kwok = run_checks([spec], reader, "lab", skip=skips_for(capabilities_of("kwok")))
+        assert cluster.requests == []  # nothing asked for it
+        kind = run_checks([spec], reader, "lab", skip=skips_for(capabilities_of("kind")))
+    assert kwok.results[0].skipped and kwok.results[0].detail == "skipped on kwok: needs running containers"
+    assert not kind.results[0].skipped and not kind.results[0].passed  # decided: the Deployment is absent
+    assert cluster.requests  # and asked for
+
+
+def test_needs_containers_is_a_boolean():
+    with pytest.raises(LabsError, match="field 'needs_containers': true or false"):
+        validate_spec({**_spec(kind="rollout", object="Deployment", name="w"), "needs_containers": "yes"}, "lab.yaml")
