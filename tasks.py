@@ -288,6 +288,23 @@ def setup(c, from_source=False):
     commands.setup(from_source=from_source)
 
 
+@task(help={"bundle": "the bundle folder (default: LABS_BUNDLE, else ~/.local/share/k8s-labs/bundle)",
+            "check": "download nothing: say what the bundle lacks, one line per item; exit 1 if anything is missing",
+            "lab": "with --check: lab slug or number, or `all` (default) for every layer's charts and manifests"})
+@user_errors
+def bundle(c, bundle=None, check=False, lab="all"):
+    """Download every pinned chart and remote manifest into the offline bundle (on a connected machine).
+
+    `lab up`, `lab render` and `images list` then take them from there. --check: what it lacks."""
+    from infra import bundle as offline
+
+    if check:
+        if offline.check(lab, bundle):
+            raise Exit(code=1)
+        return
+    offline.download(bundle, say=lambda line: print(line, flush=True))
+
+
 IMAGES_HELP = {
     "lab": "lab slug or number, or `all`",
     "sources": "also show where each image comes from (chart release, layer object, lab file)",
@@ -356,7 +373,7 @@ session_collection.add_task(session_orphans, name="orphans")
 session_collection.add_task(session_list, name="list")
 session_collection.add_task(session_extend, name="extend")
 
-ns = Collection(doctor, setup, cost)
+ns = Collection(doctor, setup, cost, bundle)
 ns.add_collection(lab_collection)
 ns.add_collection(session_collection)
 ns.add_collection(classroom_collection(user_errors))  # invoke classroom up|render|down|cards|serve|status

@@ -3,11 +3,11 @@
 Three sources, all read without a cluster, Docker or network:
   - the Helm releases of the render: for each pinned chart, the images its templates would run,
     composed here from the chart's default values (`../shared/charts/<chart>/<version>/values.yaml`,
-    the offline reference data) deep-merged with the values our layers set (the autoscaler's pinned
-    image, Istio's `docker.io/istio` hub and tag, ...). A tag the chart leaves empty defaults to the
-    chart's appVersion (with a `v` prefix where the chart's templates add one). Without the
-    reference data, only the images our values name and each chart's main images at its appVersion
-    (table below) are known: those are flagged as derived from appVersion;
+    the offline reference data; else the chart's .tgz in the offline bundle, infra.bundle) deep-merged
+    with the values our layers set (the autoscaler's pinned image, Istio's `docker.io/istio` hub and
+    tag, ...). A tag the chart leaves empty defaults to the chart's appVersion (with a `v` prefix
+    where the chart's templates add one). Without either, only the images our values name and each
+    chart's main images at its appVersion (table below) are known: those are flagged as derived from appVersion;
   - the objects the layers create directly (the render's objects: containers' images);
   - the lab's own `manifests/` and `solution/` (containers' images).
 
@@ -160,14 +160,21 @@ def chart_defaults(chart: str, version: str, root: Path | None = None) -> tuple[
     """(default values, appVersion) of a chart from the reference data, or (None, table appVersion)."""
     folder = (root or charts_dir()) / chart / version
     table = APP_VERSIONS.get((chart, version)) or (version if chart in ISTIO_CHARTS else None)
-    if not (folder / "values.yaml").is_file():
-        return None, table
-    values = yaml.safe_load((folder / "values.yaml").read_text(encoding="utf-8")) or {}
+    if (folder / "values.yaml").is_file():
+        texts = {name: (folder / name).read_text(encoding="utf-8")
+                 for name in ("values.yaml", "Chart.yaml") if (folder / name).is_file()}
+    else:  # no reference data: the chart itself, when the offline bundle holds it at this version
+        from infra.bundle import Bundle
+
+        texts = Bundle.here().chart_texts(chart, version) or {}
+        if "values.yaml" not in texts:
+            return None, table
+    values = yaml.safe_load(texts["values.yaml"]) or {}
     if isinstance(values.get("_internal_defaults_do_not_set"), dict):  # Istio charts wrap their defaults
         values = values["_internal_defaults_do_not_set"]
     app = None
-    if (folder / "Chart.yaml").is_file():
-        app = str((yaml.safe_load((folder / "Chart.yaml").read_text(encoding="utf-8")) or {}).get("appVersion") or "")
+    if "Chart.yaml" in texts:
+        app = str((yaml.safe_load(texts["Chart.yaml"]) or {}).get("appVersion") or "")
     if chart in ISTIO_CHARTS:
         app = version  # git placeholder 1.0.0; published charts carry the release
     return values, app or table
@@ -480,7 +487,8 @@ def lab_images(ref: str, settings, catalog=None, root: Path | None = None) -> Im
     for lab in labs:
         document = render_lab(lab, replace(settings, lab=lab.slug), catalog)
         for release in document["releases"]:
-            source = f"release {release['name']} ({release['chart']} {release['version']})"
+            origin = f", {release['from']}" if release.get("from") else ""  # taken from the offline bundle
+            source = f"release {release['name']} ({release['chart']} {release['version']}{origin})"
             chart_images(report, release["chart"], release["version"], release["values"], source, root)
         for obj in document["objects"]:
             meta = obj.get("metadata") or {}

@@ -3,13 +3,15 @@
 It runs the very program `up` runs (`infra.program.build`) under the Pulumi SDK's mock runtime and
 records every registration: a MockMonitor subclass sees each resource's type, name, inputs and
 dependencies, and the outputs components register (the cluster's summary). Secret values arrive
-still wrapped as secrets and are written as "[secret]".
+still wrapped as secrets and are written as "[secret]". A chart or manifest the offline bundle serves
+(infra.bundle) keeps its pinned name, version and source URL, plus `"from": "bundle:<path in the bundle>"`.
 """
 from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
 
+from infra.bundle import bundled_chart, bundled_manifest
 from infra.catalog import Catalog, Lab
 from infra.settings import PROJECT, StackSettings
 
@@ -87,6 +89,20 @@ def _label(reg: Registration) -> str:
     return reg.name
 
 
+def _manifest(name: str, source) -> dict:
+    """A ConfigFile/ConfigGroup entry: its source URL(s), and `from` when the offline bundle serves any
+    (`bundle:manifests/<file>` per bundled file, `network` for the others; relative to the bundle)."""
+    items = source if isinstance(source, list) else [source]
+    found = [bundled_manifest(item) for item in items]
+    if not any(found):
+        return {"name": name, "source": source}
+    urls = [hit[0] if hit else item for item, hit in zip(items, found)]
+    origins = [hit[1] if hit else "network" for hit in found]
+    if isinstance(source, list):
+        return {"name": name, "source": urls, "from": origins}
+    return {"name": name, "source": urls[0], "from": origins[0]}
+
+
 def render_lab(lab: Lab | None, settings: StackSettings, catalog: Catalog) -> dict:
     """The render document of `settings` (lab None: the cluster alone, e.g. a classroom without a lab).
     A classroom's tenancy adds a `students` list (infra.classroom) beside `objects`."""
@@ -102,19 +118,21 @@ def render_lab(lab: Lab | None, settings: StackSettings, catalog: Catalog) -> di
             students = _plain(outputs.get(reg.urn, {}).get("students", []))
         elif reg.type == RELEASE_TYPE:
             inputs = reg.inputs
-            releases.append(
-                {
-                    "name": inputs["name"],
-                    "namespace": inputs["namespace"],
-                    "chart": inputs["chart"],
-                    "repo": (inputs.get("repositoryOpts") or {}).get("repo", ""),
-                    "version": inputs["version"],
-                    "values": _plain(inputs.get("values") or {}),
-                    "depends_on": sorted(labels[d] for d in reg.dependencies if d in labels),
-                }
-            )
+            release = {
+                "name": inputs["name"],
+                "namespace": inputs["namespace"],
+                "chart": inputs["chart"],
+                "repo": (inputs.get("repositoryOpts") or {}).get("repo", ""),
+                "version": inputs.get("version", ""),
+            }
+            bundled = bundled_chart(inputs["chart"])
+            if bundled:  # installed from the offline bundle's .tgz: named as pinned, and where it comes from
+                release.update(zip(("chart", "repo", "version", "from"), bundled))
+            release["values"] = _plain(inputs.get("values") or {})
+            release["depends_on"] = sorted(labels[d] for d in reg.dependencies if d in labels)
+            releases.append(release)
         elif reg.type in MANIFEST_TYPES:
-            manifests.append({"name": reg.name, "source": reg.inputs.get("file") or reg.inputs.get("files")})
+            manifests.append(_manifest(reg.name, reg.inputs.get("file") or reg.inputs.get("files")))
         elif reg.custom and reg.type.startswith("kubernetes:") and "kind" in reg.inputs:
             objects.append(_plain(reg.inputs))
     document = {

@@ -128,15 +128,27 @@ class Layer(pulumi.ComponentResource):
         helm.v3.Release rather than helm.v4.Chart: Helm keeps its own release record, so
         `helm list -A` in class shows what the lab installed, and chart hooks and CRDs behave as
         with the helm CLI the Helm slide teaches.
+
+        The chart comes from the offline bundle (infra.bundle) when it holds the pinned version (read
+        from the Chart.yaml inside the .tgz): `chart=<path of the .tgz>` and no repository, since the
+        provider (pulumi-kubernetes 4.25.0, helm_release.go locateChart) looks on disk only when no
+        repository URL is given. The version stays: for a local chart the provider does not use it
+        to locate the chart (nor rejects it) and its Check sets it from the archive's Chart.yaml, which
+        the bundle has checked to be the pin; it keeps the release's inputs readable as pinned
+        (`lab footprint` reads them). Otherwise the chart comes from the pin's repository, as before.
         """
+        from infra.bundle import chart_source
+
         owned = not isinstance(namespace, str)
+        local = chart_source(pin)
+        repository = {} if local is not None else {"repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo)}
         return k8s.helm.v3.Release(
             name,
             name=name,
             namespace=namespace.metadata.name if owned else namespace,
-            chart=pin.chart,
+            chart=pin.chart if local is None else str(local),
             version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
+            **repository,
             values=values,
             atomic=True,
             cleanup_on_fail=True,

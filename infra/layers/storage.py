@@ -91,6 +91,7 @@ from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
+from infra.bundle import manifest_sources
 from infra.clusters import Capabilities
 from infra.errors import LabsError
 from infra.layers.base import MANAGED_BY, Layer
@@ -402,7 +403,8 @@ class StorageLayer(Layer):
                 SNAPSHOT_CLASS, objs=[snapshot_class_object(caps)], opts=self.child_opts(*addons))
             self.register_outputs(outputs)
             return
-        self.crds = k8s.yaml.v2.ConfigGroup("snapshot-crds", files=SNAPSHOT_CRD_URLS, opts=self.child_opts())
+        self.crds = k8s.yaml.v2.ConfigGroup("snapshot-crds", files=manifest_sources(SNAPSHOT_CRD_URLS),
+                                             opts=self.child_opts())
         namespace = self.namespace(NAMESPACE, labels={"pod-security.kubernetes.io/enforce": "privileged"})
         self.driver = k8s.storage.v1.CSIDriver(
             DRIVER,
