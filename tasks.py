@@ -17,7 +17,8 @@ from infra.errors import LabsError
 
 LAB_HELP = {
     "lab": "lab slug or number (e.g. ingress or 7); `all` for render",
-    "target": "where the cluster runs: kind (default), gke, eks or aks (cloud SDK extras: pip install -e '.[cloud]')",
+    "target": "where the cluster runs: kind (default), kwok (a real API server with fake nodes, no Docker: "
+              "wiring only), gke, eks or aks (cloud SDK extras: pip install -e '.[cloud]')",
     "session": "teaching session name; keys the stacks and the kind cluster (default: default)",
     "workers": "kind worker nodes; on a cloud, nodes at creation (default from stacks/Pulumi.<target>.yaml)",
     "http_port": "host port for HTTP into the ingress controller (default 80)",

@@ -18,6 +18,7 @@ def isolated_user_dirs(tmp_path, monkeypatch):
     """No test touches the real ~/.local state or tools folders."""
     monkeypatch.setenv("LABS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LABS_TOOLS_DIR", str(tmp_path / "tools"))
+    monkeypatch.setenv("LABS_BUNDLE", str(tmp_path / "bundle"))  # the machine's own bundle changes renders
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     return tmp_path
 
@@ -28,6 +29,7 @@ def user_dirs_in(root: Path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LABS_STATE_DIR", str(root / "state"))
         patch.setenv("LABS_TOOLS_DIR", str(root / "tools"))
+        patch.setenv("LABS_BUNDLE", str(root / "bundle"))
         patch.delenv("PULUMI_BACKEND_URL", raising=False)
         yield
 

@@ -68,9 +68,9 @@ class Cli:
             argv.append(f"--session={self.session}")
         result = subprocess.run(argv, cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True,
                                 timeout=timeout)
+        result.output = result.stdout + result.stderr  # progress and notes go to stderr, results to stdout
         if check and result.returncode != 0:
-            raise AssertionError(f"`invoke {' '.join(args)}` exited {result.returncode}:\n{result.stdout[-4000:]}\n"
-                                 f"{result.stderr[-4000:]}")
+            raise AssertionError(f"`invoke {' '.join(args)}` exited {result.returncode}:\n{result.output[-6000:]}")
         return result
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -85,7 +85,7 @@ class Cli:
         return json.loads(self.kubectl("get", ",".join(kinds), "-A", "-o", "json").stdout)["items"]
 
 
-DONE = re.compile(r"^done: (.*) in \d+ s$", re.M)
+DONE = re.compile(r"done: (.*?) in \d+ s$", re.M)
 
 
 def engine_changes(output: str) -> dict[str, int]:

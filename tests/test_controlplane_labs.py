@@ -60,9 +60,9 @@ def helm_releases(cli: Cli) -> dict[tuple[str, str], dict]:
 @pytest.mark.parametrize("lab", LABS)
 def test_lab_comes_up_converges_changes_nothing_twice_and_matches_its_render(cli, lab):
     first = cli.run("lab", "up", f"--lab={lab}", "--target=kwok")
-    assert "done:" in first.stdout
+    assert "done:" in first.output
     second = cli.run("lab", "up", f"--lab={lab}", "--target=kwok")
-    changes = engine_changes(second.stdout)
+    changes = engine_changes(second.output)
     assert set(changes) <= {"same"}, f"second up of {lab} changed something: {changes}"
 
     document = rendered(cli, lab)
@@ -88,10 +88,10 @@ def test_lab_comes_up_converges_changes_nothing_twice_and_matches_its_render(cli
         assert record and record["status"] == "deployed", f"release {release['name']}: {record}"
 
     tested = cli.run("lab", "test", f"--lab={lab}", "--target=kwok", "--timeout=60", check=False)
-    assert tested.returncode == 0, tested.stdout[-5000:]
-    summary = re.search(r"lab test on kwok: (.*)", tested.stdout)
-    assert summary and not re.search(r"\b[1-9]\d* failed", summary.group(1)), tested.stdout[-5000:]
-    skipped = re.search(r"(\d+) checks? skipped on kwok", tested.stdout)
+    assert tested.returncode == 0, tested.output[-5000:]
+    summary = re.search(r"lab test on kwok: (.*)", tested.output)
+    assert summary and not re.search(r"\b[1-9]\d* failed", summary.group(1)), tested.output[-5000:]
+    skipped = re.search(r"(\d+) checks? skipped on kwok", tested.output)
     SKIPPED[lab] = int(skipped.group(1)) if skipped else 0
 
 
@@ -117,5 +117,5 @@ def test_lab_down_then_session_down_leave_nothing(cli):
     from pathlib import Path
 
     assert not (Path(state) / "sessions" / cli.session).exists()
-    listed = cli.run("session", "list").stdout
+    listed = cli.run("session", "list").output
     assert cli.session not in listed

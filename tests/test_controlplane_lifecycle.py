@@ -55,13 +55,13 @@ def test_a_lab_up_killed_midway_is_resumed_by_the_next_one(cli):
     assert pending_helm_records(cli, "logging"), "the kill came too late to leave a release pending"
 
     resumed = cli.run("lab", "up", "--lab=logging", "--target=kwok")
-    assert "an interrupted run left" in resumed.stdout
+    assert "an interrupted run left" in resumed.output
     assert pending_helm_records(cli, "logging") == []
     releases = json.loads(cli.kubectl("get", "secrets", "-n", "logging", "-l", "owner=helm", "-o", "json").stdout)
     assert {s["metadata"]["labels"]["name"] for s in releases["items"]
             if s["metadata"]["labels"]["status"] == "deployed"} >= {"loki", "alloy"}
     again = cli.run("lab", "up", "--lab=logging", "--target=kwok")
-    assert set(engine_changes(again.stdout)) <= {"same"}
+    assert set(engine_changes(again.output)) <= {"same"}
 
 
 def test_session_down_leaves_no_cluster_no_state_and_no_stack_file(cli):
