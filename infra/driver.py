@@ -211,6 +211,9 @@ class PulumiDriver:
                                    f"{', '.join(deleted)} removed, the release is installed again")
         # Pulumi keeps pending creates until told what to do with them: dropped from the state, the
         # update creates them again (server-side apply and Helm adopt what the dead run had made).
+        # The dead run's lock goes first (a live one still stops us).
+        if release_stale_locks(backend_url(self.session), stack.name):
+            self.console.print(f"note: an interrupted run had left {stack.name} locked; lock released")
         stack.refresh(clear_pending_creates=True, on_output=self._log, color="never")
 
     def list_stacks(self) -> list[str]:

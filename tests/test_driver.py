@@ -313,6 +313,8 @@ def test_without_a_passphrase_in_the_environment_the_fix_is_the_file_alone(monke
 class _Interrupted(_Failing):
     """A stack a killed run left with a pending Helm install."""
 
+    name = "monday-kind"
+
     def __init__(self):
         super().__init__(None, None)
         self.calls = []
