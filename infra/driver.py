@@ -207,8 +207,8 @@ class PulumiDriver:
                                    f"({type(exc).__name__})")
                 continue
             if deleted:
-                self.console.print(f"note: Helm release {where} was left half-installed: its pending record "
-                                   f"{', '.join(deleted)} removed, the release is installed again")
+                self.console.print(f"note: Helm release {where} was interrupted: its record(s) {', '.join(deleted)} "
+                                   "removed, the release is installed or upgraded again")
         # Pulumi keeps pending creates until told what to do with them: dropped from the state, the
         # update creates them again (server-side apply and Helm adopt what the dead run had made).
         # The dead run's lock goes first (a live one still stops us).

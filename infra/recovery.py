@@ -5,10 +5,12 @@ The next `up` drops them and creates those resources again, which the Kubernetes
 (server-side apply takes them over), but a Helm release does not: the killed install left Helm's own
 record of it (a Secret `sh.helm.release.v1.<name>.v<revision>`) in status `pending-install` (or
 `pending-upgrade`, `pending-rollback`), and Helm refuses every later install or upgrade of that name
-("cannot re-use a name that is still in use", "another operation is in progress"). That pending
-record is what `helm` itself would never finish: it is deleted, and only it; an earlier deployed
-revision stays, and the objects the killed install created are adopted by the new install (they
-carry the release's annotations).
+("cannot re-use a name that is still in use", "another operation is in progress"). For an
+interrupted upgrade, that pending record is what `helm` itself would never finish: it is deleted, and
+only it; the earlier deployed revision stays. For an interrupted install (a create Pulumi never
+recorded), every record of the release goes, whatever its status: Helm may have finished just before
+the kill, and the state, which does not know the release, is about to install it again. The objects
+the killed install created are adopted by the new install (they carry the release's annotations).
 
 The cluster is reached with the kubeconfig of the Kubernetes provider the release was bound to, as
 the state holds it (`pulumi stack export --show-secrets`): a first `up` killed midway has not yet
@@ -31,7 +33,7 @@ def _plain(value):
 
 
 def interrupted_releases(deployment: dict) -> list[dict]:
-    """The Helm releases a killed run left pending: [{"namespace", "name", "kubeconfig"}]."""
+    """The Helm releases a killed run left pending: [{"namespace", "name", "kubeconfig", "installing"}]."""
     providers = {}
     for resource in deployment.get("resources") or []:
         if resource.get("type") == PROVIDER_TYPE:
@@ -44,12 +46,14 @@ def interrupted_releases(deployment: dict) -> list[dict]:
         if resource.get("type") != RELEASE_TYPE or not inputs.get("name"):
             continue
         found.append({"namespace": _plain(inputs.get("namespace")) or "default", "name": _plain(inputs["name"]),
-                      "kubeconfig": providers.get(resource.get("provider", ""))})
+                      "kubeconfig": providers.get(resource.get("provider", "")),
+                      "installing": operation.get("type") == "creating"})
     return found
 
 
 def unblock(release: dict, api=None) -> list[str]:
-    """Delete the release's pending Helm records; returns the Secrets deleted."""
+    """Delete the release's pending Helm records (all of them for an interrupted install); returns the
+    Secrets deleted."""
     if api is None:
         if not release.get("kubeconfig"):
             return []
@@ -60,7 +64,7 @@ def unblock(release: dict, api=None) -> list[str]:
     selector = f"owner=helm,name={release['name']}"
     deleted = []
     for secret in api.list_namespaced_secret(release["namespace"], label_selector=selector).items:
-        if (secret.metadata.labels or {}).get("status") in PENDING_STATUSES:
+        if release.get("installing") or (secret.metadata.labels or {}).get("status") in PENDING_STATUSES:
             api.delete_namespaced_secret(secret.metadata.name, release["namespace"])
             deleted.append(secret.metadata.name)
     return deleted

@@ -29,7 +29,7 @@ def test_a_pending_release_is_found_with_its_namespace_and_its_providers_kubecon
                                           "inputs": {"metadata": {"name": "logging"}}}},
     ]
     assert interrupted_releases(deployment(pending)) == [
-        {"namespace": "logging", "name": "loki", "kubeconfig": KUBECONFIG}]
+        {"namespace": "logging", "name": "loki", "kubeconfig": KUBECONFIG, "installing": True}]
     assert interrupted_releases(deployment([])) == []
 
 
@@ -50,11 +50,19 @@ class HelmRecords:
         self.deleted.append((namespace, name))
 
 
-def test_only_the_pending_record_goes_and_the_deployed_revision_stays():
+def test_after_an_interrupted_upgrade_only_the_pending_record_goes_and_the_deployed_revision_stays():
     records = HelmRecords({"sh.helm.release.v1.loki.v1": "deployed", "sh.helm.release.v1.loki.v2": "pending-upgrade"})
-    release = {"namespace": "logging", "name": "loki", "kubeconfig": KUBECONFIG}
+    release = {"namespace": "logging", "name": "loki", "kubeconfig": KUBECONFIG, "installing": False}
     assert unblock(release, api=records) == ["sh.helm.release.v1.loki.v2"]
     assert records.deleted == [("logging", "sh.helm.release.v1.loki.v2")]
+
+
+def test_after_an_interrupted_install_every_record_goes_even_one_helm_finished():
+    # Helm finished the install just before the kill: the state never recorded it, and the next up
+    # installs it again, which Helm refuses while any record of the name exists.
+    records = HelmRecords({"sh.helm.release.v1.loki.v1": "deployed"})
+    release = {"namespace": "logging", "name": "loki", "kubeconfig": KUBECONFIG, "installing": True}
+    assert unblock(release, api=records) == ["sh.helm.release.v1.loki.v1"]
 
 
 def test_nothing_is_deleted_when_no_record_is_pending():
