@@ -205,19 +205,17 @@ class KwokTarget:
     name = "kwok"
 
     def capabilities(self, settings: StackSettings) -> Capabilities:
-        return Capabilities(
+        """kind's, less what needs a process in a pod, a host port or a load balancer."""
+        from dataclasses import replace
+
+        from infra.clusters.kind import KindTarget
+
+        return replace(
+            KindTarget().capabilities(settings),
             provider="kwok",
-            load_balancer=False,
             ingress_exposure="cluster-ip",
-            http_port=settings.http_port,
-            https_port=settings.https_port,
-            default_storage_class="standard",
-            storage_classes=("standard",),
-            default_provisioner="rancher.io/local-path",
-            metrics_server=False,
-            kubelet_certs_verifiable=False,
             base_domain=settings.base_domain or "localhost",
-            nodes=1 + settings.workers,
+            host_address="",
             containers_run=False,
             control_plane_visible=False,
             kube_proxy_metrics=False,
