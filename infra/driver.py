@@ -181,7 +181,7 @@ class PulumiDriver:
             workspace = self._workspace()
             stack = self._stack(workspace, settings.stack_name)
             stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
-            self._resume_interrupted(stack)
+            self._resume_interrupted(stack, settings)
         outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
                                                              on_output=self._log, color="never"),
                             settings.stack_name)
@@ -189,21 +189,26 @@ class PulumiDriver:
             write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
 
-    def _resume_interrupted(self, stack) -> None:
-        """After a run killed outright: unblock the Helm releases it left pending (infra.recovery)."""
-        from infra.recovery import interrupted_releases, unblock
+    def _resume_interrupted(self, stack, settings: StackSettings) -> None:
+        """After a run killed outright (its lock left behind, or operations left pending): release its
+        lock, unblock the Helm releases it interrupted (infra.recovery), clear its pending creates."""
+        from infra.recovery import interrupted_releases, planned_releases, unblock
 
+        stale = release_stale_locks(backend_url(self.session), stack.name)
+        if stale:
+            self.console.print(f"note: an interrupted run had left {stack.name} locked; lock released")
         deployment = stack.export_stack().deployment or {}
-        if not deployment.get("pending_operations"):
+        pending = deployment.get("pending_operations") or []
+        if not stale and not pending:
             return
-        self.console.print(f"note: an interrupted run left {len(deployment['pending_operations'])} operation(s) "
-                           "pending: they are done again")
-        for release in interrupted_releases(deployment):
+        if pending:
+            self.console.print(f"note: an interrupted run left {len(pending)} operation(s) pending: they are done again")
+        for release in interrupted_releases(deployment, planned_releases(settings)):
             where = f"{release['namespace']}/{release['name']}"
             try:
                 deleted = unblock(release)
             except Exception as exc:  # the cluster not answering: the update then says what is wrong
-                self.console.print(f"[yellow]warning[/yellow]: could not clear Helm release {where}'s pending record "
+                self.console.print(f"[yellow]warning[/yellow]: could not clear Helm release {where}'s record "
                                    f"({type(exc).__name__})")
                 continue
             if deleted:
@@ -211,9 +216,6 @@ class PulumiDriver:
                                    "removed, the release is installed or upgraded again")
         # Pulumi keeps pending creates until told what to do with them: dropped from the state, the
         # update creates them again (server-side apply and Helm adopt what the dead run had made).
-        # The dead run's lock goes first (a live one still stops us).
-        if release_stale_locks(backend_url(self.session), stack.name):
-            self.console.print(f"note: an interrupted run had left {stack.name} locked; lock released")
         stack.refresh(clear_pending_creates=True, on_output=self._log, color="never")
 
     def list_stacks(self) -> list[str]:

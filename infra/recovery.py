@@ -12,6 +12,11 @@ recorded), every record of the release goes, whatever its status: Helm may have 
 the kill, and the state, which does not know the release, is about to install it again. The objects
 the killed install created are adopted by the new install (they carry the release's annotations).
 
+Which releases: those the state lists as pending, and every release the program is about to manage
+(its offline render) that the state does not know yet: the engine may be killed after Helm began an
+install but before its checkpoint recorded the operation. Students' own Helm releases (lab 20) are
+neither, and are never touched.
+
 The cluster is reached with the kubeconfig of the Kubernetes provider the release was bound to, as
 the state holds it (`pulumi stack export --show-secrets`): a first `up` killed midway has not yet
 written the session's kubeconfig file.
@@ -32,23 +37,44 @@ def _plain(value):
     return value
 
 
-def interrupted_releases(deployment: dict) -> list[dict]:
-    """The Helm releases a killed run left pending: [{"namespace", "name", "kubeconfig", "installing"}]."""
+def _release_key(resource: dict) -> tuple[str, str]:
+    inputs = resource.get("inputs") or {}
+    return _plain(inputs.get("namespace")) or "default", _plain(inputs.get("name"))
+
+
+def interrupted_releases(deployment: dict, planned: set[tuple[str, str]] = frozenset()) -> list[dict]:
+    """The Helm releases a killed run may have left behind: [{"namespace", "name", "kubeconfig",
+    "installing"}]: the state's pending ones, and those of `planned` (namespace, name) it does not know."""
     providers = {}
     for resource in deployment.get("resources") or []:
         if resource.get("type") == PROVIDER_TYPE:
             reference = f"{resource['urn']}::{resource.get('id', '')}"
             providers[reference] = _plain((resource.get("inputs") or {}).get("kubeconfig"))
-    found = []
+    found: dict[tuple[str, str], dict] = {}
     for operation in deployment.get("pending_operations") or []:
         resource = operation.get("resource") or {}
-        inputs = resource.get("inputs") or {}
-        if resource.get("type") != RELEASE_TYPE or not inputs.get("name"):
+        if resource.get("type") != RELEASE_TYPE or not _release_key(resource)[1]:
             continue
-        found.append({"namespace": _plain(inputs.get("namespace")) or "default", "name": _plain(inputs["name"]),
-                      "kubeconfig": providers.get(resource.get("provider", "")),
-                      "installing": operation.get("type") == "creating"})
-    return found
+        namespace, name = _release_key(resource)
+        found[(namespace, name)] = {"namespace": namespace, "name": name,
+                                    "kubeconfig": providers.get(resource.get("provider", "")),
+                                    "installing": operation.get("type") == "creating"}
+    known = {_release_key(r) for r in deployment.get("resources") or [] if r.get("type") == RELEASE_TYPE}
+    kubeconfigs = [k for k in providers.values() if k]
+    for namespace, name in sorted(set(planned) - known - set(found)):
+        if len(kubeconfigs) == 1:  # one cluster per stack: its provider is the one a release would use
+            found[(namespace, name)] = {"namespace": namespace, "name": name, "kubeconfig": kubeconfigs[0],
+                                        "installing": True}
+    return list(found.values())
+
+
+def planned_releases(settings) -> set[tuple[str, str]]:
+    """(namespace, name) of every Helm release the program registers for `settings` (offline render)."""
+    from infra.catalog import Catalog
+    from infra.render import RELEASE_TYPE as RENDERED, record_program
+
+    registrations, _ = record_program(settings, Catalog.load())
+    return {(reg.inputs["namespace"], reg.inputs["name"]) for reg in registrations if reg.type == RENDERED}
 
 
 def unblock(release: dict, api=None) -> list[str]:

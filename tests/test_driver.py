@@ -176,6 +176,8 @@ BROKEN_STATE = ("warning: A new version of Pulumi is available.\n"
 class _Failing:
     """A LocalWorkspace and Stack stand-in whose call named `fails` raises as the Pulumi CLI would."""
 
+    name = "monday-kind"
+
     def __init__(self, fails, error):
         self.fails, self.error = fails, error
 
@@ -313,8 +315,6 @@ def test_without_a_passphrase_in_the_environment_the_fix_is_the_file_alone(monke
 class _Interrupted(_Failing):
     """A stack a killed run left with a pending Helm install."""
 
-    name = "monday-kind"
-
     def __init__(self):
         super().__init__(None, None)
         self.calls = []
@@ -341,6 +341,7 @@ def test_after_a_killed_run_the_pending_helm_record_goes_and_pending_creates_are
     monkeypatch.setattr(pulumi_driver, "_stack", lambda ws, name: fake)
     unblocked = []
     monkeypatch.setattr(recovery, "unblock", lambda release: unblocked.append(release) or ["sh.helm.release.v1.loki.v1"])
+    monkeypatch.setattr(recovery, "planned_releases", lambda settings: {("logging", "loki")})
     UP(pulumi_driver)
     assert [(r["namespace"], r["name"]) for r in unblocked] == [("logging", "loki")]
     assert fake.calls == [("refresh", True), ("up", None)]

@@ -73,3 +73,22 @@ def test_nothing_is_deleted_when_no_record_is_pending():
 
 def test_without_a_kubeconfig_in_the_state_nothing_is_attempted():
     assert unblock({"namespace": "logging", "name": "loki", "kubeconfig": None}) == []
+
+
+def test_a_planned_release_the_state_does_not_know_is_treated_as_an_interrupted_install():
+    # Killed after Helm began installing but before the engine's checkpoint recorded the operation.
+    known = {"urn": "urn:r", "type": "kubernetes:helm.sh/v3:Release", "inputs": {"name": "traefik", "namespace": "traefik"}}
+    state = deployment([])
+    state["resources"].append(known)
+    found = interrupted_releases(state, {("traefik", "traefik"), ("monitoring", "kube-prometheus-stack")})
+    assert found == [{"namespace": "monitoring", "name": "kube-prometheus-stack", "kubeconfig": KUBECONFIG,
+                      "installing": True}]
+
+
+def test_the_planned_releases_are_the_renders(tmp_path):
+    from infra.recovery import planned_releases
+    from infra.settings import StackSettings
+
+    assert planned_releases(StackSettings(target="kwok", lab="logging")) >= {("logging", "loki"), ("logging", "alloy"),
+                                                                             ("monitoring", "kube-prometheus-stack")}
+    assert planned_releases(StackSettings(target="kwok", lab="")) == set()
