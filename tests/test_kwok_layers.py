@@ -50,3 +50,40 @@ def test_traefik_stays_in_the_cluster(tmp_path):
 def test_the_metallb_pool_names_a_range_no_network_routes(tmp_path):
     pools = objects_of_kind(render_with_layers(tmp_path, ["loadbalancer"], KWOK), "IPAddressPool")
     assert [pool["spec"]["addresses"] for pool in pools.values()] == [["192.0.2.100-192.0.2.150"]]
+
+
+def test_the_crds_a_chart_installs_from_its_crds_folder_go_with_the_layer(tmp_path):
+    """Helm never deletes them: each such release depends on a ChartCrds naming their API groups."""
+    document = render_with_layers(tmp_path, ["ingress", "monitoring", "autoscaler"], KWOK)
+    assert "traefik-crds" in release_named(document, "traefik")["depends_on"]
+    assert "kube-prometheus-stack-crds" in release_named(document, "kube-prometheus-stack")["depends_on"]
+    assert "kwok-crds" in release_named(document, "kwok")["depends_on"]
+
+
+class _Crds:
+    """The API server's CRD list, as the kubernetes client returns it; deletions take effect at once."""
+
+    def __init__(self, groups: dict[str, str]):
+        self.groups = dict(groups)  # name -> group
+        self.deleted: list[str] = []
+
+    def list_custom_resource_definition(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(items=[SimpleNamespace(metadata=SimpleNamespace(name=n), spec=SimpleNamespace(group=g))
+                                      for n, g in self.groups.items()])
+
+    def delete_custom_resource_definition(self, name):
+        self.deleted.append(name)
+        del self.groups[name]
+
+
+def test_chart_crds_deletes_only_its_groups(monkeypatch):
+    from infra.layers import chart_crds
+
+    api = _Crds({"ingressroutes.traefik.io": "traefik.io", "apis.hub.traefik.io": "hub.traefik.io",
+                 "prometheuses.monitoring.coreos.com": "monitoring.coreos.com"})
+    monkeypatch.setattr(chart_crds, "_api", lambda kubeconfig: api)
+    chart_crds.ChartCrdsProvider().delete("traefik.io", {"groups": ["hub.traefik.io", "traefik.io"], "kubeconfig": "x"})
+    assert sorted(api.deleted) == ["apis.hub.traefik.io", "ingressroutes.traefik.io"]
+    assert list(api.groups) == ["prometheuses.monitoring.coreos.com"]

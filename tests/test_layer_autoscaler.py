@@ -209,7 +209,8 @@ def test_node_template_is_a_valid_node_for_the_cluster_version(tmp_path, shared)
 
 def test_releases_wait_for_what_they_really_need(document):
     releases = releases_by_name(document)
-    assert releases["kwok"]["depends_on"] == ["Namespace/kwok"]
+    # ...and on the resource that deletes its chart's CRDs once it is uninstalled (infra.layers.chart_crds).
+    assert releases["kwok"]["depends_on"] == ["Namespace/kwok", "kwok-crds"]
     # Stage objects are KWOK custom resources: after the release that installs KWOK's CRDs.
     assert releases["stage-fast"]["depends_on"] == ["Namespace/kwok", "release/kwok"]
     # cluster-autoscaler reads its two ConfigMaps at start; it needs no KWOK CRD, so no wait on kwok.

@@ -56,7 +56,7 @@ def test_kind_render_pins_the_chart_and_passes_the_contract_check(tmp_path, shar
 
 def test_the_release_waits_for_its_namespace_only(tmp_path):
     document = render_with_layers(tmp_path, ["monitoring"])
-    assert _release(document)["depends_on"] == ["Namespace/monitoring"]
+    assert _release(document)["depends_on"] == ["Namespace/monitoring", "kube-prometheus-stack-crds"]
     assert set(objects_of_kind(document, "Namespace")) == {"monitoring"}
 
 

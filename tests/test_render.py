@@ -36,7 +36,7 @@ def test_render_follows_the_contract(ingress_render):
         "name": "traefik", "namespace": "traefik", "chart": "traefik",
         "repo": "https://traefik.github.io/charts", "version": "41.3.0",
     }
-    assert release["depends_on"] == ["Namespace/traefik", "manifest/gateway-api-crds"]
+    assert release["depends_on"] == ["Namespace/traefik", "manifest/gateway-api-crds", "traefik-crds"]
     assert [obj["kind"] for obj in doc["objects"]] == ["Namespace"]
 
 

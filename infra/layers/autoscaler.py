@@ -139,6 +139,7 @@ NODE_AUTOSCALING = (SIMULATED, NODE_POOL, CLUSTER_AUTOSCALER_AWS)
 
 KWOK_RELEASE = "kwok"
 STAGE_FAST_RELEASE = "stage-fast"
+KWOK_CRD_GROUPS = ["kwok.x-k8s.io"]  # the kwok chart's crds/ folder (removed with the layer)
 CLUSTER_AUTOSCALER_RELEASE = "cluster-autoscaler"
 KWOK_NAMESPACE = "kwok"
 CLUSTER_AUTOSCALER_NAMESPACE = "cluster-autoscaler"
@@ -334,7 +335,8 @@ class AutoscalerLayer(Layer):
             return
 
         kwok_ns = self.namespace(KWOK_NAMESPACE)
-        self.kwok = self.release(KWOK_RELEASE, kwok_ns, KWOK_PIN, kwok_values(caps))
+        crds = self.chart_crds(KWOK_RELEASE, KWOK_CRD_GROUPS)
+        self.kwok = self.release(KWOK_RELEASE, kwok_ns, KWOK_PIN, kwok_values(caps), crds)
         # Stage objects are KWOK custom resources: after the release that installs their CRDs.
         self.stage_fast = self.release(STAGE_FAST_RELEASE, kwok_ns, STAGE_FAST_PIN, stage_fast_values(caps),
                                        self.kwok)

@@ -159,3 +159,11 @@ class Layer(pulumi.ComponentResource):
             timeout=600,
             opts=self.child_opts(*([namespace] if owned else []), *depends_on, after_requirements=after_requirements),
         )
+
+    def chart_crds(self, name: str, groups: list[str]) -> pulumi.Resource:
+        """The CRDs of API `groups` that release `name`'s chart installs from its crds/ folder, deleted
+        with the layer (infra.layers.chart_crds: Helm never deletes them). The release depends on it,
+        so Pulumi uninstalls the release (its operator) before the CRDs go."""
+        from infra.layers.chart_crds import ChartCrds
+
+        return ChartCrds(f"{name}-crds", groups, self.ctx.cluster.kubeconfig, pulumi.ResourceOptions(parent=self))

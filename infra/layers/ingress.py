@@ -32,6 +32,7 @@ GATEWAY_CLASS = "traefik"
 GATEWAY = "traefik-gateway"
 WEB_ENTRYPOINT_PORT = 8000  # Traefik's container port for `web`; the Gateway listener must match it
 WORKLOADS = {"traefik": [Workload("traefik", "resources")]}
+CRD_GROUPS = ["traefik.io", "hub.traefik.io"]  # the chart's crds/ folder (removed with the layer)
 
 
 def traefik_values(caps: Capabilities) -> dict:
@@ -89,5 +90,6 @@ class IngressLayer(Layer):
     def __init__(self, name, ctx, provider, requires=None):
         super().__init__(name, ctx, provider, requires)
         namespace = self.namespace(NAMESPACE)
-        self.traefik = self.release("traefik", namespace, PIN, traefik_values(ctx.capabilities))
+        crds = self.chart_crds("traefik", CRD_GROUPS)
+        self.traefik = self.release("traefik", namespace, PIN, traefik_values(ctx.capabilities), crds)
         self.register_outputs({"ingress_class": INGRESS_CLASS, "gateway": f"{NAMESPACE}/{GATEWAY}"})

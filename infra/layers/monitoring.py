@@ -124,6 +124,7 @@ RETENTION = "6h"
 RETENTION_SIZE = "1GB"
 
 _RELOADER = "prometheusOperator.prometheusConfigReloader.resources"
+CRD_GROUPS = ["monitoring.coreos.com"]  # the crds subchart's crds/ folder (removed with the layer)
 _ADMISSION_JOBS = "prometheusOperator.admissionWebhooks.patch.resources"
 WORKLOADS = {
     RELEASE: [
@@ -274,7 +275,8 @@ class MonitoringLayer(Layer):
             },
             opts=self.child_opts(namespace),
         )
-        self.stack = self.release(RELEASE, namespace, PIN, kube_prometheus_stack_values(ctx))
+        crds = self.chart_crds(RELEASE, CRD_GROUPS)
+        self.stack = self.release(RELEASE, namespace, PIN, kube_prometheus_stack_values(ctx), crds)
         self.urls = {
             "grafana": self.web_ui("grafana", namespace, GRAFANA_SERVICE, GRAFANA_PORT),
             "prometheus": self.web_ui("prometheus", namespace, PROMETHEUS_SERVICE, PROMETHEUS_PORT),

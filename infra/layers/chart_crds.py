@@ -1,0 +1,75 @@
+"""The CRDs a chart installs from its `crds/` folder, removed with the layer.
+
+Helm installs a chart's `crds/` folder once and never upgrades or deletes it (its documented policy:
+deleting a CRD deletes every object of it cluster-wide). A lab cluster is the opposite case: `lab down`
+and switching labs must leave nothing of a layer behind, or the next lab sees stale APIs (and the
+teardown checks see our CRDs left in the API server). So each release whose chart carries such a
+folder depends on a `ChartCrds` resource naming the API groups of those CRDs; it does nothing at
+create (Helm makes them) and, when the layer goes, deletes every CRD of those groups and waits until
+the API server has removed them, after the release is uninstalled (the release depends on it, so
+Pulumi deletes the release, and its operator, first).
+
+A Python dynamic resource, like the kind and kwok clusters: it needs no provider plugin.
+"""
+from __future__ import annotations
+
+import time
+
+import pulumi
+import pulumi.dynamic as dynamic
+
+DELETE_TIMEOUT_S = 120
+
+
+def _api(kubeconfig: str):
+    import yaml
+    from kubernetes import client, config
+
+    return client.ApiextensionsV1Api(config.new_client_from_config_dict(yaml.safe_load(kubeconfig)))
+
+
+def crds_of(api, groups: list[str]) -> list[str]:
+    return sorted(crd.metadata.name for crd in api.list_custom_resource_definition().items if crd.spec.group in groups)
+
+
+class ChartCrdsProvider(dynamic.ResourceProvider):
+    def create(self, props: dict) -> dynamic.CreateResult:
+        return dynamic.CreateResult(id_=",".join(props["groups"]), outs=props)
+
+    def diff(self, id_: str, olds: dict, news: dict) -> dynamic.DiffResult:
+        changed = sorted(olds.get("groups") or []) != sorted(news.get("groups") or [])
+        # A new kubeconfig (credentials rotated) changes nothing to delete: update in place.
+        return dynamic.DiffResult(changes=changed or olds.get("kubeconfig") != news.get("kubeconfig"),
+                                  replaces=["groups"] if changed else [])
+
+    def update(self, id_: str, olds: dict, news: dict) -> dynamic.UpdateResult:
+        return dynamic.UpdateResult(outs=news)
+
+    def delete(self, id_: str, props: dict) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        api = _api(props["kubeconfig"])
+        try:
+            names = crds_of(api, props["groups"])
+        except HTTPError:  # no API server answers: the cluster is gone, and its CRDs with it
+            return
+        for name in names:
+            try:
+                api.delete_custom_resource_definition(name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        deadline = time.monotonic() + DELETE_TIMEOUT_S
+        while (left := crds_of(api, props["groups"])) and time.monotonic() < deadline:
+            time.sleep(1)
+        if left:
+            raise RuntimeError(f"CRDs still being deleted after {DELETE_TIMEOUT_S} s: {', '.join(left)}")
+
+
+class ChartCrds(dynamic.Resource):
+    def __init__(self, name: str, groups: list[str], kubeconfig: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(ChartCrdsProvider(), name, {"groups": sorted(groups), "kubeconfig": kubeconfig},
+                         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                             additional_secret_outputs=["kubeconfig"])))
