@@ -26,6 +26,12 @@ pytestmark = pytest.mark.controlplane
 LABS = [lab.slug for lab in Catalog.load(LABS_DIR).labs]
 MANAGED_BY = "app.kubernetes.io/managed-by=k8s-labs"
 SKIPPED: dict[str, int] = {}  # lab -> checks `lab test` skipped (they need running containers)
+# Labs whose own files are wrong outside the `default` session, known and filed: their `lab test` must
+# fail here (when it passes, the defect is fixed and the entry goes).
+KNOWN_LAB_DEFECTS = {
+    "persistent-volume": "issue 14: the solution pins its PV to node labs-default-worker, which exists only "
+                         "in a session named `default`",
+}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +94,9 @@ def test_lab_comes_up_converges_changes_nothing_twice_and_matches_its_render(cli
         assert record and record["status"] == "deployed", f"release {release['name']}: {record}"
 
     tested = cli.run("lab", "test", f"--lab={lab}", "--target=kwok", "--timeout=60", check=False)
+    if lab in KNOWN_LAB_DEFECTS:
+        assert tested.returncode != 0, f"{lab} now passes: remove it from KNOWN_LAB_DEFECTS"
+        pytest.xfail(KNOWN_LAB_DEFECTS[lab])
     assert tested.returncode == 0, tested.output[-5000:]
     summary = re.search(r"lab test on kwok: (.*)", tested.output)
     assert summary and not re.search(r"\b[1-9]\d* failed", summary.group(1)), tested.output[-5000:]
