@@ -303,13 +303,18 @@ def release_stale_locks(backend: str, stack_name: str, alive=None, host: str | N
 
 
 def _process_alive(pid: int) -> bool:
+    """A killed run's process can linger as a zombie until its parent reaps it: dead all the same."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # another user's process
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the signal check above is all there is
+    return state not in ("Z", "X")
 
 
 def remove_session_files(session: str) -> None:

@@ -345,3 +345,27 @@ def test_after_a_killed_run_the_pending_helm_record_goes_and_pending_creates_are
     UP(pulumi_driver)
     assert [(r["namespace"], r["name"]) for r in unblocked] == [("logging", "loki")]
     assert fake.calls == [("refresh", True), ("up", None)]
+
+
+def test_a_killed_runs_process_left_as_a_zombie_holds_no_lock(tmp_path):
+    """SIGKILL leaves the CLI a zombie until its parent reaps it: `kill -0` still finds it, /proc says Z."""
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        child.send_signal(signal.SIGKILL)
+        time.sleep(0.3)  # killed, not reaped yet: a zombie
+        lock = _lock(tmp_path, "monday-kind", child.pid, socket.gethostname())
+        assert driver.release_stale_locks(tmp_path.as_uri(), "monday-kind") == [lock]
+        live = subprocess.Popen(["sleep", "60"])
+        try:
+            held = _lock(tmp_path, "monday-kind", live.pid, socket.gethostname())
+            assert driver.release_stale_locks(tmp_path.as_uri(), "monday-kind") == [] and held.exists()
+        finally:
+            live.kill()
+            live.wait()
+    finally:
+        child.wait()

@@ -339,8 +339,9 @@ def test_children_belong_to_the_mesh_component_on_the_cluster_provider(registrat
         "kubernetes:core/v1:Namespace", *["kubernetes:helm.sh/v3:Release"] * 5,
         "kubernetes:monitoring.coreos.com/v1:PodMonitor", "kubernetes:monitoring.coreos.com/v1:PodMonitor",
         "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+        "pulumi-python:dynamic:Resource",  # istio-base-crds: Istio's CRDs go with the layer (chart_crds)
     ]
-    assert all(r.provider.startswith(provider.urn) for r in children)
+    assert all(r.provider.startswith(provider.urn) for r in children if r.type.startswith("kubernetes:"))
 
 
 def test_istiod_waits_for_the_gateway_api_crds_and_monitors_for_the_prometheus_crds(registrations):

@@ -117,6 +117,8 @@ ZTUNNEL_PIN = ChartPin(chart="ztunnel", repo=ISTIO_REPO, version=ISTIO_VERSION)
 KIALI_PIN = ChartPin(chart="kiali-server", repo="https://kiali.org/helm-charts", version="2.29.0")
 
 NAMESPACE = "istio-system"
+# The API groups of istio-base's CRDs (removed with the layer: infra.layers.chart_crds).
+ISTIO_CRD_GROUPS = ["extensions.istio.io", "networking.istio.io", "security.istio.io", "telemetry.istio.io"]
 BASE_RELEASE, ISTIOD_RELEASE, CNI_RELEASE, ZTUNNEL_RELEASE, KIALI_RELEASE = (
     "istio-base", "istiod", "istio-cni", "ztunnel", "kiali")
 PROFILE = "ambient"
@@ -267,7 +269,9 @@ class MeshLayer(Layer):
         # Istio itself needs the Gateway API CRDs, not the monitoring layer (only Kiali and the monitors
         # do): it installs in parallel with kube-prometheus-stack.
         istio = dict(after_requirements=False)
-        self.base = self.release(BASE_RELEASE, namespace, BASE_PIN, base_values(caps), **istio)
+        # istio-base's CRDs carry `helm.sh/resource-policy: keep`: Helm leaves them at uninstall.
+        base_crds = self.chart_crds(BASE_RELEASE, ISTIO_CRD_GROUPS)
+        self.base = self.release(BASE_RELEASE, namespace, BASE_PIN, base_values(caps), base_crds, **istio)
         self.istiod = self.release(ISTIOD_RELEASE, namespace, ISTIOD_PIN, istiod_values(caps), self.base,
                                    self.required["gateway-api"], **istio)
         # The data plane and Kiali need Istio's CRDs (istio-base), not a running istiod: ztunnel and the
