@@ -37,17 +37,7 @@ def ensure_passphrase() -> Path:
     """The state passphrase file, created once with a random passphrase, readable by its owner only."""
     file = paths.passphrase_file()
     if not file.exists():
-        write_private(file, secrets.token_urlsafe(32))
-    return file
-
-
-def write_private(file: Path, text: str) -> Path:
-    """Write a file only its owner can read (kubeconfigs): created 0600 before any byte is written."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.unlink(missing_ok=True)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+        paths.write_private(file, secrets.token_urlsafe(32))
     return file
 
 
@@ -186,7 +176,7 @@ class PulumiDriver:
                                                              on_output=self._log, color="never"),
                             settings.stack_name)
         if "kubeconfig" in outputs:
-            write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
+            paths.write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
 
     def _resume_interrupted(self, stack, settings: StackSettings) -> None:

@@ -59,10 +59,10 @@ class SessionRecord:
 
     def expired(self, now: datetime | None = None) -> bool:
         expires = self.expires
-        return bool(expires and (now or _now()) >= expires)
+        return bool(expires and (now or utc_now()) >= expires)
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
@@ -157,7 +157,7 @@ def record(settings, now: datetime | None = None) -> SessionRecord:
             existing.options[settings.target] = options
             _write(existing)
         return existing
-    now = (now or _now()).replace(microsecond=0)
+    now = (now or utc_now()).replace(microsecond=0)
     expires = _cloud_expiry(settings) or now + timedelta(hours=session_hours(settings))
     fresh = SessionRecord(session=settings.session, targets=[settings.target], created_at=now.isoformat(),
                           expires_at=expires.isoformat(), options={settings.target: _cluster_options(settings)})
@@ -174,7 +174,7 @@ def extend(session: str, hours: int, now: datetime | None = None) -> SessionReco
     if existing is None:
         raise LabsError(f"session '{session}' has no record: `invoke session list` shows the sessions "
                         "(a session gets one at its first `lab up`)")
-    existing.expires_at = ((now or _now()).replace(microsecond=0) + timedelta(hours=hours)).isoformat()
+    existing.expires_at = ((now or utc_now()).replace(microsecond=0) + timedelta(hours=hours)).isoformat()
     _write(existing)
     return existing
 
@@ -184,7 +184,7 @@ def expiry_warning(session: str, now: datetime | None = None) -> str | None:
     existing = load(session)
     if existing is None or not existing.expired(now):
         return None
-    late = duration((now or _now()) - existing.expires)
+    late = duration((now or utc_now()) - existing.expires)
     return (f"warning: session '{session}' expired {late} ago ({existing.expires_at}): "
             f"`invoke session down --session={session}` removes it, "
             f"`invoke session extend --session={session} --hours=N` keeps it")
@@ -252,7 +252,7 @@ def cost_so_far(existing: SessionRecord | None, now: datetime | None = None) -> 
     created = existing.created
     if created is None:
         return "n/a"
-    hours = max(0.0, ((now or _now()) - created).total_seconds() / 3600)
+    hours = max(0.0, ((now or utc_now()) - created).total_seconds() / 3600)
     for name in COST_MODULES:
         try:
             module = importlib.import_module(name)

@@ -180,7 +180,7 @@ def test_up_with_a_lab_applies_its_starting_point_in_each_students_namespace(cla
         assert "lab-ingress" not in call["stdin"]
     for student in ("student-01", "student-02", "student-03"):  # in the cluster, where the checks look
         assert f"/apis/apps/v1/namespaces/{student}/deployments/blue" in fake_cluster.objects
-    from infra.classroom.commands import load_record
+    from infra.classroom.record import load_record
 
     assert load_record("default").started == {f"student-0{i}": "ingress" for i in (1, 2, 3)}
 
@@ -217,13 +217,13 @@ def test_the_starting_point_is_applied_a_few_students_at_a_time(classroom_driver
             with lock:
                 state["active"] -= 1
 
-    monkeypatch.setattr("infra.commands._kubectl", slow)
+    monkeypatch.setattr("infra.commands.kubectl", slow)
     invoke("classroom", "up", "--students=6", "--lab=ingress", "--parallel=2")
     assert len(kubectl.applied()) == 6 and state["most"] == 2
 
 
 def test_a_failed_starting_point_is_reported_after_the_others_and_retried(classroom_driver, capsys):
-    from infra.classroom.commands import load_record
+    from infra.classroom.record import load_record
 
     kubectl = classroom_driver.kubectl
     kubectl.failing = {"student-02"}

@@ -58,7 +58,7 @@ def driver(monkeypatch):
     KUBECTL_CALLS.clear()
     KUBECTL_STDIN.clear()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
-    monkeypatch.setattr(commands, "_kubectl", fake_kubectl)
+    monkeypatch.setattr(commands, "kubectl", fake_kubectl)
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
     return FakeDriver
 
@@ -136,9 +136,9 @@ def test_a_kubectl_that_never_returns_is_one_line_not_a_traceback(monkeypatch, c
     args = ["delete", "service", "traefik", "-n", "traefik", "--wait=true", "--timeout=600s"]
     if check:
         with pytest.raises(LabsError, match="did not finish within"):
-            commands._kubectl(args, "/tmp/kubeconfig", None)
+            commands.kubectl(args, "/tmp/kubeconfig", None)
     else:  # the cloud teardown goes on to the destroy
-        assert commands._kubectl(args, "/tmp/kubeconfig", None, check=False).returncode != 0
+        assert commands.kubectl(args, "/tmp/kubeconfig", None, check=False).returncode != 0
 
 
 def test_kubectl_outlives_its_own_longest_timeout():
@@ -285,7 +285,8 @@ def data_path_labs(tmp_path, monkeypatch):
 
     from infra.catalog import Catalog
     from infra.checks import ClusterReader
-    from infra.driver import session_kubeconfig, write_private
+    from infra.driver import session_kubeconfig
+    from infra.paths import write_private
     from tests.conftest import write_lab
     from tests.fake_cluster import FakeCluster
 

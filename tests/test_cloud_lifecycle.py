@@ -94,7 +94,7 @@ def fakes(monkeypatch):
     FakeDriver.instances, FakeDriver.stacks, FakeDriver.config, FakeDriver.ups = [], [], {}, []
     kubectl = FakeKubectl()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
-    monkeypatch.setattr(commands, "_kubectl", kubectl)
+    monkeypatch.setattr(commands, "kubectl", kubectl)
     monkeypatch.setattr(commands, "require_target_sdk", lambda settings: None)
     for target in ("gke", "eks", "aks", "kind"):
         monkeypatch.setattr(f"infra.clusters.{target}.{target.capitalize()}Target.preflight", lambda self, s: None)
@@ -173,7 +173,7 @@ def _load_balancer(fakes, monkeypatch, status: dict):
             return subprocess.CompletedProcess(args, 0, json.dumps({"status": {"loadBalancer": status}}), "")
         return fakes(args, kubeconfig, context, check)
 
-    monkeypatch.setattr(commands, "_kubectl", kubectl)
+    monkeypatch.setattr(commands, "kubectl", kubectl)
 
 
 def test_web_uis_move_under_the_load_balancers_address_and_stay_there(fakes, monkeypatch):
@@ -376,6 +376,6 @@ def test_session_orphans_needs_a_cloud_target_and_its_cli(monkeypatch, capsys):
 
 
 def test_lab_commands_on_a_cloud_never_fall_back_to_a_kind_context(fakes, monkeypatch):
-    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: None)
+    monkeypatch.setattr(commands, "kubectl", lambda *args, **kwargs: None)
     with pytest.raises(LabsError, match="no kubeconfig for session 'monday' yet"):
         commands._kube_target(StackSettings(session="monday", target="gke"), None, None)

@@ -122,9 +122,9 @@ def test_pulumi_runs_the_program_and_dynamic_provider_with_this_interpreter():
 
 
 def test_private_files_are_created_0600_and_replaced(tmp_path):
-    file = driver.write_private(tmp_path / "kubeconfig", "first")
+    file = paths.write_private(tmp_path / "kubeconfig", "first")
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
-    driver.write_private(file, "second")
+    paths.write_private(file, "second")
     assert file.read_text() == "second" and stat.S_IMODE(file.stat().st_mode) == 0o600
 
 

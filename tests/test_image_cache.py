@@ -333,7 +333,7 @@ def test_invoke_images_cache_up_without_docker_is_one_line(monkeypatch, capsys):
 
 
 def test_session_down_removes_the_sessions_cache_wiring(docker, monkeypatch, tmp_path):
-    from infra import commands, paths
+    from infra import commands, instructor, paths
 
     class Driver:
         def __init__(self, session):
@@ -353,7 +353,7 @@ def test_session_down_removes_the_sessions_cache_wiring(docker, monkeypatch, tmp
     monkeypatch.setattr(imagecache, "unwire", lambda session: removed.append(session) or real_unwire(session))
     wire("monday")
     wire("tuesday")
-    commands.session_down("monday")
+    instructor.session_down("monday")
     assert removed == ["monday"]
     assert not mirrors_dir("monday").exists()
     assert (mirrors_dir("tuesday") / "docker.io" / "hosts.toml").is_file()

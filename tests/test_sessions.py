@@ -33,7 +33,7 @@ class FakeDriver:
 @pytest.fixture
 def offline(monkeypatch):
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
-    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: None)
+    monkeypatch.setattr(commands, "kubectl", lambda *args, **kwargs: None)
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
 
 

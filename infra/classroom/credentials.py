@@ -130,7 +130,7 @@ def issue_kubeconfigs(session: str, students: list[Student], kubeconfig: str | P
                       now: datetime | None = None) -> dict[str, Path]:
     """One kubeconfig per student (in parallel, bounded); returns their paths by student id."""
     from kubernetes import client, config
-    from infra.driver import write_private
+    from infra.paths import write_private
 
     seconds = expiration_seconds(expires, now)
     access = cluster_access(kubeconfig, context, server)
