@@ -157,8 +157,12 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
     from infra.classroom.grafana import grafana_accounts, uses_grafana
 
     if uses_grafana(lab or _lab(lab_slug or None)):
-        grafana_accounts(settings.session, class_, str(kubeconfig))
-        core.console.print(f"Grafana: one login per student (role Editor), printed on their card only")
+        if caps.containers_run:
+            grafana_accounts(settings.session, class_, str(kubeconfig))
+            core.console.print("Grafana: one login per student (role Editor), printed on their card only")
+        else:  # Grafana's API answers from a running process: there is none on this target
+            core.console.print(f"[yellow]Grafana: students' logins skipped on {settings.target} (no container runs "
+                               "there, so Grafana cannot answer)[/yellow]", soft_wrap=True)
     core.console.print(
         f"[green]classroom ready[/green]: {len(class_)} students in their namespaces on {settings.stack_name}; "
         f"{len(issued)} kubeconfigs (valid until {session_record.expires_at}) in {students_dir(settings.session)}. "
