@@ -83,11 +83,11 @@ def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int =
     settings = replace(settings, lab=lab.slug)
     get_target(settings.target).preflight(settings)
     settings = confirm_cloud_cost(settings, yes, students)
-    from infra.sessions import record
+    from infra.sessions import recording
 
-    record(settings)  # target, creation time and expiry, kept from the session's first up
     driver = make_driver(settings.session)
-    outputs = driver.up(settings, f"lab {lab.id} on {settings.stack_name}")
+    with recording(settings):  # target, creation time and expiry, once the session's cluster exists
+        outputs = driver.up(settings, f"lab {lab.id} on {settings.stack_name}")
     # The starting point, so late joiners and fresh clusters have what the guide assumes.
     kube = _kube_target(settings, None, None)
     settings = publish_at_ingress_address(settings, lab, driver, kube)

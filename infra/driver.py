@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from rich.console import Console
 from infra import paths
 from infra.errors import LabsError
 from infra.progress import ProgressDisplay
+from infra.sessions import RUN_LOG
 from infra.settings import StackSettings
 from infra.toolchain import require_tool
 
@@ -58,16 +58,12 @@ def pulumi_error_line(exc: Exception) -> str:
 
 def run_log(session: str) -> Path:
     """The engine's whole output of the session's last update or destroy (the screen shows progress)."""
-    return paths.session_dir(session) / "last-run.log"
+    return paths.session_dir(session) / RUN_LOG
 
 
 def session_kubeconfig(session: str) -> Path:
     """The cluster's kubeconfig, from the stack's secret output, kept 0600 in the session folder."""
     return paths.session_dir(session) / "kubeconfig"
-
-
-def backend_url(session: str) -> str:
-    return os.environ.get("PULUMI_BACKEND_URL") or (paths.session_dir(session) / "pulumi").as_uri()
 
 
 def interpreter_env() -> dict[str, str]:
@@ -104,7 +100,7 @@ class PulumiDriver:
         from pulumi import automation as auto
 
         pulumi_bin = Path(require_tool("pulumi"))
-        backend = backend_url(self.session)
+        backend = paths.backend_url(self.session)
         if backend.startswith("file://"):
             # The folder itself, not the URL's text: Path.as_uri() percent-encodes (a space is %20).
             folder = backend.removeprefix("file://").split("?", 1)[0]
@@ -184,7 +180,7 @@ class PulumiDriver:
         lock, unblock the Helm releases it interrupted (infra.recovery), clear its pending creates."""
         from infra.recovery import interrupted_releases, planned_releases, unblock
 
-        stale = release_stale_locks(backend_url(self.session), stack.name)
+        stale = release_stale_locks(paths.backend_url(self.session), stack.name)
         if stale:
             self.console.print(f"note: an interrupted run had left {stack.name} locked; lock released")
         deployment = stack.export_stack().deployment or {}
@@ -259,7 +255,7 @@ class PulumiDriver:
                 result = operation(progress.handle)
             except auto.ConcurrentUpdateError:
                 # A run killed hard (a second Ctrl-C) leaves its lock behind: release it and go on.
-                if not release_stale_locks(backend_url(self.session), stack_name):
+                if not release_stale_locks(paths.backend_url(self.session), stack_name):
                     raise
                 self.console.print(f"note: an interrupted run had left {stack_name} locked; lock released")
                 result = operation(progress.handle)
@@ -305,14 +301,3 @@ def _process_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True  # no /proc (macOS): the signal check above is all there is
     return state not in ("Z", "X")
-
-
-def remove_session_files(session: str) -> None:
-    """What a session leaves on this machine once its stacks are gone: state folder and stack files."""
-    from infra.clusters import TARGETS
-
-    shutil.rmtree(paths.session_dir(session), ignore_errors=True)
-    for target in TARGETS:
-        (paths.STACKS_DIR / f"Pulumi.{StackSettings(session=session, target=target).stack_name}.yaml").unlink(
-            missing_ok=True
-        )

@@ -84,7 +84,9 @@ def session_list(now: datetime | None = None) -> None:
         table.add_column(column, overflow="fold")
     for info in sessions:
         record = info.record
-        if record is None:
+        if info.problem:
+            target, age, expires = "?", "?", "[red]unreadable record (below)[/red]"
+        elif record is None:
             age = expires = "?"
             target = "?"
         else:
@@ -99,6 +101,9 @@ def session_list(now: datetime | None = None) -> None:
         table.add_row(escape(info.session), escape(target), age, expires, escape(", ".join(info.stacks) or "-"),
                       escape(info.cost))
     out.print(table)
+    for info in sessions:
+        if info.problem:
+            console.print(f"[red]error:[/red] {escape(info.problem)}", highlight=False, soft_wrap=True)
 
 
 def session_extend(session: str, hours: int) -> None:
@@ -116,20 +121,25 @@ def session_down(session: str) -> None:
     Service and PersistentVolumeClaim through the cluster's kubeconfig (the cloud controllers
     delete the load balancers and disks), and only then the destroy, which removes the cluster
     before its network (Pulumi deletes dependents first).
+
+    A session whose state holds nothing (a first `up` that failed before creating anything) needs no
+    destroy: its files go without the Pulumi CLI.
     """
     from infra.classroom.fanout import remove_tenant_clusters
     from infra.clusters import CLOUD_TARGETS, LOCAL_TARGET_TOOLS, TARGETS, get_target
-    from infra.driver import remove_session_files
     from infra.paths import check_session_name
+    from infra.sessions import created_resources, remove_files
 
     check_session_name(session)
     remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
-    driver = commands.make_driver(session)
-    for stack in driver.list_stacks():
-        target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
-        if target in CLOUD_TARGETS:
-            commands.release_cloud_stack(driver, session, stack, target)
-    destroyed = driver.destroy_session()
+    destroyed: list[str] = []
+    if created_resources(session) != []:
+        driver = commands.make_driver(session)
+        for stack in driver.list_stacks():
+            target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
+            if target in CLOUD_TARGETS:
+                commands.release_cloud_stack(driver, session, stack, target)
+        destroyed = driver.destroy_session()
     # A local cluster whose state was lost would survive the destroy: delete it by name as well (no
     # kind or kwokctl CLI, as on a cloud-only machine, means no cluster of ours to delete).
     from infra import toolchain
@@ -140,7 +150,7 @@ def session_down(session: str) -> None:
     from infra.imagecache import unwire
 
     unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions
-    remove_session_files(session)
+    remove_files(session)
     console.print(f"session '{session}' removed ({', '.join(destroyed) or 'no stacks'}; targets known: {', '.join(TARGETS)})")
     clouds = sorted({name[len(session) + 1:] for name in destroyed} & set(CLOUD_TARGETS))
     for target in clouds:

@@ -73,3 +73,13 @@ def write_private(file: Path, text: str) -> Path:
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     return file
+
+
+def session_backend(session: str) -> Path:
+    """The session's own Pulumi state backend folder (used unless PULUMI_BACKEND_URL says otherwise)."""
+    return session_dir(session) / "pulumi"
+
+
+def backend_url(session: str) -> str:
+    """The Pulumi state backend of a session: PULUMI_BACKEND_URL when set, else the session's folder."""
+    return os.environ.get("PULUMI_BACKEND_URL") or session_backend(session).as_uri()

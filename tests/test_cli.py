@@ -13,6 +13,7 @@ from invoke import Program
 import tasks
 from infra import commands
 from infra.errors import LabsError
+from tests.conftest import write_pulumi_state
 
 
 class FakeDriver:
@@ -27,6 +28,7 @@ class FakeDriver:
     def up(self, settings, title):
         self.calls.append(("up", settings))
         FakeDriver.config[settings.stack_name] = settings
+        write_pulumi_state(self.session, settings.stack_name)
         return {"lab": settings.lab}
 
     def stack_settings(self, stack_name):
@@ -117,7 +119,7 @@ def test_session_down_without_the_kind_cli_still_removes_the_session(driver, mon
     """A cloud-only machine has no kind: the destroy is done, the session's files must go too."""
     from infra import paths
 
-    paths.session_dir("monday").mkdir(parents=True)
+    write_pulumi_state("monday", "monday-kind")
     monkeypatch.setenv("PATH", "/nonexistent")
     invoke("session", "down", "--session=monday")
     _, call = only_call(driver)
@@ -189,7 +191,7 @@ def test_session_down_destroys_the_stacks_deletes_the_cluster_and_the_state(driv
     monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: deleted.append(settings.session))
     monkeypatch.setattr("infra.toolchain.find_tool", lambda name: f"/usr/local/bin/{name}")  # kind is installed
     state = paths.session_dir("monday")
-    state.mkdir(parents=True)
+    write_pulumi_state("monday", "monday-kind")
     (state / "kind-config.yaml").write_text("kind: Cluster\n")
     monkeypatch.setattr(paths, "STACKS_DIR", tmp_path)
     stack_file = tmp_path / "Pulumi.monday-kind.yaml"

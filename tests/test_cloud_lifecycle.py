@@ -16,6 +16,7 @@ from infra import commands, paths
 from infra.clusters import cloud
 from infra.errors import LabsError
 from infra.settings import StackSettings
+from tests.conftest import write_pulumi_state
 
 EVENTS: list[tuple] = []
 
@@ -41,6 +42,7 @@ class FakeDriver:
     def up(self, settings, title):
         EVENTS.append(("up", settings.stack_name, settings.lab, settings.expires_at))
         FakeDriver.ups.append(settings)
+        write_pulumi_state(self.session, settings.stack_name)
         kubeconfig = paths.session_dir(self.session) / "kubeconfig"  # as the real driver writes it
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -210,6 +212,8 @@ def _cloud_session(target="gke"):
     FakeDriver.config = {stack: replace(StackSettings.for_target(target), session="monday", lab="ingress",
                                         expires_at="2026-07-23t18-00z")}
     cloud.session_expiry(StackSettings(session="monday", target=target))  # as the first `lab up` left it
+    for name in FakeDriver.stacks:
+        write_pulumi_state("monday", name)
 
 
 def _index(predicate):
@@ -259,6 +263,7 @@ def test_an_unreachable_cluster_still_gets_destroyed(fakes, capsys):
 
 def test_a_kind_only_session_goes_straight_to_the_destroy(fakes):
     FakeDriver.stacks = ["monday-kind"]
+    write_pulumi_state("monday", "monday-kind")
     invoke("session", "down", "--session=monday")
     assert [e[0] for e in EVENTS] == ["destroy", "kind-cleanup"]
 

@@ -11,6 +11,7 @@ from infra import imagecache
 from infra.clusters.kind import mirrors_dir
 from infra.errors import LabsError
 from infra.imagecache import REGISTRY_IMAGE, UPSTREAMS, cache_down, cache_up, hosts_toml, pull, unwire, wire
+from tests.conftest import write_pulumi_state
 
 NODES = ["labs-default-worker", "labs-default-control-plane", "labs-default-worker2"]
 DAEMON_DOWN = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
@@ -353,6 +354,7 @@ def test_session_down_removes_the_sessions_cache_wiring(docker, monkeypatch, tmp
     monkeypatch.setattr(imagecache, "unwire", lambda session: removed.append(session) or real_unwire(session))
     wire("monday")
     wire("tuesday")
+    write_pulumi_state("monday", "monday-kind")
     instructor.session_down("monday")
     assert removed == ["monday"]
     assert not mirrors_dir("monday").exists()

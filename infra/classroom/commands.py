@@ -131,11 +131,13 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
 
     from infra.classroom.credentials import cluster_access, expiration_seconds, issue_kubeconfigs, students_dir
 
-    session_record = sessions.record(settings)
+    now = sessions.utc_now()
+    session_record = sessions.planned(settings, now)
     expiration_seconds(session_record.expires)  # an expired session: say so before anything changes
     file = write_private(roster_file(settings.session), dump_roster(class_, "namespace"))
     settings = replace(settings, lab=lab_slug, roster=str(file))
-    driver.up(settings, f"classroom of {len(class_)} students on {settings.stack_name}")
+    with sessions.recording(settings, now):
+        driver.up(settings, f"classroom of {len(class_)} students on {settings.stack_name}")
     kubeconfig = session_kubeconfig(settings.session)
     settings = core.publish_at_ingress_address(settings, lab or _lab(lab_slug or None), driver, (str(kubeconfig), None))
     issued = issue_kubeconfigs(settings.session, class_, kubeconfig, session_record.expires, server=server)

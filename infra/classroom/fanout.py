@@ -97,10 +97,10 @@ def _tenant_up(tenant: Tenant, lab: Lab | None) -> dict:
     driver = make_tenant_driver(tenant.session)
     settings = tenant.settings
     lab_slug = lab.slug if lab else stack_lab(driver, settings)
-    sessions.record(settings)
     file = write_private(roster_file(tenant.session), dump_roster(tenant.students, "cluster"))
-    driver.up(replace(settings, lab=lab_slug, roster=str(file)),
-              f"cluster of {tenant.name} ({len(tenant.students)} student(s)) on {settings.stack_name}")
+    with sessions.recording(settings):
+        driver.up(replace(settings, lab=lab_slug, roster=str(file)),
+                  f"cluster of {tenant.name} ({len(tenant.students)} student(s)) on {settings.stack_name}")
     return {"lab": lab_slug}
 
 
@@ -127,7 +127,8 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     if settings.target != "kind":
         core.console.print(f"cluster tenancy: {len(tenants)} clusters, each as estimated below")
     settings = core.confirm_cloud_cost(settings, yes, group_size)
-    session_record = sessions.record(settings)
+    now = sessions.utc_now()
+    session_record = sessions.planned(settings, now)
     expiration_seconds(session_record.expires)  # an expired session: say so before any cluster is made
     write_private(roster_file(settings.session), dump_roster(students, "cluster"))
 
@@ -152,19 +153,23 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
 
     failures: dict[str, str] = {}
     ready: list[Tenant] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_tenant_up, tenant, lab): tenant for tenant in tenants}
-        for done in as_completed(futures):
-            tenant = futures[done]
-            entry = record.tenants[tenant.name]
-            try:
-                entry.update(lab=done.result()["lab"], status="ready")
-                ready.append(tenant)
-                core.console.print(f"{tenant.name}: cluster ready ({len(ready)}/{len(tenants)})")
-            except LabsError as exc:
-                entry["status"] = "failed"
-                failures[tenant.name] = str(exc)
-                core.console.print(f"[red]{tenant.name}: {exc}[/red]")
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_tenant_up, tenant, lab): tenant for tenant in tenants}
+            for done in as_completed(futures):
+                tenant = futures[done]
+                entry = record.tenants[tenant.name]
+                try:
+                    entry.update(lab=done.result()["lab"], status="ready")
+                    ready.append(tenant)
+                    core.console.print(f"{tenant.name}: cluster ready ({len(ready)}/{len(tenants)})")
+                except LabsError as exc:
+                    entry["status"] = "failed"
+                    failures[tenant.name] = str(exc)
+                    core.console.print(f"[red]{tenant.name}: {exc}[/red]")
+    finally:  # the class's own session record, once a tenant's cluster created something (its record says so)
+        if any(sessions.load(tenant.session) for tenant in tenants):
+            sessions.record(settings, now)
     ready.sort(key=tenants.index)
     for tenant in ready:
         kubeconfig = session_kubeconfig(tenant.session)
@@ -203,7 +208,8 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
     first releases what bills outside Pulumi's state (load balancers, disks), as `session down` does;
     for a tenant whose last `up` failed that release may fail the same way, and the destroy goes on."""
     from infra.clusters import CLOUD_TARGETS, get_target
-    from infra.driver import remove_session_files, session_kubeconfig
+    from infra.driver import session_kubeconfig
+    from infra.sessions import remove_files
 
     cloud = record.target in CLOUD_TARGETS
 
@@ -221,7 +227,7 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
                 core.console.print(f"[yellow]{name}: {exc}; destroying its cluster anyway[/yellow]", soft_wrap=True)
         driver.destroy_session()
         get_target(record.target).cleanup(StackSettings(session=session, target=record.target))
-        remove_session_files(session)
+        remove_files(session)
         if cloud and not whole:
             core.console.print(f"{name}: its `up` had failed: check that nothing of it still bills with "
                                f"`invoke session orphans --target={record.target} --session={session}`")
