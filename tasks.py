@@ -182,7 +182,7 @@ def lab_action(c, action, lab=None, target="kind", session="default", workers=No
 def session_down(c, session="default"):
     """Tear the session down: on clouds, lab layers, load balancers and disks first; then destroy its
     stacks (cluster, then network), delete a kind cluster, remove its state."""
-    commands.session_down(session)
+    instructor.session_down(session)
 
 
 @task(help=helps("target", "session"))

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.catalog import Catalog
-from infra.clusters import CLOUD_TARGETS, LOCAL_TARGET_TOOLS, get_target
+from infra.clusters import CLOUD_TARGETS, check_target, get_target
 from infra.errors import LabsError
 from infra.paths import check_session_name
 from infra.settings import StackSettings
@@ -33,7 +33,7 @@ def stack_settings(target: str = "kind", session: str = "default", lab: str = ""
     """Settings from the target's committed defaults, then the options the session's cluster was made
     with (infra.sessions), then the options given on the command line."""
     check_session_name(session)
-    get_target(target)  # unknown target: one clear line
+    check_target(target)  # unknown target: one clear line
     given = {key: value for key, value in overrides.items() if value is not None}
     from infra.sessions import expiry_warning, remembered_options
 
@@ -83,18 +83,18 @@ def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int =
     settings = replace(settings, lab=lab.slug)
     get_target(settings.target).preflight(settings)
     settings = confirm_cloud_cost(settings, yes, students)
-    from infra.sessions import record
+    from infra.sessions import recording
 
-    record(settings)  # target, creation time and expiry, kept from the session's first up
     driver = make_driver(settings.session)
-    outputs = driver.up(settings, f"lab {lab.id} on {settings.stack_name}")
+    with recording(settings):  # target, creation time and expiry, once the session's cluster exists
+        outputs = driver.up(settings, f"lab {lab.id} on {settings.stack_name}")
     # The starting point, so late joiners and fresh clusters have what the guide assumes.
     kube = _kube_target(settings, None, None)
     settings = publish_at_ingress_address(settings, lab, driver, kube)
     if where:
         apply_retargeted(lab, ("manifests",), *where, base_domain(settings), *kube)
     else:
-        _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *kube)
+        kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *kube)
     guide = lab.path / "README.fr.md"
     console.print(f"[bold]{lab.slide}[/bold] ready. Guide: {guide} (English: README.en.md)")
     return outputs
@@ -239,7 +239,7 @@ def ingress_address(kubeconfig: str | None, context: str | None) -> str:
 
     from infra.layers.ingress import NAMESPACE, SERVICE
 
-    done = _kubectl(["-n", NAMESPACE, "get", "service", SERVICE, "-o", "json"], kubeconfig, context, check=False)
+    done = kubectl(["-n", NAMESPACE, "get", "service", SERVICE, "-o", "json"], kubeconfig, context, check=False)
     try:
         points = ((json.loads(done.stdout or "{}").get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     except (AttributeError, ValueError):
@@ -304,7 +304,7 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
 KUBECTL_TIMEOUT_S = 900
 
 
-def _kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
+def kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
              stdin: str | None = None):
     """kubectl with the session's kubeconfig/context; `stdin` feeds `-f -` (retargeted objects)."""
     import subprocess
@@ -344,7 +344,9 @@ def _where(lab, namespace: str | None, student: str | None) -> tuple[str, str | 
 
 def base_domain(settings: StackSettings) -> str:
     """The domain the target publishes host names under (kind: localhost)."""
-    return get_target(settings.target).capabilities(settings).base_domain
+    from infra.clusters.capabilities import target_capabilities
+
+    return target_capabilities(settings).base_domain
 
 
 def apply_retargeted(lab, folders: tuple[str, ...], namespace: str, student: str | None, domain: str,
@@ -360,7 +362,7 @@ def apply_retargeted(lab, folders: tuple[str, ...], namespace: str, student: str
     if not result.objects:
         return 0
     args = ["delete", "-f", "-", "--ignore-not-found", "--wait=true"] if delete else ["apply", "-f", "-"]
-    _kubectl(args, kubeconfig, context, stdin=result.yaml)
+    kubectl(args, kubeconfig, context, stdin=result.yaml)
     return len(result.objects)
 
 
@@ -398,6 +400,7 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
                    context: str | None = None, lang: str = "fr", timeout: float = 30, student: str | None = None):
     """`lab check`'s work (it prints as it goes); returns the CheckRun, for `lab check` and `lab test`."""
     from infra.checks import ClusterReader, ClusterUnreachable, run_checks, skips_for
+    from infra.clusters.capabilities import target_capabilities
 
     lab = Catalog.load().resolve(ref)
     if lang not in ("fr", "en"):
@@ -410,7 +413,7 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
         checks = retarget_checks(checks, lab.namespace, *where, base_domain(settings))
     kubeconfig, context = _kube_target(settings, kubeconfig, context)
     # What this target's cluster cannot decide (no containers run on kwok): decided by its capabilities.
-    skip = skips_for(get_target(settings.target).capabilities(settings))
+    skip = skips_for(target_capabilities(settings))
 
     def show(result):
         if result.skipped:
@@ -457,7 +460,7 @@ def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
         if where:
             apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
         else:
-            _kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+            kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
     console.print(f"{lab.id}: solution applied" + (f" in {where[0]}" if where else ""))
 
 
@@ -474,12 +477,12 @@ def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
         if where:
             apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
         else:
-            _kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
+            kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
                      kubeconfig, context)
     if where:
         apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
     else:
-        _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
+        kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
     console.print(f"{lab.id}: reset to the starting point" + (f" in {where[0]}" if where else ""))
 
 
@@ -566,45 +569,6 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
     return counts["failed"] == 0
 
 
-def session_down(session: str) -> None:
-    """Destroy every stack of the session, delete its cluster, remove its state and stack files.
-
-    Cloud stacks first release what bills outside Pulumi's state, in this order: an `up` without a
-    lab (the lab layers go, Traefik's load balancer with them), then every remaining LoadBalancer
-    Service and PersistentVolumeClaim through the cluster's kubeconfig (the cloud controllers
-    delete the load balancers and disks), and only then the destroy, which removes the cluster
-    before its network (Pulumi deletes dependents first).
-    """
-    from infra.clusters import TARGETS
-    from infra.driver import remove_session_files
-
-    check_session_name(session)
-    from infra.classroom.fanout import remove_tenant_clusters
-
-    remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
-    driver = make_driver(session)
-    for stack in driver.list_stacks():
-        target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
-        if target in CLOUD_TARGETS:
-            release_cloud_stack(driver, session, stack, target)
-    destroyed = driver.destroy_session()
-    # A local cluster whose state was lost would survive the destroy: delete it by name as well (no
-    # kind or kwokctl CLI, as on a cloud-only machine, means no cluster of ours to delete).
-    from infra import toolchain
-
-    for target, tool in LOCAL_TARGET_TOOLS.items():
-        if toolchain.find_tool(tool):
-            get_target(target).cleanup(StackSettings(session=session, target=target))
-    from infra.imagecache import unwire
-
-    unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions
-    remove_session_files(session)
-    console.print(f"session '{session}' removed ({', '.join(destroyed) or 'no stacks'}; targets known: {', '.join(TARGETS)})")
-    clouds = sorted({name[len(session) + 1:] for name in destroyed} & set(CLOUD_TARGETS))
-    for target in clouds:
-        console.print(f"check that nothing of it still bills: invoke session orphans --target={target} --session={session}")
-
-
 def release_cloud_stack(driver, session: str, stack: str, target: str) -> dict:
     """Lab layers, then LoadBalancer Services and claims of a cloud stack, before its destroy."""
     from infra.clusters.cloud import release_billable, with_expiry
@@ -614,7 +578,7 @@ def release_cloud_stack(driver, session: str, stack: str, target: str) -> dict:
     require_target_sdk(settings)
     driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
     kubeconfig = str(session_kubeconfig(session))
-    return release_billable(lambda args, check=True: _kubectl(args, kubeconfig, None, check=check),
+    return release_billable(lambda args, check=True: kubectl(args, kubeconfig, None, check=check),
                             say=lambda line: console.print(f"{stack}: {line}"))
 
 

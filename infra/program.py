@@ -10,6 +10,7 @@ import pulumi
 
 from infra.catalog import Catalog
 from infra.clusters import get_target
+from infra.clusters.capabilities import target_capabilities
 from infra.layers import LAYERS, component_class
 from infra.layers.base import LayerContext
 from infra.settings import StackSettings
@@ -21,7 +22,7 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     cluster = target.create(settings)
     lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None
     closure = lab.layer_closure() if lab else []
-    ctx = LayerContext(settings=settings, capabilities=target.capabilities(settings), layers=tuple(closure),
+    ctx = LayerContext(settings=settings, capabilities=target_capabilities(settings), layers=tuple(closure),
                        cluster=cluster)
     layers: dict = {}
     for name in closure:

@@ -9,28 +9,19 @@ still wrapped as secrets and are written as "[secret]". A chart or manifest the 
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from infra.bundle import bundled_chart, bundled_manifest
 from infra.catalog import Catalog, Lab
 from infra.settings import PROJECT, StackSettings
 
+if TYPE_CHECKING:  # the recording imports Pulumi: only where a render runs
+    from infra.recording import Registration
+
 SECRET = "[secret]"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 MANIFEST_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
 TENANCY_TYPE = "labs:classroom:Tenancy"
-
-
-@dataclass
-class Registration:
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    inputs: dict
-    provider: str = ""  # provider reference ("<urn>::<id>") the resource is bound to
-    parent: str = ""
-    dependencies: list[str] = field(default_factory=list)
 
 
 def _masked(value):

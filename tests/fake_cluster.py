@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from infra.checks import CLUSTER_SCOPED, resource_path
+from infra.checks import resource_path
+from infra.kinds import CLUSTER_SCOPED
 
 NODES = 3
 

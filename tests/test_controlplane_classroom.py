@@ -89,7 +89,7 @@ def board_requests(cli: Cli, monkeypatch) -> list[str]:
     from kubernetes.client import rest
 
     from infra.classroom.board import run_board
-    from infra.classroom.commands import load_classroom
+    from infra.classroom.record import load_classroom
 
     for name in ("LABS_STATE_DIR", "LABS_TOOLS_DIR", "LABS_BUNDLE"):
         monkeypatch.setenv(name, cli.env[name])

@@ -119,7 +119,8 @@ import yaml
 
 from infra.clusters import Capabilities
 from infra.errors import LabsError
-from infra.layers.base import MANAGED_BY, ChartPin, Layer, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import MANAGED_BY, Layer
 
 KWOK_REPO = "https://kwok.sigs.k8s.io/charts/"
 KWOK_PIN = ChartPin(chart="kwok", repo=KWOK_REPO, version="0.3.0")
