@@ -5,10 +5,8 @@ fail on bad input (lab, target, options, prerequisites) runs before anything is 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -184,15 +182,11 @@ def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) ->
 
 
 def lab_render(ref: str, settings: StackSettings, fmt: str = "json") -> str:
-    if fmt not in ("json", "yaml"):
-        raise LabsError(f"unknown format '{fmt}': use --format=json or --format=yaml")
-    require_target_sdk(settings)
-    from infra.render import render
+    from infra.render import check_format, render, serialize
 
-    document = render(ref, settings)
-    if fmt == "yaml":
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    check_format(fmt)
+    require_target_sdk(settings)
+    return serialize(render(ref, settings), fmt)
 
 
 def lab_footprint(ref: str, settings: StackSettings) -> bool:
