@@ -104,8 +104,8 @@ def docstring(group: Group | None, action: Action) -> str:
 def action_help(group: Group | None, action: Action) -> str:
     """What `invoke lab up --help` prints: usage, docstring, that action's options and nothing else."""
     lines = [f"Usage: {action.command(group)}" + (" [--options]" if action.options else ""), ""]
-    lines += [textwrap.fill(paragraph, HELP_WIDTH) for paragraph in docstring(group, action).split("\n\n")
-              for paragraph in (paragraph, "")][:-1]
+    lines.append("\n\n".join(textwrap.fill(paragraph, HELP_WIDTH)
+                              for paragraph in docstring(group, action).split("\n\n")))
     if action.options:
         lines += ["", "Options:"]
         width = max(len(_flag_usage(name, default)) for name, default in action.options.items()) + 2
@@ -146,7 +146,7 @@ def _signature(names_defaults: dict[str, Any], leading: tuple[str, ...] = ()) ->
 
 
 def _with_defaults(action: Action, given: dict[str, Any]) -> SimpleNamespace:
-    """The action's options, given over defaults; a required one missing is one line naming it."""
+    """The action's options: those given, the defaults for the others."""
     values = {name: default if given.get(name) in (None, False) else given[name]
               for name, default in action.options.items()}
     return SimpleNamespace(**values)

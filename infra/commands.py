@@ -5,6 +5,7 @@ fail on bad input (lab, target, options, prerequisites) runs before anything is 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -343,6 +344,22 @@ def lab_cluster(lab, settings: StackSettings, kubeconfig: str | None, context: s
     return kubeconfig, context
 
 
+# What kubectl says when its cluster does not answer (a stopped kind node, a deleted cloud cluster).
+KUBECTL_UNREACHABLE = ("the connection to the server", "unable to connect to the server", "connection refused",
+                       "no such host")
+
+
+@contextmanager
+def cluster_reached(lab, settings: StackSettings):
+    """kubectl's "connection refused" as the problem it means: the lab's cluster is not up."""
+    try:
+        yield
+    except LabsError as exc:
+        if not any(marker in str(exc).lower() for marker in KUBECTL_UNREACHABLE):
+            raise
+        raise LabsError(f"{exc}: is the cluster up? run `{up_command(lab, settings)}` first") from None
+
+
 # Longer than the longest --timeout given to kubectl itself (cloud teardown waits 600 s), so kubectl
 # reports its own timeout instead of being killed.
 KUBECTL_TIMEOUT_S = 900
@@ -495,11 +512,12 @@ def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     lab = Catalog.load().resolve(ref)
     where = _where(lab, namespace, student)
     kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
-    for folder in ("manifests", "solution"):
-        if where:
-            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
-        else:
-            _kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+    with cluster_reached(lab, settings):
+        for folder in ("manifests", "solution"):
+            if where:
+                apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
+            else:
+                _kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
     console.print(f"{lab.id}: solution applied" + (f" in {where[0]}" if where else ""))
 
 
@@ -512,16 +530,17 @@ def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     lab = Catalog.load().resolve(ref)
     where = _where(lab, namespace, student)
     kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
-    for folder in ("solution", "manifests"):
+    with cluster_reached(lab, settings):
+        for folder in ("solution", "manifests"):
+            if where:
+                apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
+            else:
+                _kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
+                         kubeconfig, context)
         if where:
-            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
+            apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
         else:
-            _kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
-                     kubeconfig, context)
-    if where:
-        apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
-    else:
-        _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
+            _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
     console.print(f"{lab.id}: reset to the starting point" + (f" in {where[0]}" if where else ""))
 
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from infra import doctor, toolchain
+from infra import commands, doctor, toolchain
 from infra.clusters import cloud
 from infra.clusters.kind import KindTarget
 from infra.errors import LabsError
@@ -14,6 +14,7 @@ from tests.test_cli import KUBECTL_CALLS, driver, invoke, kind_kubeconfig  # noq
 from tests.test_doctor import HEALTHY_ANSWERS, FakeMachine, answer, by_name, plugin_installed  # noqa: F401
 
 REAL_KIND_PREFLIGHT = KindTarget.preflight
+REAL_KUBECTL = commands._kubectl
 
 
 def one_error_line(capsys, *argv: str) -> str:
@@ -52,6 +53,19 @@ def test_no_cluster_for_the_session_says_to_bring_the_lab_up_first(driver, capsy
     assert "no cluster for session 'default': context kind-labs-default is not in" in err
     assert err.endswith("run `invoke lab up --lab=ingress` first")
     assert KUBECTL_CALLS == []
+
+
+@pytest.mark.parametrize("action", ["solve", "reset"])
+def test_a_cluster_that_does_not_answer_says_to_bring_the_lab_up(driver, capsys, monkeypatch, tmp_path, action):
+    """The context is there but its API server is gone (a stopped kind node): kubectl's own failure."""
+    monkeypatch.setenv("KUBECONFIG", kind_kubeconfig(tmp_path, session="monday"))
+    monkeypatch.setattr(commands, "_kubectl", REAL_KUBECTL)  # the driver fixture made kubectl succeed
+    monkeypatch.setattr(toolchain, "require_tool", lambda name: f"/usr/bin/{name}")
+    refused = "The connection to the server 127.0.0.1:41235 was refused - did you specify the right host or port?\n"
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kwargs: subprocess.CompletedProcess(argv, 1, "", refused))
+    err = one_error_line(capsys, "lab", action, "--lab=ingress", "--session=monday")
+    assert "was refused" in err and err.endswith("is the cluster up? run `invoke lab up --lab=ingress "
+                                                 "--session=monday` first")
 
 
 # --- lab test without Docker -----------------------------------------------------------------------
@@ -142,8 +156,6 @@ def test_doctor_says_when_a_version_cannot_be_compared(monkeypatch, plugin_insta
 
 def test_the_doctor_table_shows_the_warning(monkeypatch, plugin_installed, capsys):
     FakeMachine(monkeypatch, answers={**HEALTHY_ANSWERS, "kubectl": answer("Client Version: v1.33.4\n")})
-    from infra import commands
-
     monkeypatch.setattr(commands.out, "_width", 400)
     commands.doctor()
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("│ kubectl"))
