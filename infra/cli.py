@@ -110,23 +110,30 @@ def action_help(group: Group | None, action: Action) -> str:
         lines += ["", "Options:"]
         width = max(len(_flag_usage(name, default)) for name, default in action.options.items()) + 2
         for name, default in action.options.items():
-            text = action.option_help(group, name)
-            if name in action.required:
-                text = f"(required) {text}"
+            text = option_text(group, action, name)
             wrapped = textwrap.wrap(text, HELP_WIDTH - width - 2) or [""]
             lines.append(f"  {_flag_usage(name, default).ljust(width)}{wrapped[0]}")
             lines += [" " * (width + 2) + more for more in wrapped[1:]]
     return "\n".join(lines)
 
 
-def group_help(group: Group) -> str:
-    """What `invoke lab --help` prints: each action on one line."""
+def option_text(group: Group | None, action: Action, name: str) -> str:
+    """An option's help line, the same in every help form."""
+    return ("(required) " if name in action.required else "") + action.option_help(group, name)
+
+
+def action_list(group: Group) -> str:
+    """Each action of the group on one line, then how to see one's options."""
     width = max(len(name) for name in group.action_names) + 2
-    lines = [f"Usage: invoke {group.name} <action> [--options]   (or: invoke {group.name}.<action> ...)", "",
-             group.summary, "", "Actions:"]
-    lines += [f"  {action.name.ljust(width)}{action.summary}" for action in group.actions]
-    lines += ["", f"`invoke {group.name} <action> --help` shows an action's options and an example."]
+    lines = ["Actions:", *(f"  {action.name.ljust(width)}{action.summary}" for action in group.actions), "",
+             f"`invoke {group.name} <action> --help` shows an action's options and an example."]
     return "\n".join(lines)
+
+
+def group_help(group: Group) -> str:
+    """What `invoke lab --help` prints."""
+    return (f"Usage: invoke {group.name} <action> [--options]   (or: invoke {group.name}.<action> ...)\n\n"
+            f"{group.summary}\n\n{action_list(group)}")
 
 
 def _flag_usage(name: str, default) -> str:
@@ -165,7 +172,7 @@ def action_task(group: Group | None, action: Action, run: Callable[[SimpleNamesp
     body.__signature__ = _signature(action.options)
     body.__doc__ = docstring(group, action)
     body.__name__ = action.name
-    helps = {name: action.option_help(group, name) for name in action.options}
+    helps = {name: option_text(group, action, name) for name in action.options}
     return Task(body, name=action.name, positional=[], auto_shortflags=False, help=helps)
 
 
@@ -218,7 +225,7 @@ def dispatcher_task(group: Group, tasks: dict[str, Task]) -> Task:
         return tasks[action](c, **given)
 
     body.__signature__ = _signature({"help": False, **union}, leading=("action",))
-    body.__doc__ = f"{group.summary}\n\n" + group_help(group).split("\n\n", 2)[2]
+    body.__doc__ = f"{group.summary}\n\n{action_list(group)}"
     body.__name__ = "action"
     helps = {"action": " | ".join(group.action_names)}
     helps |= {name: group.help.get(name, "") + " (" + ", ".join(
