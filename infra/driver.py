@@ -205,7 +205,11 @@ class PulumiDriver:
         """Converge the session's stack to `settings`; returns the stack outputs (secrets stay secret)."""
         from pulumi import automation as auto
 
+        from infra.bundle import cache_charts, lab_charts
+
         vanished = cluster_vanished(settings)  # asks the target first: Docker down stops here, before a refresh
+        cache_charts(lab_charts(settings.lab), lambda line: self.console.print(line, markup=False, highlight=False,
+                                                                              soft_wrap=True))
         with self._pulumi_errors(title):
             workspace = self._workspace(delete_unreachable=vanished)
             stack = self._stack(workspace, settings.stack_name)

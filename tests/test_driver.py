@@ -474,3 +474,16 @@ def test_session_down_on_kind_deletes_the_cluster_then_the_state_and_nothing_rem
     assert kind_cli.clusters == {"labs-tuesday"} and workspace.removed == [("monday-kind", True)]
     assert not paths.session_dir("monday").exists()
     assert "session 'monday' removed (monday-kind;" in capsys.readouterr().err
+
+
+def test_an_up_brings_the_labs_charts_into_the_local_cache_before_the_engine_runs(monkeypatch):
+    from infra import bundle
+    from infra.layers.ingress import PIN as TRAEFIK
+
+    events = []
+    monkeypatch.setattr(bundle, "cache_charts", lambda pins, say: events.append(("cache", list(pins))))
+    pulumi_driver, _ = _recording_driver(monkeypatch)
+    monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: events.append(("engine",))
+                        or _Failing(None, None))
+    pulumi_driver.up(StackSettings(session="monday", lab="ingress"), "lab 07-ingress")
+    assert events[0][0] == "cache" and TRAEFIK in events[0][1] and events[1] == ("engine",)
