@@ -313,18 +313,6 @@ def test_a_cluster_is_vanished_only_when_kind_answers_without_it(monkeypatch):
     assert not kind.KindTarget().cluster_vanished(StackSettings(session="monday"))
 
 
-def test_the_kubernetes_provider_keeps_unreachable_objects_during_an_up(tmp_path):
-    """delete_unreachable is not set on the provider: the driver sets it for a final destroy, or for an
-    up whose cluster kind says is gone (infra.driver.cluster_vanished)."""
-    from infra.render import record_program
-    from infra.catalog import Catalog
-
-    registrations, _ = record_program(StackSettings(session="monday"), Catalog.load())
-    (provider,) = [r for r in registrations if r.type == "pulumi:providers:kubernetes"]
-    assert "deleteUnreachable" not in provider.inputs and "delete_unreachable" not in provider.inputs
-    assert provider.inputs.get("enableServerSideApply") in (True, "true")
-
-
 def test_a_create_killed_midway_leaves_a_cluster_the_next_create_deletes_and_says_so(tmp_path, monkeypatch, capsys):
     fake = FakeKind(killed_create=True)
     monkeypatch.setattr(kind, "_kind", fake)

@@ -357,7 +357,7 @@ class KindClusterComponent(pulumi.ComponentResource):
         )
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig)
         # Known only once the cluster exists; an offline render shows where it will come from.
-        self.lb_address_range = cluster.lb_pool.apply(lambda r: r or LB_RANGE_AT_UP)
+        self.lb_address_range = cluster.lb_pool.apply(lambda r: r or settings.lb_address_range or LB_RANGE_AT_UP)
         # No delete_unreachable here: see the module doc (the driver decides, per run).
         self.provider = k8s.Provider(
             "k8s",
