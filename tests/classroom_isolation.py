@@ -101,7 +101,7 @@ CANNOT = [
     Case("delete their own namespace", RBAC, forbidden("delete", "namespaces", namespace="{own}"),
          ("delete", "namespace", "{own}")),
     Case("label a node", RBAC, forbidden("patch", "nodes", namespace=None),
-         ("label", "node", "labs-default-worker", "intruder=yes")),
+         ("label", "nodes", "--all", "intruder=yes")),
     # RBAC itself
     Case("create a ClusterRole", RBAC, forbidden("create", "clusterroles", "rbac.authorization.k8s.io", None),
          ("create", "clusterrole", "intruder", "--verb=get", "--resource=secrets")),
@@ -153,7 +153,8 @@ CANNOT = [
          (), "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: intruder\n"
              "subsets:\n- addresses:\n  - ip: 10.0.0.1\n  ports:\n  - port: 80\n"),
     Case("change the shared Gateway", RBAC, forbidden("patch", "gateways", "gateway.networking.k8s.io", "traefik"),
-         ("label", "gateway", "traefik-gateway", "-n", "traefik", "intruder=yes")),
+         ("patch", "gateway", "traefik-gateway", "-n", "traefik", "--type=merge", "-p",
+          '{{"metadata":{{"labels":{{"intruder":"yes"}}}}}}')),
     # Cluster-wide kinds
     Case("create a validating webhook", RBAC,
          forbidden("create", "validatingwebhookconfigurations", "admissionregistration.k8s.io", None),
@@ -207,9 +208,10 @@ CANNOT = [
     # Limits
     Case("request more CPU than their quota", QUOTA, "exceeded quota: student, requested: requests.cpu=3",
          (), pod("greedy", "").replace("command: [sleep, '3600']\n",
-                                       "command: [sleep, '3600']\n    resources: {{requests: {{cpu: 1500m}}}}\n"
-                                       "  - name: second\n    image: busybox:1.36.1\n    command: [sleep, '3600']\n"
-                                       "    resources: {{requests: {{cpu: 1500m}}}}\n")),
+                                       "command: [sleep, '3600']\n    resources: {{requests: {{cpu: 1500m}}, "
+                                       "limits: {{cpu: 1500m}}}}\n  - name: second\n    image: busybox:1.36.1\n"
+                                       "    command: [sleep, '3600']\n    resources: {{requests: {{cpu: 1500m}}, "
+                                       "limits: {{cpu: 1500m}}}}\n")),
     Case("create a second LoadBalancer Service", QUOTA, "exceeded quota: student, requested: services.loadbalancers=1",
          (), "".join(f"---\napiVersion: v1\nkind: Service\nmetadata:\n  name: lb-{n}\nspec:\n  type: LoadBalancer\n"
                      "  selector: {{app: none}}\n  ports:\n  - port: 80\n" for n in (1, 2))),

@@ -73,16 +73,22 @@ class Cli:
             raise AssertionError(f"`invoke {' '.join(args)}` exited {result.returncode}:\n{result.output[-6000:]}")
         return result
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        kubeconfig = Path(self.env["LABS_STATE_DIR"]) / "sessions" / self.session / "kubeconfig"
+    def kubectl(self, *args: str, check: bool = True, kubeconfig: Path | None = None,
+                stdin: str | None = None) -> subprocess.CompletedProcess:
+        """kubectl with the session's (the instructor's) kubeconfig, or another one (a student's)."""
+        kubeconfig = kubeconfig or Path(self.env["LABS_STATE_DIR"]) / "sessions" / self.session / "kubeconfig"
         result = subprocess.run([str(REAL_TOOLS / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
-                                env=self.env, capture_output=True, text=True, timeout=120)
+                                env=self.env, capture_output=True, text=True, timeout=120, input=stdin)
+        result.output = result.stdout + result.stderr
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
 
     def objects(self, *kinds: str) -> list[dict]:
         return json.loads(self.kubectl("get", ",".join(kinds), "-A", "-o", "json").stdout)["items"]
+
+    def objects_in(self, namespace: str, *kinds: str) -> list[dict]:
+        return json.loads(self.kubectl("get", ",".join(kinds), "-n", namespace, "-o", "json").stdout)["items"]
 
 
 DONE = re.compile(r"done: (.*?) in \d+ s$", re.M)
