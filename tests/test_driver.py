@@ -487,3 +487,28 @@ def test_an_up_brings_the_labs_charts_into_the_local_cache_before_the_engine_run
                         or _Failing(None, None))
     pulumi_driver.up(StackSettings(session="monday", lab="ingress"), "lab 07-ingress")
     assert events[0][0] == "cache" and TRAEFIK in events[0][1] and events[1] == ("engine",)
+
+
+def test_a_note_the_kind_provider_prints_is_shown_after_the_run(tmp_path):
+    """A dynamic provider's stderr line reaches the Automation API as an "info#err" diagnostic (seen with
+    the real engine: Pulumi 3.274); the leftover kind cluster's deletion is said on screen."""
+    import io
+
+    screen = io.StringIO()
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=screen, width=200))
+
+    def up(on_event):
+        on_event(SimpleNamespace(resource_pre_event=None, res_outputs_event=None, res_op_failed_event=None,
+                                 summary_event=None, diagnostic_event=SimpleNamespace(
+                                     severity="info#err", urn=None,
+                                     message="note: deleted a leftover cluster labs-monday (an interrupted create, "
+                                             "or a lost state) before creating it\n\n")))
+        on_event(SimpleNamespace(resource_pre_event=None, res_outputs_event=None, res_op_failed_event=None,
+                                 summary_event=None, diagnostic_event=SimpleNamespace(
+                                     severity="info", urn=None, message="chart traefik 41.3.0 from the bundle\n")))
+        return SimpleNamespace(outputs={})
+
+    pulumi_driver._run("lab 07-ingress", up)
+    shown = screen.getvalue()
+    assert "note: deleted a leftover cluster labs-monday (an interrupted create, or a lost state)" in shown
+    assert "chart traefik" not in shown  # the engine's other info lines stay in the run log

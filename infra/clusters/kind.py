@@ -284,7 +284,7 @@ class KindClusterProvider(dynamic.ResourceProvider):
         config_file = Path(props["mirrors_dir"]).parent / "kind-config.yaml"
         config_file.write_text(yaml.safe_dump(props["config"], sort_keys=False))
         leftover = create_cluster(props["name"], config_file)
-        if leftover:  # a dynamic provider's printed lines reach the engine's output (the run log)
+        if leftover:  # on stderr: the engine passes it on as a diagnostic, shown by infra.progress
             print(f"note: {leftover}", file=sys.stderr, flush=True)
         return dynamic.CreateResult(id_=props["name"], outs=self._outputs(props["name"], props))
 
