@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 
 from infra import paths
 from infra.clusters import Capabilities
-from infra.clusters.cli import checked
+from infra.clusters.cli import checked, last_line
 from infra.errors import LabsError
 from infra.settings import StackSettings
 
@@ -178,17 +178,12 @@ def _docker(*args: str, timeout: int = 60) -> subprocess.CompletedProcess | None
         return None
 
 
-def _last_line(result: subprocess.CompletedProcess) -> str:
-    lines = [line.strip() for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit status {result.returncode}"
-
-
 def existing_clusters() -> set[str]:
     """The kind clusters Docker holds. A listing that fails raises: it never means "none"."""
     result = _kind("get", "clusters", on_timeout=DOCKER_FIX)
     if result.returncode != 0:
         # kind's own message first, Docker's answer last ("Command Output: Cannot connect to ...").
-        raise LabsError(f"`kind get clusters` failed ({_last_line(result)}): {DOCKER_FIX}")
+        raise LabsError(f"`kind get clusters` failed ({last_line(result)}): {DOCKER_FIX}")
     return set(result.stdout.split())  # "No kind clusters found." goes to stderr
 
 
@@ -202,7 +197,7 @@ def ensure_node_image() -> None:
         raise LabsError(f"pulling {NODE_IMAGE} did not finish within {PULL_TIMEOUT_S} s: the network is too slow "
                         f"or down; run `docker pull {NODE_IMAGE}` until it completes, then the command again")
     if pulled.returncode != 0:
-        raise LabsError(f"pulling {NODE_IMAGE} failed ({_last_line(pulled)}): check the network (or Docker), "
+        raise LabsError(f"pulling {NODE_IMAGE} failed ({last_line(pulled)}): check the network (or Docker), "
                         "then run the command again")
 
 
@@ -210,7 +205,7 @@ def delete_cluster(name: str) -> None:
     """`kind delete cluster`: one line naming kind's error when it fails (the command can be run again)."""
     result = _kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S, on_timeout=DOCKER_FIX)
     if result.returncode != 0:
-        raise LabsError(f"kind delete cluster {name} failed: {_last_line(result)}; {DOCKER_FIX}")
+        raise LabsError(f"kind delete cluster {name} failed: {last_line(result)}; {DOCKER_FIX}")
 
 
 def create_cluster(name: str, config_file: Path) -> str:
@@ -236,7 +231,7 @@ def create_cluster(name: str, config_file: Path) -> str:
         delete_cluster(name)
         raise
     if result.returncode != 0:
-        detail = _last_line(result)
+        detail = last_line(result)
         if "already exist for a cluster with the name" in detail:
             raise LabsError(f"kind create cluster {name} failed: {detail}: another command is creating it, or "
                             f"Docker kept its containers; `kind delete cluster --name {name}`, then run the "
@@ -260,12 +255,9 @@ def lb_address_range(subnets: list[str]) -> str:
 
 
 def discover_lb_address_range() -> str:
-    from infra.toolchain import require_tool
-
-    result = subprocess.run(
-        [require_tool("docker"), "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
-        capture_output=True, text=True, timeout=60,
-    )
+    result = _docker("network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}")
+    if result is None:
+        raise RuntimeError(f"`docker network inspect kind` did not finish within 60 s: {DOCKER_FIX}")
     return lb_address_range(checked(result, "docker network inspect kind").split())
 
 
