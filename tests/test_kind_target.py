@@ -160,6 +160,19 @@ def test_a_failed_create_reports_kinds_last_error_line(tmp_path, monkeypatch):
         kind.KindClusterProvider().create(_props(tmp_path))
 
 
+def test_a_refresh_keeps_the_range_found_at_create_without_asking_docker(tmp_path, monkeypatch):
+    monkeypatch.setattr(kind, "_kind", FakeKind())
+    outs = kind.KindClusterProvider().create(_props(tmp_path)).outs
+
+    def docker_not_asked():
+        raise AssertionError("docker network inspect during a refresh")
+
+    monkeypatch.setattr(kind, "discover_lb_address_range", docker_not_asked)
+    read = kind.KindClusterProvider().read("labs-monday", outs)
+    assert read.outs["lb_pool"] == "172.18.255.200-172.18.255.250" and read.outs["lb_address_range"] == ""
+    assert not kind.KindClusterProvider().diff("labs-monday", read.outs, _props(tmp_path)).changes
+
+
 def test_read_reports_a_cluster_deleted_behind_pulumis_back(tmp_path, monkeypatch):
     monkeypatch.setattr(kind, "_kind", FakeKind(clusters=["labs-other"]))
     assert kind.KindClusterProvider().read("labs-monday", _props(tmp_path)).id is None

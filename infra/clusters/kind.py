@@ -286,12 +286,13 @@ class KindClusterProvider(dynamic.ResourceProvider):
         return dynamic.ReadResult(id_, self._outputs(id_, props))
 
     def _outputs(self, name: str, props: dict) -> dict:
-        """The inputs as given, the kubeconfig, and the LoadBalancer address range in use (configured,
-        or taken from the kind Docker network, which exists only once a cluster does)."""
+        """The inputs as given, the kubeconfig, and the LoadBalancer address range in use: configured,
+        else the one found before (a refresh), else taken from the kind Docker network (which exists
+        only once a cluster does)."""
         return {
             **props,
             "kubeconfig": self._kubeconfig(name),
-            "lb_pool": props.get("lb_address_range") or discover_lb_address_range(),
+            "lb_pool": props.get("lb_address_range") or props.get("lb_pool") or discover_lb_address_range(),
         }
 
     def diff(self, id_: str, olds: dict, news: dict) -> dynamic.DiffResult:
