@@ -281,13 +281,14 @@ class PulumiDriver:
         in seconds, and no release's stuck deletion can block it. Other stacks are destroyed."""
         from infra.clusters.kind import KindTarget
 
+        kind = StackSettings(session=self.session, target="kind")
         with self._pulumi_errors(f"destroying session '{self.session}'"):
             workspace = self._workspace(delete_unreachable=True)
             names = self._session_stacks(workspace)
             for name in names:
-                if name.split("/")[-1] == StackSettings(session=self.session, target="kind").stack_name:
-                    KindTarget().cleanup(StackSettings(session=self.session, target="kind"))
-                    workspace.remove_stack(name, force=True)  # --force: its resources are gone with the cluster
+                if name.split("/")[-1] == kind.stack_name:
+                    KindTarget().cleanup(kind)
+                    workspace.remove_stack(name, force=True)  # --force: its resources went with the cluster
                     continue
                 stack = self._stack(workspace, name)
                 self._run(f"destroying {name}", lambda on_event: stack.destroy(refresh=True, on_event=on_event,
