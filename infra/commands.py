@@ -110,9 +110,12 @@ def lab_down(settings: StackSettings) -> None:
     from infra.clusters.cloud import with_expiry
 
     driver = make_driver(settings.session)
-    if settings.stack_name in driver.list_stacks():
-        settings = replace(driver.stack_settings(settings.stack_name), session=settings.session,
-                           target=settings.target)
+    if settings.stack_name not in driver.list_stacks():
+        # A wrong --session, or after `session down`: an `up` would build a whole cluster to take nothing down.
+        console.print(f"nothing to take down: session '{settings.session}' has no {settings.target} cluster "
+                      f"(`invoke session list` shows the sessions)", soft_wrap=True)
+        return
+    settings = replace(driver.stack_settings(settings.stack_name), session=settings.session, target=settings.target)
     driver.up(with_expiry(replace(settings, lab="")), f"removing lab layers from {settings.stack_name}")
 
 

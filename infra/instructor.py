@@ -116,6 +116,9 @@ def session_extend(session: str, hours: int) -> None:
 def session_down(session: str) -> None:
     """Destroy every stack of the session, delete its cluster, remove its state and stack files.
 
+    A kind stack is not destroyed release by release: its cluster is deleted, then its state removed
+    (`PulumiDriver.destroy_session`).
+
     Cloud stacks first release what bills outside Pulumi's state, in this order: an `up` without a
     lab (the lab layers go, Traefik's load balancer with them), then every remaining LoadBalancer
     Service and PersistentVolumeClaim through the cluster's kubeconfig (the cloud controllers

@@ -1,7 +1,7 @@
 """Where things live: the project checkout, per-user state, per-user tools.
 
 Every location can be overridden by an environment variable so tests and instructors with unusual
-machines can move it (LABS_STATE_DIR, LABS_TOOLS_DIR).
+machines can move it (LABS_STATE_DIR, LABS_TOOLS_DIR, LABS_BUNDLE, LABS_CHART_CACHE).
 """
 from __future__ import annotations
 
@@ -42,6 +42,13 @@ def bundle_dir() -> Path:
     """The offline bundle of charts and remote manifests (`invoke bundle`); LABS_BUNDLE moves it."""
     override = os.environ.get("LABS_BUNDLE")
     return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "k8s-labs" / "bundle"
+
+
+def chart_cache_dir() -> Path:
+    """Charts `lab up` downloaded, kept by pinned version so the next `up` needs no network for them
+    (infra.bundle: the bundle first, then this cache); LABS_CHART_CACHE moves it."""
+    override = os.environ.get("LABS_CHART_CACHE")
+    return Path(override) if override else _xdg("XDG_CACHE_HOME", ".cache") / "k8s-labs"
 
 
 def passphrase_file() -> Path:

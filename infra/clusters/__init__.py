@@ -7,7 +7,10 @@ Pulumi code. A target module defines a class with:
   - `create(settings) -> component`: a ComponentResource `labs:cluster:<Name>` exposing `.provider`
     (the explicit pulumi_kubernetes.Provider every layer uses) and `.kubeconfig` (a secret Output),
     and registering a non-secret `summary` output (what `lab render` shows under "cluster");
-  - `cleanup(settings)`: removes what a destroy could leave behind (used by `session down`).
+  - `cleanup(settings)`: removes what a destroy could leave behind (used by `session down`);
+  - optionally `cluster_vanished(settings) -> bool`: True only when the target's own tool answers that
+    the session's cluster does not exist (kind), so an `up` may drop what the state holds of it
+    (`infra.driver.cluster_vanished`); a target without it never lets an `up` drop anything.
 This registry is plain data so choosing a target costs nothing until it is used: the managed cloud
 targets (gke, eks, aks) import their cloud SDK, an optional extra, only when they create a cluster
 (`infra.clusters.cloud.require_sdk` names the extra to install when it is absent).
