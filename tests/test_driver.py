@@ -1,6 +1,7 @@
 """The Pulumi driver's local parts: passphrase file, backend per session, failure reporting."""
 from __future__ import annotations
 
+import json
 import stat
 from types import SimpleNamespace
 
@@ -473,6 +474,11 @@ def test_session_down_on_kind_deletes_the_cluster_then_the_state_and_nothing_rem
     monkeypatch.setattr(driver.PulumiDriver, "_stack", lambda self, ws, name: pytest.fail("no stack is destroyed"))
     paths.session_dir("monday").mkdir(parents=True)
     (paths.session_dir("monday") / "kubeconfig").write_text("apiVersion: v1\n")
+    checkpoint = paths.session_backend("monday") / ".pulumi" / "stacks" / "k8s-labs" / "monday-kind.json"
+    checkpoint.parent.mkdir(parents=True)  # what the state holds: the cluster (as Pulumi's checkpoint says)
+    checkpoint.write_text(json.dumps({"checkpoint": {"latest": {"resources": [
+        {"urn": "urn:pulumi:monday-kind::k8s-labs::pulumi-python:dynamic:Resource::kind", "custom": True,
+         "type": "pulumi-python:dynamic:Resource"}]}}}))
     invoke("session", "down", "--session=monday")
     assert kind_cli.clusters == {"labs-tuesday"} and workspace.removed == [("monday-kind", True)]
     assert not paths.session_dir("monday").exists()
