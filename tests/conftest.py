@@ -19,6 +19,7 @@ def isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("LABS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LABS_TOOLS_DIR", str(tmp_path / "tools"))
     monkeypatch.setenv("LABS_BUNDLE", str(tmp_path / "bundle"))  # the machine's own bundle changes renders
+    monkeypatch.setenv("LABS_CACHE_DIR", str(tmp_path / "cache"))  # charts `images list` downloads, Go builds
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     return tmp_path
 

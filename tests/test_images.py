@@ -6,6 +6,8 @@ a machine without it.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -15,6 +17,7 @@ from infra.images import (APP_VERSIONS, CHART_RULES, ISTIO_CHARTS, KPS_SUBCHARTS
                           container_images, lab_images, normalize)
 from infra.layers import LAYERS
 from infra.settings import StackSettings
+from tests.test_bundle import server  # noqa: F401 - a chart repository on 127.0.0.1
 
 TRAEFIK = "docker.io/library/traefik:v3.7.11"
 WHOAMI = "docker.io/traefik/whoami:v1.11.0"
@@ -23,9 +26,14 @@ EVERY_LAYER = sorted(LAYERS)
 
 @pytest.fixture
 def no_reference_data(tmp_path, monkeypatch):
+    """No reference data, an empty bundle and chart cache, and no network: every download is refused."""
     empty = tmp_path / "no-charts"
     empty.mkdir()
     monkeypatch.setenv("LABS_CHARTS_DIR", str(empty))
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens there: connection refused
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
     return empty
 
 
@@ -243,7 +251,9 @@ def test_images_list_without_reference_data_marks_derived_tags(monkeypatch, caps
     _invoke("images.list", "--lab=ingress")
     captured = capsys.readouterr()
     assert f"{TRAEFIK}  *appVersion" in captured.out
-    assert "chart reference data absent" in captured.err and "1 images marked *appVersion" in captured.err
+    err = " ".join(captured.err.split())
+    assert "note: 1 chart(s) could not be read, e.g. traefik 41.3.0: cannot download https://traefik.github.io/charts/" in err
+    assert "1 images marked *appVersion" in err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -259,3 +269,68 @@ def test_images_bad_input_is_one_line(capsys, argv, message, monkeypatch, ingres
     assert exit_.value.code == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+# --- a chart nowhere on this machine: downloaded once from its repository, cached by version ----------
+
+def _package(shared: Path, chart: str, version: str, subcharts=()) -> bytes:
+    """The chart as its repository serves it (`helm package` layout), from the reference data's own
+    Chart.yaml and values.yaml; subcharts under <chart>/charts/<name>/."""
+    import io
+    import tarfile
+
+    files = {f"{chart}/{name}": (shared / chart / version / name).read_bytes() for name in ("Chart.yaml", "values.yaml")}
+    for sub, sub_version in subcharts:
+        for name in ("Chart.yaml", "values.yaml"):
+            files[f"{chart}/charts/{sub}/{name}"] = (shared / sub / sub_version / name).read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_chart_nowhere_here_is_downloaded_once_and_lists_what_the_reference_data_lists(shared, server, tmp_path,
+                                                                                           monkeypatch):
+    """kube-prometheus-stack with the monitoring layer's values, its subcharts inside its archive: the
+    images of the downloaded chart are those of the reference data (Prometheus, Alertmanager, the config
+    reloader, node-exporter's distroless tag), none derived from appVersion; a second run reads the cache."""
+    from infra.layers.monitoring import PIN, kube_prometheus_stack_values
+    from infra.paths import cache_dir
+    from tests.layer_helpers import kind_capabilities
+    from tests.test_bundle import serve_repo
+
+    charts = shared / "charts"
+    served, base = server
+    subcharts = [(chart, version) for chart, version, *_ in KPS_SUBCHARTS if (charts / chart / version).is_dir()]
+    serve_repo(served, PIN.chart, PIN.version, data=_package(charts, PIN.chart, PIN.version, subcharts))
+    empty = tmp_path / "no-charts"
+    empty.mkdir()
+    values = kube_prometheus_stack_values(kind_capabilities())
+
+    def listed(root, repo="") -> ImageReport:
+        report = ImageReport(labs=["monitoring"])
+        chart_images(report, PIN.chart, PIN.version, values, "release", root, repo)
+        return report
+
+    reference = listed(charts)
+    downloaded = listed(empty, f"{base}/charts")
+    assert downloaded.refs == reference.refs and downloaded.reference_data and not downloaded.unavailable
+    assert not any(image.from_app_version for image in downloaded.images.values())
+    for wanted in ("quay.io/prometheus/prometheus:", "quay.io/prometheus/alertmanager:",
+                   "quay.io/prometheus-operator/prometheus-config-reloader:", "quay.io/prometheus/node-exporter:"):
+        assert any(ref.startswith(wanted) for ref in downloaded.refs), wanted
+    assert any(ref.endswith("-distroless") and "node-exporter" in ref for ref in downloaded.refs)
+    assert (cache_dir() / "charts" / f"{PIN.chart}-{PIN.version}.tgz").is_file()
+    (served / "charts" / "index.yaml").unlink()  # the repository is gone: the cache answers
+    assert listed(empty, f"{base}/charts").refs == reference.refs
+
+
+def test_without_network_a_missing_chart_is_named_with_the_reason(no_reference_data):
+    report = ImageReport(labs=["ingress"])
+    chart_images(report, "traefik", "41.3.0", {}, "release", None, "https://traefik.github.io/charts")
+    assert not report.reference_data
+    assert report.unavailable["traefik 41.3.0"].startswith("cannot download https://traefik.github.io/charts/index.yaml")
+    assert report.images[TRAEFIK].from_app_version
