@@ -5,10 +5,10 @@ fail on bad input (lab, target, options, prerequisites) runs before anything is 
 """
 from __future__ import annotations
 
-import json
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -184,15 +184,11 @@ def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) ->
 
 
 def lab_render(ref: str, settings: StackSettings, fmt: str = "json") -> str:
-    if fmt not in ("json", "yaml"):
-        raise LabsError(f"unknown format '{fmt}': use --format=json or --format=yaml")
-    require_target_sdk(settings)
-    from infra.render import render
+    from infra.render import check_format, render, serialize
 
-    document = render(ref, settings)
-    if fmt == "yaml":
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    check_format(fmt)
+    require_target_sdk(settings)
+    return serialize(render(ref, settings), fmt)
 
 
 def lab_footprint(ref: str, settings: StackSettings) -> bool:
@@ -282,7 +278,8 @@ def publish_at_ingress_address(settings: StackSettings, lab, driver, kube: tuple
     return settings
 
 
-def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:
+def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str | None,
+                 lab=None) -> tuple[str | None, str | None]:
     """The kubeconfig and context to talk to: the given ones, else the session's own kubeconfig
     (written by `lab up`), else the session's kind context in ~/.kube/config."""
     if kubeconfig or context:
@@ -292,11 +289,75 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
     if session_kubeconfig(settings.session).is_file():
         return str(session_kubeconfig(settings.session)), None
     if settings.target in CLOUD_TARGETS:
-        raise LabsError(f"no kubeconfig for session '{settings.session}' yet: run `invoke lab up "
-                        f"--target={settings.target}` first (or pass --kubeconfig)")
+        up = up_command(lab, settings) if lab else f"invoke lab up --target={settings.target}"
+        raise LabsError(f"no kubeconfig for session '{settings.session}' yet: run `{up}` first (or pass --kubeconfig)")
     from infra.clusters.kind import cluster_name
 
     return None, f"kind-{cluster_name(settings.session)}"
+
+
+def up_command(lab, settings: StackSettings) -> str:
+    """The `invoke lab up ...` that brings this lab's cluster up, as the user would type it."""
+    return " ".join(["invoke lab up", f"--lab={lab.slug}",
+                     *([f"--target={settings.target}"] if settings.target != "kind" else []),
+                     *([f"--session={settings.session}"] if settings.session != "default" else [])])
+
+
+def kubeconfig_files(kubeconfig: str | None) -> tuple[list[Path], str]:
+    """The files kubectl reads, and where that list comes from: --kubeconfig, else KUBECONFIG (a list),
+    else ~/.kube/config."""
+    import os
+
+    if kubeconfig:
+        return [Path(kubeconfig).expanduser()], "--kubeconfig"
+    listed = [Path(item).expanduser() for item in os.environ.get("KUBECONFIG", "").split(os.pathsep) if item]
+    if listed:
+        return listed, "KUBECONFIG"
+    return [Path.home() / ".kube" / "config"], ""
+
+
+def lab_cluster(lab, settings: StackSettings, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:
+    """The kubeconfig and context of the lab's cluster, checked before kubectl runs: a missing kubeconfig
+    (named as KUBECONFIG gives it) or a context it lacks means no cluster yet, said in one line with the
+    `lab up` to run, instead of kubectl's own words."""
+    import yaml
+
+    kubeconfig, context = _kube_target(settings, kubeconfig, context, lab)
+    files, origin = kubeconfig_files(kubeconfig)
+    up = f"run `{up_command(lab, settings)}` first"
+    present = [file for file in files if file.is_file()]
+    if not present:
+        names = ", ".join(str(file) for file in files)
+        raise LabsError(f"kubeconfig {names}{f' (from {origin})' if origin else ''} is missing: {up}"
+                        + ("" if origin == "--kubeconfig" else ", or pass --kubeconfig=PATH"))
+    if context:
+        contexts = set()
+        for file in present:
+            try:
+                data = yaml.safe_load(file.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # kubectl says what is wrong with it
+            contexts |= {entry.get("name") for entry in data.get("contexts") or [] if isinstance(entry, dict)}
+        if context not in contexts:
+            names = ", ".join(str(file) for file in present)
+            raise LabsError(f"no cluster for session '{settings.session}': context {context} is not in {names}: {up}")
+    return kubeconfig, context
+
+
+# What kubectl says when its cluster does not answer (a stopped kind node, a deleted cloud cluster).
+KUBECTL_UNREACHABLE = ("the connection to the server", "unable to connect to the server", "connection refused",
+                       "no such host")
+
+
+@contextmanager
+def cluster_reached(lab, settings: StackSettings):
+    """kubectl's "connection refused" as the problem it means: the lab's cluster is not up."""
+    try:
+        yield
+    except LabsError as exc:
+        if not any(marker in str(exc).lower() for marker in KUBECTL_UNREACHABLE):
+            raise
+        raise LabsError(f"{exc}: is the cluster up? run `{up_command(lab, settings)}` first") from None
 
 
 # Longer than the longest --timeout given to kubectl itself (cloud teardown waits 600 s), so kubectl
@@ -411,7 +472,7 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
         from infra.manifests import retarget_checks
 
         checks = retarget_checks(checks, lab.namespace, *where, base_domain(settings))
-    kubeconfig, context = _kube_target(settings, kubeconfig, context)
+    kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
     # What this target's cluster cannot decide (no containers run on kwok): decided by its capabilities.
     skip = skips_for(target_capabilities(settings))
 
@@ -432,10 +493,8 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
         run = run_checks(checks, reader, where[0] if where else lab.namespace, lang, timeout_s=timeout,
                          on_result=show, skip=skip)
     except ClusterUnreachable as exc:
-        up = " ".join(["invoke lab up", f"--lab={lab.slug}",
-                       *([f"--target={settings.target}"] if settings.target != "kind" else []),
-                       *([f"--session={settings.session}"] if settings.session != "default" else [])])
-        raise LabsError(f"{exc}: is the cluster up (`{up}`)? Or pass the right --kubeconfig/--context") from None
+        raise LabsError(f"{exc}: is the cluster up (`{up_command(lab, settings)}`)? Or pass the right "
+                        "--kubeconfig/--context") from None
     passed, failed, skipped = len(run.decided) - len(run.failed), len(run.failed), len(run.skipped)
     # One reason today, e.g. "skipped on kwok: needs running containers"; several would each show above.
     reasons = sorted({r.detail for r in run.skipped})
@@ -455,12 +514,13 @@ def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     `--namespace`/`--student`, retargeted to that namespace (a classroom student's)."""
     lab = Catalog.load().resolve(ref)
     where = _where(lab, namespace, student)
-    kubeconfig, context = _kube_target(settings, kubeconfig, context)
-    for folder in ("manifests", "solution"):
-        if where:
-            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
-        else:
-            kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+    kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
+    with cluster_reached(lab, settings):
+        for folder in ("manifests", "solution"):
+            if where:
+                apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
+            else:
+                kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
     console.print(f"{lab.id}: solution applied" + (f" in {where[0]}" if where else ""))
 
 
@@ -472,17 +532,18 @@ def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     are deleted from it (objects made under other names stay), then the starting point is applied."""
     lab = Catalog.load().resolve(ref)
     where = _where(lab, namespace, student)
-    kubeconfig, context = _kube_target(settings, kubeconfig, context)
-    for folder in ("solution", "manifests"):
+    kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
+    with cluster_reached(lab, settings):
+        for folder in ("solution", "manifests"):
+            if where:
+                apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
+            else:
+                kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
+                         kubeconfig, context)
         if where:
-            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
+            apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
         else:
-            kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
-                     kubeconfig, context)
-    if where:
-        apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
-    else:
-        kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
+            kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
     console.print(f"{lab.id}: reset to the starting point" + (f" in {where[0]}" if where else ""))
 
 
@@ -522,7 +583,10 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
     counts = {"passed": 0, "failed": 0, "undecided": 0}
     undecided: list[str] = []
     skipped_total = 0
-    for lab in Catalog.load().select(ref):
+    labs = Catalog.load().select(ref)
+    # Docker down, a missing tool: the same for every lab, so said once, before any lab is tried.
+    get_target(target).preflight(replace(settings, lab=labs[0].slug))
+    for lab in labs:
         lab_settings = replace(settings, lab=lab.slug)
         steps: list[bool | None] = []
         skipped: set[str] = set()  # the ids of the lab's checks skipped (the same in every run)
@@ -612,8 +676,10 @@ def doctor() -> bool:
     for result in results:
         # Missing, but only for one kind of cluster: yellow; the other kind may be all there.
         missing = "[red]missing[/red]" if result.needed_for == ALL else "[yellow]missing[/yellow]"
-        status = "[green]ok[/green]" if result.ok else missing
-        table.add_row(result.name, needed_for[result.needed_for], status, result.version_or_problem, result.fix or "")
+        status = ("[yellow]warning[/yellow]" if result.warning else "[green]ok[/green]") if result.ok else missing
+        detail = f"{result.version_or_problem}; [yellow]{result.warning}[/yellow]" if result.warning \
+            else result.version_or_problem
+        table.add_row(result.name, needed_for[result.needed_for], status, detail, result.fix or "")
     out.print(table)
     ready = ready_for(results)
     if ready:

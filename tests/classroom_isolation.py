@@ -152,9 +152,8 @@ CANNOT = [
     Case("write Endpoints (traffic to any pod IP behind a Service)", RBAC, forbidden("create", "endpoints"),
          (), "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: intruder\n"
              "subsets:\n- addresses:\n  - ip: 10.0.0.1\n  ports:\n  - port: 80\n"),
-    Case("change the shared Gateway", RBAC, forbidden("patch", "gateways", "gateway.networking.k8s.io", "traefik"),
-         ("patch", "gateway", "traefik-gateway", "-n", "traefik", "--type=merge", "-p",
-          '{{"metadata":{{"labels":{{"intruder":"yes"}}}}}}')),
+    Case("delete the shared Gateway", RBAC, forbidden("delete", "gateways", "gateway.networking.k8s.io", "traefik"),
+         ("delete", "gateway", "traefik-gateway", "-n", "traefik")),
     # Cluster-wide kinds
     Case("create a validating webhook", RBAC,
          forbidden("create", "validatingwebhookconfigurations", "admissionregistration.k8s.io", None),

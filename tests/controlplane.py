@@ -102,3 +102,33 @@ def engine_changes(output: str) -> dict[str, int]:
     if last == "no changes":
         return {}
     return {op: int(n) for n, op in (part.split(" ", 1) for part in last.split(", "))}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL to the whole tree at once, as a power cut would: the CLI, the engine and its provider
+    plugins (which run in process groups of their own and would otherwise finish their work)."""
+    import signal
+
+    for pid in [process.pid, *descendants(process.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from invoke import Program
 
 import tasks
@@ -53,8 +54,17 @@ def fake_kubectl(args, kubeconfig, context, check=True, stdin=None):
     KUBECTL_STDIN.append(stdin)
 
 
+def kind_kubeconfig(folder, session: str = "default") -> str:
+    """The kubeconfig kind writes for the session's cluster: its context, as kubectl reads it."""
+    file = folder / "kind-kubeconfig"
+    file.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "contexts": [
+        {"name": f"kind-labs-{session}", "context": {"cluster": f"kind-labs-{session}", "user": f"kind-labs-{session}"}}]}))
+    return str(file)
+
+
 @pytest.fixture
-def driver(monkeypatch):
+def driver(monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBECONFIG", kind_kubeconfig(tmp_path))  # the session's kind cluster exists
     FakeDriver.instances = []
     FakeDriver.config = {}
     KUBECTL_CALLS.clear()
@@ -320,6 +330,8 @@ def data_path_labs(tmp_path, monkeypatch):
                     "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
 
         monkeypatch.setattr(commands, "lab_up", lambda ref, settings, *a, **k: reset(ref, settings))
+        for target in ("kind.KindTarget", "kwok.KwokTarget"):  # Docker and the tools are there
+            monkeypatch.setattr(f"infra.clusters.{target}.preflight", lambda self, settings: None)
         monkeypatch.setattr(commands, "lab_reset", reset)
         monkeypatch.setattr(commands, "lab_solve", solve)
         monkeypatch.setattr(commands, "ingress_url", lambda target, port, kubeconfig, context: cluster.url)

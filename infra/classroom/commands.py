@@ -38,13 +38,6 @@ def _lab(ref: str | None, catalog: Catalog | None = None) -> Lab | None:
 
 # --- render ---------------------------------------------------------------------------------------
 
-def _object_order(obj: dict) -> tuple:
-    """Objects grouped by namespace (a Namespace with its contents), cluster-scoped ones first."""
-    meta = obj.get("metadata") or {}
-    group = meta.get("name", "") if obj.get("kind") == "Namespace" else meta.get("namespace", "")
-    return (group, obj.get("kind") != "Namespace", obj.get("kind", ""), meta.get("name", ""))
-
-
 def render_classroom(settings: StackSettings, students: list[Student], lab: Lab | None, catalog: Catalog,
                      tenancy: str = "namespace") -> dict:
     """The render document of a namespace-tenancy classroom: `lab render`'s contract (the program
@@ -57,7 +50,6 @@ def render_classroom(settings: StackSettings, students: list[Student], lab: Lab 
         file = Path(folder) / "roster.json"
         file.write_text(dump_roster(students, tenancy))
         document = render_lab(lab, replace(settings, lab=lab.slug if lab else "", roster=str(file)), catalog)
-    document["objects"].sort(key=_object_order)
     fields = ("id", "name", "group", "namespace", "service_account", "host_suffix", "lab_hosts")
     document["students"] = [{key: entry[key] for key in fields if key in entry} for entry in document["students"]]
     document["tenancy"] = tenancy
@@ -67,10 +59,9 @@ def render_classroom(settings: StackSettings, students: list[Student], lab: Lab 
 def classroom_render(settings: StackSettings, students: object = None, roster: str | None = None,
                      lab_ref: str | None = None, tenancy: str = "namespace", fmt: str = "json",
                      group_size: int = 1) -> str:
-    import yaml
+    from infra.render import check_format, serialize
 
-    if fmt not in ("json", "yaml"):
-        raise LabsError(f"unknown format '{fmt}': use --format=json or --format=yaml")
+    check_format(fmt)
     check_tenancy(tenancy)
     class_ = load_students(students, roster)
     core.require_target_sdk(settings)
@@ -84,9 +75,7 @@ def classroom_render(settings: StackSettings, students: object = None, roster: s
                                  for tenant in plan]
     else:
         document = render_classroom(settings, class_, lab, catalog)
-    if fmt == "yaml":
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return serialize(document, fmt)
 
 
 # --- up / down ------------------------------------------------------------------------------------

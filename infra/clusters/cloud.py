@@ -20,7 +20,7 @@ import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from infra.errors import LabsError
+from infra.errors import LabsError, tool_error_line
 from infra.settings import PROJECT, StackSettings
 
 # target -> (extra in pyproject.toml, modules it provides)
@@ -352,7 +352,6 @@ def list_orphans(settings: StackSettings, run=None) -> list[dict[str, str]]:
     for what, argv in commands:
         done = run(argv)
         if done.returncode != 0:
-            detail = (done.stderr or done.stdout or "").strip().splitlines()
-            raise LabsError(f"`{' '.join(argv[:4])} ...` failed: {detail[-1] if detail else 'no output'}")
+            raise LabsError(f"`{' '.join(argv[:4])} ...` failed: {tool_error_line(done.stderr or done.stdout)}")
         found.extend(_parse_orphans(what, settings.target, done.stdout))
     return found
