@@ -275,14 +275,20 @@ def test_images_bad_input_is_one_line(capsys, argv, message, monkeypatch, ingres
 
 def _package(shared: Path, chart: str, version: str, subcharts=()) -> bytes:
     """The chart as its repository serves it (`helm package` layout), from the reference data's own
-    Chart.yaml and values.yaml; subcharts under <chart>/charts/<name>/."""
+    Chart.yaml and values.yaml; subcharts under <chart>/charts/<name>/. A chart whose git Chart.yaml
+    carries a placeholder version (Istio's 1.0.0) says its release, as the published package does."""
     import io
     import tarfile
 
-    files = {f"{chart}/{name}": (shared / chart / version / name).read_bytes() for name in ("Chart.yaml", "values.yaml")}
+    def chart_yaml(name: str, at: str) -> bytes:
+        meta = yaml.safe_load((shared / name / at / "Chart.yaml").read_text())
+        return yaml.safe_dump({**meta, "version": at}).encode()
+
+    files = {f"{chart}/Chart.yaml": chart_yaml(chart, version),
+             f"{chart}/values.yaml": (shared / chart / version / "values.yaml").read_bytes()}
     for sub, sub_version in subcharts:
-        for name in ("Chart.yaml", "values.yaml"):
-            files[f"{chart}/charts/{sub}/{name}"] = (shared / sub / sub_version / name).read_bytes()
+        files[f"{chart}/charts/{sub}/Chart.yaml"] = chart_yaml(sub, sub_version)
+        files[f"{chart}/charts/{sub}/values.yaml"] = (shared / sub / sub_version / "values.yaml").read_bytes()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
         for path, data in files.items():
@@ -326,6 +332,48 @@ def test_a_chart_nowhere_here_is_downloaded_once_and_lists_what_the_reference_da
     assert (cache_dir() / "charts" / f"{PIN.chart}-{PIN.version}.tgz").is_file()
     (served / "charts" / "index.yaml").unlink()  # the repository is gone: the cache answers
     assert listed(empty, f"{base}/charts").refs == reference.refs
+
+
+def test_every_pinned_chart_downloaded_lists_what_the_reference_data_lists(shared, server, tmp_path):
+    """Every release of every layer, its chart served by a repository on 127.0.0.1 (one index for all),
+    with the values the layers pass: the images from the downloaded charts are the reference data's."""
+    import hashlib
+    from dataclasses import replace
+
+    from infra.render import render_lab
+
+    charts = shared / "charts"
+    served, base = server
+    root = tmp_path / "labs"
+    write_lab(root, "97-web", lab_yaml("web", layers="[ingress, loadbalancer, metrics, storage, autoscaler]"))
+    write_lab(root, "98-observe", lab_yaml("observe", layers="[monitoring, alerting, logging, mesh]", slide="Observe"))
+    catalog = Catalog.load(root)
+    releases = [release for lab in catalog.labs
+                for release in render_lab(lab, replace(StackSettings(), lab=lab.slug), catalog)["releases"]]
+    entries: dict[str, list] = {}
+    (served / "repo").mkdir()
+    for chart, version in sorted({(release["chart"], release["version"]) for release in releases}):
+        subcharts = [(sub, at) for sub, at, *_ in KPS_SUBCHARTS] if chart == "kube-prometheus-stack" else []
+        data = _package(charts, chart, version, subcharts)
+        (served / "repo" / f"{chart}-{version}.tgz").write_bytes(data)
+        entries.setdefault(chart, []).append({"name": chart, "version": version, "urls": [f"{chart}-{version}.tgz"],
+                                              "digest": hashlib.sha256(data).hexdigest()})
+    (served / "repo" / "index.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "entries": entries}))
+    empty = tmp_path / "no-charts"
+    empty.mkdir()
+    assert len(releases) >= 12
+    seen: set[str] = set()
+    for release in releases:
+        reference, downloaded = ImageReport(labs=[]), ImageReport(labs=[])
+        chart_images(reference, release["chart"], release["version"], release["values"], "release", charts)
+        chart_images(downloaded, release["chart"], release["version"], release["values"], "release", empty,
+                     f"{base}/repo")
+        assert downloaded.refs == reference.refs, release["name"]
+        assert downloaded.reference_data and not downloaded.unavailable, release["name"]
+        assert not any(image.from_app_version for image in downloaded.images.values()), release["name"]
+        seen |= set(downloaded.refs)
+    assert {TRAEFIK, "docker.io/istio/pilot:1.30.3-distroless", "quay.io/kiali/kiali:v2.29.0"} <= seen
+    assert len(seen) >= 20  # every chart image; the layers' own objects and the labs' files add the rest
 
 
 def test_without_network_a_missing_chart_is_named_with_the_reason(no_reference_data):
