@@ -19,7 +19,7 @@ Who reads it:
 An entry is used only at the pinned version, read from Chart.yaml inside the archive (name and
 version), never from the file name; a mismatch is ignored with one warning line.
 
-The local chart cache (`infra.paths.chart_cache_dir()`: ~/.cache/k8s-labs, or LABS_CHART_CACHE) has the
+The local chart cache (`infra.paths.cache_dir()`: ~/.cache/k8s-labs, or LABS_CACHE_DIR) has the
 bundle's layout and checks: before each `up`, the driver brings in the lab's pinned charts that neither
 the bundle nor the cache holds (`cache_charts`, digest checked), so a later `up` of a lab whose charts
 are cached needs no chart repository (a Wi-Fi blip does not block switching labs). A chart that cannot
@@ -50,7 +50,7 @@ from typing import Callable, Iterable
 import yaml
 
 from infra.errors import LabsError
-from infra.paths import bundle_dir, chart_cache_dir
+from infra.paths import bundle_dir, cache_dir
 
 PREFIX = "bundle:"  # how the render names a bundle file: bundle:charts/traefik-41.3.0.tgz
 CACHE_PREFIX = "cache:"  # and a file of the local chart cache: cache:charts/traefik-41.3.0.tgz
@@ -127,7 +127,7 @@ class Bundle:
     @classmethod
     def chart_cache(cls) -> "Bundle":
         """The local chart cache: a bundle of the charts `up` downloaded."""
-        return cls(chart_cache_dir(), CACHE_PREFIX, "the local chart cache")
+        return cls(cache_dir(), CACHE_PREFIX, "the local chart cache")
 
     def label(self, path: Path) -> str:
         return self.prefix + path.relative_to(self.root).as_posix()

@@ -21,7 +21,7 @@ def _say(line: str) -> None:
 
 def images_list(ref: str, settings: StackSettings, sources: bool = False) -> list[str]:
     """Print the images the lab(s) need, grouped by registry; returns the references."""
-    from infra.images import UPSTREAM_REGISTRIES, charts_dir, lab_images
+    from infra.images import UPSTREAM_REGISTRIES, lab_images
 
     report = lab_images(ref, settings)
     for registry, images in report.by_registry().items():
@@ -36,9 +36,10 @@ def images_list(ref: str, settings: StackSettings, sources: bool = False) -> lis
               highlight=False)
     if not report.reference_data:
         derived = sum(image.from_app_version for image in report.images.values())
-        _say(f"note: chart reference data absent ({charts_dir()}): the {derived} images marked *appVersion take "
-             "their tag from the chart's appVersion, unconfirmed by its values.yaml; images that only the "
-             "chart's values name (sidecars, hooks) are not listed")
+        chart, why = sorted(report.unavailable.items())[0]
+        _say(f"note: {len(report.unavailable)} chart(s) could not be read, e.g. {chart}: {why}. The {derived} images "
+             "marked *appVersion take their tag from the chart's appVersion, unconfirmed by its values.yaml; images "
+             "that only the chart's values name (sidecars, hooks) are not listed")
     for chart in sorted(report.uncovered):
         _say(f"warning: no image rule for chart {chart}: its images are not listed (add one in infra/images.py)")
     return report.refs

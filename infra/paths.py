@@ -1,7 +1,7 @@
 """Where things live: the project checkout, per-user state, per-user tools.
 
 Every location can be overridden by an environment variable so tests and instructors with unusual
-machines can move it (LABS_STATE_DIR, LABS_TOOLS_DIR, LABS_BUNDLE, LABS_CHART_CACHE).
+machines can move it (LABS_STATE_DIR, LABS_TOOLS_DIR, LABS_BUNDLE, LABS_CACHE_DIR).
 """
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def tools_dir() -> Path:
     return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "k8s-labs" / "tools"
 
 
+def cache_dir() -> Path:
+    """Per-user cache (Go builds; charts `lab up` and `images list` downloaded, kept by pinned version
+    so the next `up` needs no network for them): LABS_CACHE_DIR, else
+    $XDG_CACHE_HOME/k8s-labs, else ~/.cache/k8s-labs."""
+    override = os.environ.get("LABS_CACHE_DIR")
+    if override:
+        return Path(override)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "k8s-labs"
+
+
 def pulumi_home() -> Path:
     """PULUMI_HOME for every Pulumi run of ours: its plugins/ holds the provider plugins `invoke setup`
     installs (downloaded, or built from source), so a user's ~/.pulumi never mixes with the labs'."""
@@ -42,13 +52,6 @@ def bundle_dir() -> Path:
     """The offline bundle of charts and remote manifests (`invoke bundle`); LABS_BUNDLE moves it."""
     override = os.environ.get("LABS_BUNDLE")
     return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "k8s-labs" / "bundle"
-
-
-def chart_cache_dir() -> Path:
-    """Charts `lab up` downloaded, kept by pinned version so the next `up` needs no network for them
-    (infra.bundle: the bundle first, then this cache); LABS_CHART_CACHE moves it."""
-    override = os.environ.get("LABS_CHART_CACHE")
-    return Path(override) if override else _xdg("XDG_CACHE_HOME", ".cache") / "k8s-labs"
 
 
 def passphrase_file() -> Path:

@@ -454,7 +454,7 @@ def test_source_summary_counts_what_the_bundle_serves(bundle_root):
 @pytest.fixture
 def cache_root(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "chart-cache"
-    monkeypatch.setenv("LABS_CHART_CACHE", str(root))
+    monkeypatch.setenv("LABS_CACHE_DIR", str(root))
     return root
 
 
