@@ -123,3 +123,14 @@ def test_public_ips_are_tagged_through_the_service_annotation():
     annotations = get_target("aks").capabilities(cloud_settings("aks")).load_balancer_annotations
     assert annotations == {"service.beta.kubernetes.io/azure-pip-tags":
                            "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z"}
+
+
+def test_network_policies_are_enforced_by_cilium(recorded):
+    registrations, _ = recorded
+    profile = one(registrations, CLUSTER).inputs["networkProfile"]
+    chosen = {key: profile[key] for key in ("networkPlugin", "networkPluginMode", "networkDataplane", "networkPolicy")}
+    assert chosen == {"networkPlugin": "azure", "networkPluginMode": "overlay", "networkDataplane": "cilium",
+                      "networkPolicy": "cilium"}
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("aks").network_policy_enforced is True

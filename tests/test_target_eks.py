@@ -175,3 +175,12 @@ def test_load_balancers_are_tagged_through_the_service_annotation():
     annotations = get_target("eks").capabilities(cloud_settings("eks")).load_balancer_annotations
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags"] == (
         "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z")
+
+
+def test_network_policies_are_enforced_by_the_vpc_cni_agent(recorded):
+    registrations, _ = recorded
+    cluster = one(registrations, "eks:index:Cluster")
+    assert cluster.inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("eks").network_policy_enforced is True

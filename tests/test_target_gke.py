@@ -99,3 +99,13 @@ def test_preflight_asks_for_the_project_and_the_auth_plugin(monkeypatch):
     monkeypatch.setattr("shutil.which", lambda command: None if command == gke.AUTH_PLUGIN else f"/bin/{command}")
     with pytest.raises(LabsError, match="gke-gcloud-auth-plugin"):
         gke.GkeTarget().preflight(cloud_settings("gke", gcp_project="p"))
+
+
+def test_network_policies_are_enforced_by_dataplane_v2(recorded):
+    registrations, _ = recorded
+    cluster = one(registrations, CLUSTER).inputs
+    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert "networkPolicy" not in cluster  # Calico's add-on is not combined with Dataplane V2
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("gke").network_policy_enforced is True

@@ -73,6 +73,13 @@ class Capabilities:
       cluster_dns             "coredns" / "kube-dns" (GKE's default DNS) / "coredns" / "coredns"
       istio_platform          "" / "gke" (Istio's platform profile: CNI binaries in /home/kubernetes/bin,
                               node-critical pods only in namespaces with a ResourceQuota) / "" / ""
+      network_policy_enforced True everywhere the target's program turns enforcement on: kind's
+                              kindnetd embeds kube-network-policies (kind v0.24+, still in v0.32.0:
+                              images/kindnetd/cmd/kindnetd/main.go; kubernetes-sigs/kind#842), GKE
+                              Dataplane V2, the EKS VPC CNI network policy agent, AKS Cilium. False on
+                              kwok: no packet flows between its fake pods, so nothing is enforced
+                              (namespace tenancy there isolates at the API level only, see
+                              infra.classroom.commands.check_isolation)
     """
 
     provider: str
@@ -109,6 +116,9 @@ class Capabilities:
     cluster_dns: str = "coredns"  # "coredns" or "kube-dns" (the DNS add-on Prometheus scrapes)
     # Service mesh: Istio's `global.platform` ("" none; "gke" selects its GKE platform profile).
     istio_platform: str = ""
+    # NetworkPolicies are enforced by the cluster's network (what namespace tenancy relies on); a
+    # target claims it only where its own program turns enforcement on.
+    network_policy_enforced: bool = False
     # Annotations a LoadBalancer Service should carry on this target (cloud load balancer type,
     # tags of the session so `session orphans` finds a forgotten one).
     load_balancer_annotations: dict = field(default_factory=dict, compare=False, hash=False)

@@ -11,7 +11,8 @@ Resources (children of the `labs:cluster:Aks` component, on an explicit azure-na
     (mode System, VirtualMachineScaleSets, `nodeSize` -> Standard_B2s / Standard_D2s_v5 /
     Standard_D4s_v5, `workers` nodes at creation, autoscaling between `minNodes` (at least 1: a
     system pool never scales to zero) and `maxNodes`, the session tags on the scale set), the
-    cluster autoscaler profile that scales down after 2 minutes (labs want nodes to go away), the
+    cluster autoscaler profile that scales down after 2 minutes (labs want nodes to go away), Azure
+    CNI Overlay with the Cilium dataplane and network policy engine (NetworkPolicies enforced), the
     session tags on the cluster. `ignore_changes` on the pool's node count: the autoscaler owns it
     once the cluster exists.
 The kubeconfig comes from the listManagedClusterUserCredentials call (base64-decoded), as a Pulumi
@@ -91,6 +92,13 @@ class AksClusterComponent(pulumi.ComponentResource):
                 max_count=high,
                 tags=tags,
             )],
+            # Azure CNI Overlay powered by Cilium, which enforces NetworkPolicies (without a network
+            # policy engine AKS enforces none: "none ... the default value when NetworkPolicy is not
+            # specified"; network_policy "cilium" requires network_dataplane "cilium"; SDK enums
+            # NetworkPolicy/NetworkDataplane, https://learn.microsoft.com/azure/aks/use-network-policies).
+            network_profile=cs.ContainerServiceNetworkProfileArgs(
+                network_plugin=cs.NetworkPlugin.AZURE, network_plugin_mode=cs.NetworkPluginMode.OVERLAY,
+                network_dataplane=cs.NetworkDataplane.CILIUM, network_policy=cs.NetworkPolicy.CILIUM),
             auto_scaler_profile=cs.ManagedClusterPropertiesAutoScalerProfileArgs(
                 scale_down_unneeded_time=SCALE_DOWN_AFTER, scale_down_delay_after_add=SCALE_DOWN_AFTER),
             tags=tags,
@@ -113,6 +121,7 @@ class AksClusterComponent(pulumi.ComponentResource):
                 "resource_group": name,
                 "node_resource_group": f"{name}-nodes",
                 "tier": "Free",
+                "network": {"plugin": "azure", "mode": "overlay", "dataplane": "cilium", "policy": "cilium"},
                 "system_pool": {"name": POOL, "vm_size": machine, "size": settings.node_size,
                                 "autoscaling": {"min": low, "max": high}},
                 "tags": tags,
@@ -135,6 +144,7 @@ class AksTarget:
             snapshot_class=SNAPSHOT_CLASS,
             metrics_server=True,
             node_autoscaling="node-pool",
+            network_policy_enforced=True,  # Cilium (the cluster's network_profile)
             min_nodes=max(settings.min_nodes, 1),
             # StandardSSD_LRS, as managed-csi; the session's tags on every disk.
             volume_parameters={"skuName": "StandardSSD_LRS", "tags": cloud.tag_list(settings)},

@@ -9,7 +9,9 @@ Resources (children of the `labs:cluster:Eks` component, on an explicit aws prov
     comes from pulumi_eks).
   - IAM role of the nodes (worker, CNI and ECR read-only managed policies).
   - eks.Cluster `labs-<session>`: `kubernetesVersion`, no default node group (the managed one
-    below replaces it), an OIDC provider (IRSA for the two roles below), the node role mapped in.
+    below replaces it), an OIDC provider (IRSA for the two roles below), the node role mapped in,
+    the VPC CNI add-on with its network policy agent on (`enableNetworkPolicy`: NetworkPolicies
+    enforced, which classroom isolation relies on).
   - aws.ec2.LaunchTemplate: tags the instances, their volumes and network interfaces (the
     node group's own tags stop at the node group), IMDSv2 with 2 hops (pods of the add-ons), a
     50 GiB encrypted gp3 root volume.
@@ -158,6 +160,10 @@ class EksClusterComponent(pulumi.ComponentResource):
             # and the identity that creates the cluster (the instructor's CLI login) is its admin.
             authentication_mode=eks.AuthenticationMode.API,
             endpoint_public_access=True,
+            # The VPC CNI add-on with its network policy agent: NetworkPolicies are not enforced
+            # without it ("enableNetworkPolicy" in the vpc-cni add-on configuration,
+            # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html).
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=tags,
             cluster_tags=tags,
             opts=pulumi.ResourceOptions.merge(on_aws_components, pulumi.ResourceOptions(depends_on=attachments)),
@@ -246,6 +252,7 @@ class EksClusterComponent(pulumi.ComponentResource):
                 "node_group": {"name": NODE_GROUP, "instance_type": machine, "size": settings.node_size,
                                "scaling": {"desired": nodes, "min": low, "max": high}},
                 "addons": list(ADDONS),
+                "vpc_cni": {"network_policy": True},
                 "storage_class": STORAGE_CLASS,
                 "cluster_autoscaler_service_account": self.autoscaler_service_account,
                 "tags": tags,
@@ -304,6 +311,7 @@ class EksTarget:
             snapshot_class="",  # the snapshot-controller add-on brings CRDs and controller, no class
             metrics_server=False,
             node_autoscaling="cluster-autoscaler-aws",
+            network_policy_enforced=True,  # the VPC CNI's network policy agent (vpc_cni_options)
             volume_parameters=gp3_parameters(settings),  # the parameters of the `gp3` class
             snapshot_parameters=tag_parameters(settings),
             load_balancer_annotations={

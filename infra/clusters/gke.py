@@ -9,7 +9,8 @@ Resources (children of the `labs:cluster:Gke` component, on an explicit gcp prov
     a separately managed pool), Workload Identity on (`<project>.svc.id.goog`), the autoscaler
     profile that scales down sooner (OPTIMIZE_UTILIZATION: labs want nodes to go away), labels on
     the cluster (`resource_labels`), `deletion_protection: false` (the provider's default `true`
-    would make `session down` fail). Network: the project's `default` VPC.
+    would make `session down` fail), GKE Dataplane V2 (`datapath_provider: ADVANCED_DATAPATH`), which
+    enforces NetworkPolicies (classroom isolation). Network: the project's `default` VPC.
   - container.NodePool `labs`: `nodeSize` -> e2-standard-2/4/8, pd-balanced boot disks, autoscaling
     between `minNodes` and `maxNodes` (the cluster autoscaler runs in GKE's control plane: nothing to
     install for the autoscaler lab), `workers` nodes at creation, GKE metadata server (Workload
@@ -41,6 +42,7 @@ AUTH_PLUGIN_INSTALL = "gcloud components install gke-gcloud-auth-plugin (or your
 STORAGE_CLASSES = ("standard-rwo", "premium-rwo", "standard")
 CSI_DRIVER = "pd.csi.storage.gke.io"
 PROJECT_AT_UP = "gcpproject-not-set"
+DATAPATH = "ADVANCED_DATAPATH"  # GKE Dataplane V2 (eBPF), which enforces NetworkPolicies
 
 
 def zone(settings: StackSettings) -> str:
@@ -99,6 +101,11 @@ class GkeClusterComponent(pulumi.ComponentResource):
                 autoscaling_profile="OPTIMIZE_UTILIZATION"),
             resource_labels=labels,
             deletion_protection=False,
+            # Dataplane V2: NetworkPolicies are always enforced, no Calico add-on to run ("Kubernetes
+            # network policy is always on in clusters with Dataplane V2",
+            # https://cloud.google.com/kubernetes-engine/docs/concepts/dataplane-v2; the API's
+            # DatapathProvider: https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/DatapathProvider).
+            datapath_provider=DATAPATH,
             opts=child,
         )
         self.node_pool = gcp.container.NodePool(
@@ -139,6 +146,7 @@ class GkeClusterComponent(pulumi.ComponentResource):
                 "node_pool": {"name": POOL, "machine_type": machine, "size": settings.node_size,
                               "disk_gb": cloud.NODE_DISK_GB, "autoscaling": {"min": low, "max": high}},
                 "workload_identity": workload_pool,
+                "datapath_provider": DATAPATH,
                 "labels": labels,
             },
         }
@@ -163,6 +171,7 @@ class GkeTarget:
             volume_parameters={"type": "pd-balanced", "labels": cloud.tag_list(settings)},
             cluster_dns="kube-dns",  # GKE Standard's default DNS add-on (not CoreDNS)
             istio_platform="gke",
+            network_policy_enforced=True,  # Dataplane V2 (the cluster's datapath_provider)
         )
 
     def preflight(self, settings: StackSettings) -> None:

@@ -322,6 +322,9 @@ class KindTarget:
             base_domain=base_domain(settings),
             host_address=host_address(settings),
             nodes=1 + settings.workers,
+            # kindnetd (kind's default CNI, which the cluster config keeps) enforces NetworkPolicies
+            # since kind v0.24; kind v0.32.0: images/kindnetd/cmd/kindnetd/main.go (kube-network-policies).
+            network_policy_enforced=True,
         )
 
     def preflight(self, settings: StackSettings) -> None:

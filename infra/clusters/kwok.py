@@ -219,6 +219,7 @@ class KwokTarget:
             containers_run=False,
             control_plane_visible=False,
             kube_proxy_metrics=False,
+            network_policy_enforced=False,  # no data path: nothing to enforce a policy on
         )
 
     def preflight(self, settings: StackSettings) -> None:
