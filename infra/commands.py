@@ -569,11 +569,11 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
 def session_down(session: str) -> None:
     """Destroy every stack of the session, delete its cluster, remove its state and stack files.
 
-    Cloud stacks first release what bills outside Pulumi's state, in this order: an `up` without a
-    lab (the lab layers go, Traefik's load balancer with them), then every remaining LoadBalancer
-    Service and PersistentVolumeClaim through the cluster's kubeconfig (the cloud controllers
-    delete the load balancers and disks), and only then the destroy, which removes the cluster
-    before its network (Pulumi deletes dependents first).
+    Cloud stacks first release what bills outside Pulumi's state (`release_cloud_stack`). A step that
+    fails (the cluster failed to create, was deleted, cannot be reached, its credentials expired) is
+    reported and the teardown goes on: the destroy always runs, so the cluster stops billing. When
+    anything failed, the command ends with one line naming every failure and exits non-zero; when the
+    destroy itself fails, the session's state is kept so the same command can run again.
     """
     from infra.clusters import TARGETS
     from infra.driver import remove_session_files
@@ -581,41 +581,77 @@ def session_down(session: str) -> None:
     check_session_name(session)
     from infra.classroom.fanout import remove_tenant_clusters
 
-    remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
+    failures: list[str] = []
+    try:
+        remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
+    except LabsError as exc:
+        failures.append(str(exc))
     driver = make_driver(session)
+    clouds = []
     for stack in driver.list_stacks():
         target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
         if target in CLOUD_TARGETS:
-            release_cloud_stack(driver, session, stack, target)
-    destroyed = driver.destroy_session()
+            clouds.append(target)
+            failures += release_cloud_stack(driver, session, stack, target)
+    orphans = [f"invoke session orphans --target={target} --session={session}" for target in sorted(set(clouds))]
+    try:
+        destroyed = driver.destroy_session()
+    except LabsError as exc:
+        raise LabsError(_failed_steps([*failures, str(exc)]) + f"; the session's state is kept: run `invoke session "
+                        f"down --session={session}` again") from None
     # A local cluster whose state was lost would survive the destroy: delete it by name as well (no
     # kind or kwokctl CLI, as on a cloud-only machine, means no cluster of ours to delete).
     from infra import toolchain
 
     for target, tool in LOCAL_TARGET_TOOLS.items():
         if toolchain.find_tool(tool):
-            get_target(target).cleanup(StackSettings(session=session, target=target))
+            try:
+                get_target(target).cleanup(StackSettings(session=session, target=target))
+            except LabsError as exc:
+                failures.append(str(exc))
     from infra.imagecache import unwire
 
     unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions
     remove_session_files(session)
     console.print(f"session '{session}' removed ({', '.join(destroyed) or 'no stacks'}; targets known: {', '.join(TARGETS)})")
-    clouds = sorted({name[len(session) + 1:] for name in destroyed} & set(CLOUD_TARGETS))
-    for target in clouds:
-        console.print(f"check that nothing of it still bills: invoke session orphans --target={target} --session={session}")
+    for command in orphans:
+        console.print(f"check that nothing of it still bills: {command}")
+    if failures:
+        raise LabsError(_failed_steps(failures) + (f"; check what may remain: {'; '.join(orphans)}" if orphans else ""))
 
 
-def release_cloud_stack(driver, session: str, stack: str, target: str) -> dict:
-    """Lab layers, then LoadBalancer Services and claims of a cloud stack, before its destroy."""
+def _failed_steps(failures: list[str]) -> str:
+    return f"{len(failures)} step(s) of the teardown failed: " + " | ".join(failures)
+
+
+def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[str]:
+    """Before a cloud stack's destroy, release what bills outside Pulumi's state: the lab layers (an
+    `up` without a lab: Traefik's load balancer goes with them), then every LoadBalancer Service and
+    claim through the cluster's kubeconfig (infra.clusters.cloud.release_billable).
+
+    Never raises: returns what failed, one line each, so the destroy runs anyway. The cluster is
+    asked first: one that cannot be reached (never created, deleted, expired credentials) gets no
+    `up`, which would create a deleted cluster again only to destroy it."""
     from infra.clusters.cloud import release_billable, with_expiry
     from infra.driver import session_kubeconfig
 
-    settings = replace(driver.stack_settings(stack), session=session, target=target, lab="")
-    require_target_sdk(settings)
-    driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
-    kubeconfig = str(session_kubeconfig(session))
-    return release_billable(lambda args, check=True: _kubectl(args, kubeconfig, None, check=check),
-                            say=lambda line: console.print(f"{stack}: {line}"))
+    kubeconfig = session_kubeconfig(session)
+    kubectl = lambda args, check=True: _kubectl(args, str(kubeconfig), None, check=check)  # noqa: E731
+    probe = kubectl(["get", "--raw", "/readyz"], check=False) if kubeconfig.is_file() else None
+    if probe is None or probe.returncode != 0:
+        why = ((probe.stderr or probe.stdout or "").strip().splitlines() or ["no answer"])[-1] if probe \
+            else "it has no kubeconfig (it never came up)"
+        return [f"{stack}: cannot reach its cluster ({why}): its load balancers and disks were not released"]
+    failures = []
+    try:
+        settings = replace(driver.stack_settings(stack), session=session, target=target, lab="")
+        require_target_sdk(settings)
+        driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
+    except LabsError as exc:
+        failures.append(f"{stack}: {exc}")
+    released = release_billable(kubectl, say=lambda line: console.print(f"{stack}: {line}"))
+    failures += [f"{stack}: {line}" for line in released.get("failures", [])]
+    return failures
 
 
 def session_orphans(session: str, settings: StackSettings) -> list[dict]:

@@ -207,9 +207,9 @@ def test_a_tenant_whose_kubeconfigs_fail_leaves_the_others_theirs_and_the_record
 
 
 def test_cloud_clusters_release_what_bills_before_their_destroy(tenants, monkeypatch, capsys):
-    """A cluster that came up releases its load balancers and disks first (a failure there stops its
-    destroy, as in `session down`); one whose `up` failed is destroyed even when that release fails,
-    and one that never came up (no kubeconfig) is only destroyed."""
+    """A cluster that came up releases its load balancers and disks first; a release that fails is
+    reported and the cluster destroyed anyway (as in `session down`: it stops billing), and one that
+    never came up (no kubeconfig) is only destroyed."""
     from infra.classroom.commands import ClassroomRecord
     from infra.driver import session_kubeconfig
     from infra.errors import LabsError
@@ -220,8 +220,8 @@ def test_cloud_clusters_release_what_bills_before_their_destroy(tenants, monkeyp
     def release(driver, session, stack, target):
         released.append(stack)
         if session in ("mon-student-02", "mon-student-04"):
-            raise LabsError(f"removing lab layers from {stack} failed at Release traefik: timeout")
-        return {}
+            return [f"{stack}: removing lab layers from {stack} failed at Release traefik: timeout"]
+        return []
 
     monkeypatch.setattr("infra.commands.release_cloud_stack", release)
     status = {"student-01": "ready", "student-02": "failed", "student-03": "failed", "student-04": "ready"}
@@ -233,12 +233,13 @@ def test_cloud_clusters_release_what_bills_before_their_destroy(tenants, monkeyp
             session_kubeconfig(settings.session).write_text("apiVersion: v1\n")
     record = ClassroomRecord(session="mon", target="gke", tenancy="cluster", tenants={
         name: {"session": f"mon-{name}", "students": [name], "status": state} for name, state in status.items()})
-    with pytest.raises(LabsError, match="1 clusters could not be removed .first: student-04: removing lab layers"):
-        fanout.cluster_down(record)
+    assert fanout.cluster_down(record) == ["student-01", "student-02", "student-03", "student-04"]
     assert sorted(released) == ["mon-student-01-gke", "mon-student-02-gke", "mon-student-04-gke"]
-    assert sorted(TenantDriver.destroyed) == ["mon-student-01", "mon-student-02", "mon-student-03"]
-    assert list(ClassroomDriver.stacks) == ["mon-student-04-gke"]  # kept, with its load balancer: run it again
-    err = capsys.readouterr().err
-    assert "student-02: removing lab layers from mon-student-02-gke failed" in err
-    assert "invoke session orphans --target=gke --session=mon-student-03" in err
+    assert sorted(TenantDriver.destroyed) == ["mon-student-01", "mon-student-02", "mon-student-03", "mon-student-04"]
+    assert list(ClassroomDriver.stacks) == []
+    err = " ".join(capsys.readouterr().err.split())
+    assert "student-04: mon-student-04-gke: removing lab layers from mon-student-04-gke failed" in err
+    assert "destroying its cluster anyway" in err
+    for session in ("mon-student-02", "mon-student-03", "mon-student-04"):
+        assert f"invoke session orphans --target=gke --session={session}`" in err
     assert "--session=mon-student-01`" not in err

@@ -18,6 +18,7 @@ from infra.errors import LabsError
 from infra.settings import StackSettings
 
 EVENTS: list[tuple] = []
+PROVISIONED = {"pv.kubernetes.io/provisioned-by": "pd.csi.storage.gke.io"}  # as the CSI provisioner annotates
 
 
 class FakeDriver:
@@ -38,9 +39,14 @@ class FakeDriver:
     def stack_settings(self, name):
         return FakeDriver.config[name]
 
+    failing_up = ""  # stderr of a `pulumi up` that fails (the real driver turns it into one LabsError)
+    failing_destroy = ""
+
     def up(self, settings, title):
         EVENTS.append(("up", settings.stack_name, settings.lab, settings.expires_at))
         FakeDriver.ups.append(settings)
+        if FakeDriver.failing_up:
+            self._fail(title, FakeDriver.failing_up)
         kubeconfig = paths.session_dir(self.session) / "kubeconfig"  # as the real driver writes it
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -48,7 +54,22 @@ class FakeDriver:
 
     def destroy_session(self):
         EVENTS.append(("destroy", tuple(FakeDriver.stacks)))
+        if FakeDriver.failing_destroy:
+            self._fail(f"destroying session '{self.session}'", FakeDriver.failing_destroy)
         return list(FakeDriver.stacks)
+
+    def _fail(self, title, stderr):
+        """Fail as the Pulumi CLI does (exit code 255, its stderr), through the real driver's error handling."""
+        from types import SimpleNamespace
+
+        from pulumi import automation as auto
+        from rich.console import Console
+
+        from infra.driver import PulumiDriver
+
+        real = PulumiDriver(self.session, Console(file=open("/dev/null", "w")))
+        with real._pulumi_errors(title, SimpleNamespace(failures=[])):
+            raise auto.CommandError(auto.CommandResult(stdout="Updating (monday-gke):\n", stderr=stderr, code=255))
 
 
 class FakeKubectl:
@@ -56,6 +77,7 @@ class FakeKubectl:
 
     def __init__(self, reachable=True):
         self.reachable = reachable
+        self.timing_out: set[str] = set()  # kubectl verbs that reach their --timeout
         self.kubeconfigs: set = set()
         self.state = {
             "services": [
@@ -64,8 +86,15 @@ class FakeKubectl:
                 {"metadata": {"namespace": "default", "name": "kubernetes"}, "spec": {"type": "ClusterIP"}},
             ],
             "persistentvolumes": [
-                {"metadata": {"name": "pv-kept"}, "spec": {"persistentVolumeReclaimPolicy": "Retain"}},
-                {"metadata": {"name": "pv-data"}, "spec": {"persistentVolumeReclaimPolicy": "Delete"}},
+                {"metadata": {"name": "pv-kept", "annotations": PROVISIONED},
+                 "spec": {"persistentVolumeReclaimPolicy": "Retain"}},
+                {"metadata": {"name": "pv-data", "annotations": PROVISIONED},
+                 "spec": {"persistentVolumeReclaimPolicy": "Delete"}},
+                # its claim is gone already (deleted by a student, or by the no-lab `up` just before)
+                {"metadata": {"name": "pv-released", "annotations": PROVISIONED},
+                 "spec": {"persistentVolumeReclaimPolicy": "Delete"}, "status": {"phase": "Released"}},
+                # made by hand (a lab's hostPath volume): no disk behind it, nothing deletes it
+                {"metadata": {"name": "pv-static"}, "spec": {"persistentVolumeReclaimPolicy": "Delete"}},
             ],
             "persistentvolumeclaims": [
                 {"metadata": {"namespace": "lab-storage", "name": "data"}, "spec": {"volumeName": "pv-data"}},
@@ -82,9 +111,16 @@ class FakeKubectl:
         self.kubeconfigs.add((kubeconfig, context))
         if args[0] == "get":
             if not self.reachable:
-                return subprocess.CompletedProcess(args, 1, "", "Unable to connect to the server")
+                return subprocess.CompletedProcess(
+                    args, 1, "", "E1204 10:00:00.000000 memcache.go:265] couldn't get current server API group list\n"
+                    "Unable to connect to the server: dial tcp 34.1.2.3:443: i/o timeout\n")
+            if args[1] == "--raw":
+                return subprocess.CompletedProcess(args, 0, "ok", "")
             return subprocess.CompletedProcess(args, 0, json.dumps({"items": self.state[args[1]]}), "")
         EVENTS.append(("kubectl", *args))
+        if args[0] in self.timing_out:  # as kubectl reports a --timeout reached (exit code 1)
+            return subprocess.CompletedProcess(
+                args, 1, "", "error: timed out waiting for the condition on persistentvolumes/pv-data\n")
         return subprocess.CompletedProcess(args, 0, "", "")
 
 
@@ -92,6 +128,7 @@ class FakeKubectl:
 def fakes(monkeypatch):
     EVENTS.clear()
     FakeDriver.instances, FakeDriver.stacks, FakeDriver.config, FakeDriver.ups = [], [], {}, []
+    FakeDriver.failing_up = FakeDriver.failing_destroy = ""
     kubectl = FakeKubectl()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
     monkeypatch.setattr(commands, "_kubectl", kubectl)
@@ -210,6 +247,7 @@ def _cloud_session(target="gke"):
     FakeDriver.config = {stack: replace(StackSettings.for_target(target), session="monday", lab="ingress",
                                         expires_at="2026-07-23t18-00z")}
     cloud.session_expiry(StackSettings(session="monday", target=target))  # as the first `lab up` left it
+    (paths.session_dir("monday") / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")  # and this
 
 
 def _index(predicate):
@@ -234,7 +272,9 @@ def test_session_down_releases_load_balancers_and_disks_before_the_destroy(fakes
     assert all("--wait=true" in EVENTS[i] for i in lb_deletes)
     assert not any(e[1:4] == ("delete", "pod", "bystander") for e in EVENTS)
     assert not any(e[1:4] == ("delete", "namespace", "default") for e in EVENTS)
-    assert {"persistentvolume/pv-data", "persistentvolume/pv-kept"} <= set(EVENTS[volumes_waited])
+    waited = {arg for arg in EVENTS[volumes_waited] if arg.startswith("persistentvolume/")}
+    # every volume a provisioner made, Released ones included; never a hand-made one (nothing deletes it)
+    assert waited == {"persistentvolume/pv-data", "persistentvolume/pv-kept", "persistentvolume/pv-released"}
     # the cluster's own kubeconfig (from the no-lab up), never a kind context
     assert fakes.kubeconfigs == {(str(paths.session_dir("monday") / "kubeconfig"), None)}
     assert EVENTS[-1] == ("kind-cleanup",) and not paths.session_dir("monday").exists()
@@ -248,13 +288,72 @@ def test_the_no_lab_up_keeps_the_stacks_settings_and_expiry(fakes):
     assert up == ("up", "monday-eks", "", kept)
 
 
-def test_an_unreachable_cluster_still_gets_destroyed(fakes, capsys):
+def test_an_unreachable_cluster_gets_no_up_and_is_still_destroyed(fakes, capsys):
+    """A cluster that cannot be reached (deleted, expired credentials): no `up` (it would create a
+    deleted cluster again), the destroy runs, and the command says what was not released, exit 1."""
     _cloud_session("aks")
     fakes.reachable = False
-    invoke("session", "down", "--session=monday")
-    assert [e[0] for e in EVENTS] == ["up", "destroy", "kind-cleanup"]
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "down", "--session=monday")
+    assert exit_.value.code == 1
+    assert [e[0] for e in EVENTS] == ["destroy", "kind-cleanup"]
+    assert not paths.session_dir("monday").exists()
     err = " ".join(capsys.readouterr().err.split())
-    assert "could not reach the cluster" in err and "invoke session orphans --target=aks --session=monday" in err
+    assert ("monday-aks: cannot reach its cluster (Unable to connect to the server: dial tcp 34.1.2.3:443: i/o "
+            "timeout): its load balancers and disks were not released") in err
+    assert "check what may remain: invoke session orphans --target=aks --session=monday" in err
+
+
+GKE_AUTH_EXPIRED = (
+    "error: update failed\n"
+    "error: kubernetes:helm.sh/v3:Release resource 'traefik': Get \"https://34.1.2.3/api?timeout=32s\": getting "
+    "credentials: exec: executable gke-gcloud-auth-plugin failed with exit code 1\n")
+
+
+def test_a_failed_first_step_is_reported_and_the_destroy_still_runs(fakes, capsys):
+    """The no-lab `up` fails as `pulumi up` does (exit 255, its stderr): load balancers and disks are still
+    released through the cluster's API, the destroy runs, and every failure is in the last line."""
+    _cloud_session("gke")
+    FakeDriver.failing_up = GKE_AUTH_EXPIRED
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "down", "--session=monday")
+    assert exit_.value.code == 1
+    kinds = [e[0] for e in EVENTS]
+    assert kinds[0] == "up" and "destroy" in kinds and kinds[-1] == "kind-cleanup"
+    assert any(e[1:3] == ("delete", "service") for e in EVENTS[:kinds.index("destroy")])  # released anyway
+    assert not paths.session_dir("monday").exists()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: 1 step(s) of the teardown failed: monday-gke: removing lab layers from monday-gke "
+                           "before destroying it failed: update failed")
+    assert last.endswith("check what may remain: invoke session orphans --target=gke --session=monday")
+
+
+def test_disks_still_deleting_at_the_timeout_are_reported_after_the_destroy(fakes, capsys):
+    _cloud_session("gke")
+    fakes.timing_out = {"wait"}
+    with pytest.raises(SystemExit):
+        invoke("session", "down", "--session=monday")
+    assert "destroy" in [e[0] for e in EVENTS]
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "monday-gke: volumes not deleted within 600 s (error: timed out waiting for the condition on " \
+           "persistentvolumes/pv-data): their disks may remain" in " ".join(last.split())
+
+
+def test_a_failed_destroy_keeps_the_state_and_names_every_failure(fakes, capsys):
+    _cloud_session("eks")
+    FakeDriver.failing_up = GKE_AUTH_EXPIRED
+    FakeDriver.failing_destroy = ("error: deleting EKS Cluster (labs-monday): operation error EKS: DeleteCluster, "
+                                  "https response error StatusCode: 409, ResourceInUseException: Cluster has nodegroups "
+                                  "attached\n")
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "down", "--session=monday")
+    assert exit_.value.code == 1
+    assert [e[0] for e in EVENTS][-1] == "destroy"  # no local cleanup, no file removed: run it again
+    assert paths.session_dir("monday").exists()
+    last = " ".join(capsys.readouterr().err.split())
+    assert "2 step(s) of the teardown failed: monday-eks: removing lab layers" in last
+    assert "destroying session 'monday' failed: deleting EKS Cluster (labs-monday)" in last
+    assert "the session's state is kept: run `invoke session down --session=monday` again" in last
 
 
 def test_a_kind_only_session_goes_straight_to_the_destroy(fakes):

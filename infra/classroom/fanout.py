@@ -198,7 +198,8 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
     """Destroy every recorded tenant's cluster, failed ones included, and remove its session; returns
     the tenants removed. On a cloud, a cluster that came up at least once (its kubeconfig is there)
     first releases what bills outside Pulumi's state (load balancers, disks), as `session down` does;
-    for a tenant whose last `up` failed that release may fail the same way, and the destroy goes on."""
+    a release that fails is reported and the cluster is destroyed anyway (it stops billing), with the
+    `session orphans` command that lists what may remain."""
     from infra.clusters import CLOUD_TARGETS, get_target
     from infra.driver import remove_session_files, session_kubeconfig
 
@@ -208,19 +209,18 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
         session = tenant["session"]
         whole = tenant.get("status", "ready") == "ready"
         driver = make_tenant_driver(session)
+        failures = []
         if cloud and session_kubeconfig(session).is_file():
-            try:
-                for stack in driver.list_stacks():
-                    core.release_cloud_stack(driver, session, stack, record.target)
-            except LabsError as exc:
-                if whole:
-                    raise
-                core.console.print(f"[yellow]{name}: {exc}; destroying its cluster anyway[/yellow]", soft_wrap=True)
+            for stack in driver.list_stacks():
+                failures += core.release_cloud_stack(driver, session, stack, record.target)
+        for line in failures:
+            core.console.print(f"[yellow]{name}: {line}; destroying its cluster anyway[/yellow]", soft_wrap=True)
         driver.destroy_session()
         get_target(record.target).cleanup(StackSettings(session=session, target=record.target))
         remove_session_files(session)
-        if cloud and not whole:
-            core.console.print(f"{name}: its `up` had failed: check that nothing of it still bills with "
+        if cloud and (failures or not whole):
+            why = "its `up` had failed" if not whole else "its release failed"
+            core.console.print(f"{name}: {why}: check that nothing of it still bills with "
                                f"`invoke session orphans --target={record.target} --session={session}`")
         return name
 

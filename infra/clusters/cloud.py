@@ -221,10 +221,15 @@ def _items(done) -> list[dict]:
         return []
 
 
+# Set on every PersistentVolume a provisioner created (Kubernetes' PV controller and the CSI
+# external-provisioner: "recognize dynamically provisioned PVs"): the ones whose deletion deletes a disk.
+PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+
+
 def release_billable(kubectl, say=print) -> dict[str, list[str]]:
     """Delete what a cloud cluster bills for outside Pulumi's state, through its own API, and wait
     until the cloud controllers have released it: every LoadBalancer Service (its load balancer and
-    address) and every PersistentVolumeClaim (its disk).
+    address) and every dynamically provisioned volume (its disk).
 
     `kubectl(args, check)` runs kubectl on the cluster's kubeconfig and returns the completed process.
     Order: PersistentVolumes that would keep their disk (reclaim policy Retain) are switched to
@@ -232,8 +237,10 @@ def release_billable(kubectl, say=print) -> dict[str, list[str]]:
     load balancer is gone); then the claims: namespaces holding claims are deleted whole (their
     pods go with them, which frees the claims; the cluster is about to be destroyed anyway), claims
     in the namespaces a cluster needs (default, kube-*) are deleted with the pods mounting them;
-    finally the volumes those claims were bound to are waited for (the CSI driver deletes the disk,
-    then the PersistentVolume). Returns what was released.
+    finally EVERY volume a provisioner made is waited for, listed after the claims are gone: the
+    ones of those claims, Released ones (their claim deleted earlier, e.g. by the no-lab `up` just
+    before) and Retain ones switched to Delete (the CSI driver deletes the disk, then the volume).
+    Returns what was released, and under "failures" what could not be (one line each).
     """
     import json
 
@@ -241,7 +248,9 @@ def release_billable(kubectl, say=print) -> dict[str, list[str]]:
     if services.returncode != 0:
         say("could not reach the cluster: load balancers and disks it created may remain "
             "(run `invoke session orphans` after the destroy)")
-        return {"load_balancers": [], "claims": [], "volumes": []}
+        return {"load_balancers": [], "claims": [], "volumes": [],
+                "failures": ["could not list its Services: its load balancers and disks were not released"]}
+    failures = []
 
     retained = [pv["metadata"]["name"] for pv in _items(kubectl(["get", "persistentvolumes", "-o", "json"], check=False))
                 if (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy") == "Retain"]
@@ -253,16 +262,18 @@ def release_billable(kubectl, say=print) -> dict[str, list[str]]:
                  if (svc.get("spec") or {}).get("type") == "LoadBalancer"]
     for namespace, name in balancers:
         say(f"deleting LoadBalancer Service {namespace}/{name} (its cloud load balancer)")
-        kubectl(["delete", "service", name, "-n", namespace, "--ignore-not-found", "--wait=true",
-                 f"--timeout={RELEASE_TIMEOUT_S}s"], check=False)
+        done = kubectl(["delete", "service", name, "-n", namespace, "--ignore-not-found", "--wait=true",
+                        f"--timeout={RELEASE_TIMEOUT_S}s"], check=False)
+        if done.returncode != 0:
+            failures.append(f"LoadBalancer Service {namespace}/{name} not deleted ({_last_line(done)})")
 
-    claims = [(pvc["metadata"]["namespace"], pvc["metadata"]["name"], (pvc.get("spec") or {}).get("volumeName"))
+    claims = [(pvc["metadata"]["namespace"], pvc["metadata"]["name"])
               for pvc in _items(kubectl(["get", "persistentvolumeclaims", "--all-namespaces", "-o", "json"], check=False))]
-    doomed = sorted({namespace for namespace, _, _ in claims if namespace not in KEPT_NAMESPACES})
+    doomed = sorted({namespace for namespace, _ in claims if namespace not in KEPT_NAMESPACES})
     for namespace in doomed:
         say(f"deleting namespace {namespace} (it holds claims, hence disks)")
         kubectl(["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"], check=False)
-    kept_claims = {(namespace, name) for namespace, name, _ in claims if namespace in KEPT_NAMESPACES}
+    kept_claims = {(namespace, name) for namespace, name in claims if namespace in KEPT_NAMESPACES}
     if kept_claims:
         for namespace, name in sorted(kept_claims):
             kubectl(["delete", "persistentvolumeclaim", name, "-n", namespace, "--ignore-not-found", "--wait=false"],
@@ -275,13 +286,22 @@ def release_billable(kubectl, say=print) -> dict[str, list[str]]:
             if any((namespace, claim) in kept_claims for claim in used):
                 kubectl(["delete", "pod", pod["metadata"]["name"], "-n", namespace, "--ignore-not-found",
                          "--wait=false"], check=False)
-    volumes = sorted({volume for _, _, volume in claims if volume})
+    volumes = sorted(pv["metadata"]["name"]
+                     for pv in _items(kubectl(["get", "persistentvolumes", "-o", "json"], check=False))
+                     if PROVISIONED_BY in ((pv.get("metadata") or {}).get("annotations") or {}))
     if volumes:
         say(f"waiting for {len(volumes)} volume(s) to be deleted with their disks")
-        kubectl(["wait", "--for=delete", *[f"persistentvolume/{v}" for v in volumes],
-                 f"--timeout={RELEASE_TIMEOUT_S}s"], check=False)
+        done = kubectl(["wait", "--for=delete", *[f"persistentvolume/{v}" for v in volumes],
+                        f"--timeout={RELEASE_TIMEOUT_S}s"], check=False)
+        if done.returncode != 0:
+            failures.append(f"volumes not deleted within {RELEASE_TIMEOUT_S} s ({_last_line(done)}): their disks may remain")
     return {"load_balancers": [f"{ns}/{name}" for ns, name in balancers],
-            "claims": [f"{ns}/{name}" for ns, name, _ in claims], "volumes": volumes}
+            "claims": [f"{ns}/{name}" for ns, name in claims], "volumes": volumes, "failures": failures}
+
+
+def _last_line(done) -> str:
+    lines = (done.stderr or done.stdout or "").strip().splitlines()
+    return lines[-1] if lines else f"exit code {done.returncode}"
 
 
 # --- orphans: what still carries the session's tags (read-only) ----------------------------------
