@@ -166,8 +166,9 @@ def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) ->
 
     if settings.target not in CLOUD_TARGETS:
         return settings
-    from infra.clusters.cloud import with_expiry
+    from infra.clusters.cloud import fit_class, with_expiry
 
+    settings = fit_class(settings, students)  # the pool holds the class: what is priced is what it grows to
     print_estimate(cost_estimate(settings, students, settings.expires_hours), console)
     if not yes:
         if not sys.stdin.isatty():

@@ -10,7 +10,7 @@ import pulumi
 
 from infra.catalog import Catalog
 from infra.clusters import get_target
-from infra.layers import LAYERS, component_class
+from infra.layers import LAYERS, closure as layer_closure, component_class
 from infra.layers.base import LayerContext
 from infra.settings import StackSettings
 
@@ -19,10 +19,11 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     """Register the stack's resources; returns the components by name (used by tests)."""
     target = get_target(settings.target)
     cluster = target.create(settings)
+    caps = target.capabilities(settings)
     lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None
-    closure = lab.layer_closure() if lab else []
-    ctx = LayerContext(settings=settings, capabilities=target.capabilities(settings), layers=tuple(closure),
-                       cluster=cluster)
+    # The lab's layers, and those the target runs under every lab (EKS: cluster-autoscaler).
+    closure = layer_closure([*(lab.layers if lab else ()), *caps.always_layers])
+    ctx = LayerContext(settings=settings, capabilities=caps, layers=tuple(closure), cluster=cluster)
     layers: dict = {}
     for name in closure:
         requires = {dep: layers[dep] for dep in LAYERS[name].requires}

@@ -478,3 +478,19 @@ def test_lab_commands_on_a_cloud_never_fall_back_to_a_kind_context(fakes, monkey
     monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: None)
     with pytest.raises(LabsError, match="no kubeconfig for session 'monday' yet"):
         commands._kube_target(StackSettings(session="monday", target="gke"), None, None)
+
+
+# --- capacity follows the class ---------------------------------------------------------------------
+
+def test_the_pool_holds_the_class_it_is_priced_for(fakes, capsys):
+    """30 students on EKS S nodes (t3.large: 2 vCPUs, 4 students each): 8 nodes, within maxNodes raised
+    from 5, the pool created with them, and the estimate prices those 8, not 2 that never grow."""
+    invoke("lab", "up", "--lab=pods", "--target=eks", "--session=monday", "--yes", "--students=30")
+    (settings,) = FakeDriver.ups
+    assert (settings.workers, settings.max_nodes) == (8, 8)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "8 × 8 h" in err and "maxNodes" not in err
+    with pytest.raises(SystemExit):
+        invoke("lab", "up", "--lab=pods", "--target=eks", "--session=tuesday", "--yes", "--students=500")
+    assert "500 students need more than 50 t3.large nodes: choose a larger --node-size" in capsys.readouterr().err
+    assert len(FakeDriver.ups) == 1

@@ -69,7 +69,7 @@ def test_the_managed_node_group_scales_within_the_bounds(recorded):
     registrations, _ = recorded
     group = one(registrations, NODE_GROUP)
     assert group.inputs["scalingConfig"] == {"desiredSize": 2, "minSize": 1, "maxSize": 5}
-    assert group.inputs["instanceTypes"] == ["t3.medium"] and group.inputs["clusterName"] == "labs-monday"
+    assert group.inputs["instanceTypes"] == ["t3.large"] and group.inputs["clusterName"] == "labs-monday"
     assert any(dep.endswith("eks:index:Cluster::eks") for dep in group.dependencies)
     template = one(registrations, "aws:ec2/launchTemplate:LaunchTemplate")
     assert template.urn in group.dependencies
@@ -91,7 +91,7 @@ def test_the_node_group_keeps_what_the_autoscaler_decided(monkeypatch):
     assert seen["ignore_changes"] == ["scalingConfig.desiredSize"]
 
 
-@pytest.mark.parametrize("size, instance", [("M", "t3.large"), ("L", "t3.xlarge")])
+@pytest.mark.parametrize("size, instance", [("M", "t3.xlarge"), ("L", "t3.2xlarge")])
 def test_node_sizes_pick_the_instance_type(size, instance):
     registrations, _ = record("eks", node_size=size)
     assert one(registrations, NODE_GROUP).inputs["instanceTypes"] == [instance]
@@ -184,3 +184,15 @@ def test_network_policies_are_enforced_by_the_vpc_cni_agent(recorded):
     from tests.cloud_helpers import cloud_caps
 
     assert cloud_caps("eks").network_policy_enforced is True
+
+
+def test_cluster_autoscaler_runs_under_every_lab_so_the_node_group_grows_with_the_class():
+    """A lab without the autoscaler layer (pods) still gets cluster-autoscaler on EKS: without it the
+    node group never grows past its size at creation, whatever the class needs."""
+    registrations, outputs = record("eks", lab="pods")
+    releases = {reg.inputs.get("name") for reg in by_type(registrations, "kubernetes:helm.sh/v3:Release")}
+    assert "cluster-autoscaler" in releases
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("eks").always_layers == ("autoscaler",)
+    assert cloud_caps("gke").always_layers == () and cloud_caps("aks").always_layers == ()

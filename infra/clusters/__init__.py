@@ -73,6 +73,8 @@ class Capabilities:
       cluster_dns             "coredns" / "kube-dns" (GKE's default DNS) / "coredns" / "coredns"
       istio_platform          "" / "gke" (Istio's platform profile: CNI binaries in /home/kubernetes/bin,
                               node-critical pods only in namespaces with a ResourceQuota) / "" / ""
+      always_layers           () / () / ("autoscaler",) (cluster-autoscaler: a class's pods that do not
+                              fit add nodes, within maxNodes) / ()
       network_policy_enforced True everywhere the target's program turns enforcement on: kind's
                               kindnetd embeds kube-network-policies (kind v0.24+, still in v0.32.0:
                               images/kindnetd/cmd/kindnetd/main.go; kubernetes-sigs/kind#842), GKE
@@ -119,6 +121,10 @@ class Capabilities:
     # NetworkPolicies are enforced by the cluster's network (what namespace tenancy relies on); a
     # target claims it only where its own program turns enforcement on.
     network_policy_enforced: bool = False
+    # Layers the stack runs under every lab, not only the labs that name them: on EKS the node group
+    # grows with the class only through the in-cluster cluster-autoscaler (GKE and AKS autoscale
+    # their pools themselves).
+    always_layers: tuple[str, ...] = ()
     # Annotations a LoadBalancer Service should carry on this target (cloud load balancer type,
     # tags of the session so `session orphans` finds a forgotten one).
     load_balancer_annotations: dict = field(default_factory=dict, compare=False, hash=False)

@@ -8,9 +8,10 @@ Resources (children of the `labs:cluster:Aks` component, on an explicit azure-na
     latest patch), Free tier (no control-plane fee, no uptime SLA: a lab), system-assigned
     identity, node resource group `labs-<session>-nodes` (where AKS puts the scale set, its disks,
     the load balancer and public IPs: AKS deletes it with the cluster), one agent pool `system`
-    (mode System, VirtualMachineScaleSets, `nodeSize` -> Standard_B2s / Standard_D2s_v5 /
-    Standard_D4s_v5, `workers` nodes at creation, autoscaling between `minNodes` (at least 1: a
-    system pool never scales to zero) and `maxNodes`, the session tags on the scale set), the
+    (mode System, VirtualMachineScaleSets, `nodeSize` -> Standard_D4s_v5 / Standard_D8s_v5 /
+    Standard_D16s_v5 (a System pool takes no B-series and 4 vCPUs at least: cloud.NODE_SIZES),
+    `workers` nodes at creation, autoscaling between `minNodes` (at least 2: AKS's minimum for a
+    System pool) and `maxNodes`, the session tags on the scale set), the
     cluster autoscaler profile that scales down after 2 minutes (labs want nodes to go away), Azure
     CNI Overlay with the Cilium dataplane and network policy engine (NetworkPolicies enforced), the
     session tags on the cluster. `ignore_changes` on the pool's node count: the autoscaler owns it
@@ -59,8 +60,7 @@ class AksClusterComponent(pulumi.ComponentResource):
         (azure,) = cloud.require_sdk(PROVIDER)
         name = cloud.cluster_name(settings)
         tags = cloud.labels(settings)
-        nodes, low, high = cloud.node_counts(settings)
-        low = max(low, 1)  # a system pool keeps one node
+        nodes, low, high = cloud.node_counts(settings)  # a System pool keeps two nodes (cloud.MIN_POOL_NODES)
         machine = cloud.machine_type(settings)
 
         provider = azure.Provider("azure", location=settings.region or None, opts=pulumi.ResourceOptions(parent=self))
@@ -145,7 +145,6 @@ class AksTarget:
             metrics_server=True,
             node_autoscaling="node-pool",
             network_policy_enforced=True,  # Cilium (the cluster's network_profile)
-            min_nodes=max(settings.min_nodes, 1),
             # StandardSSD_LRS, as managed-csi; the session's tags on every disk.
             volume_parameters={"skuName": "StandardSSD_LRS", "tags": cloud.tag_list(settings)},
             snapshot_parameters={"tags": cloud.tag_list(settings)},  # azuredisk's VolumeSnapshotClass `tags`

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from infra.errors import LabsError
@@ -30,12 +30,46 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "aks": ("aks", ("pulumi_azure_native",)),
 }
 
-# Node sizes S/M/L per provider: 2, 4 and 8 vCPUs (AKS S is a burstable 2 vCPU / 4 GiB B-series).
-MACHINE_TYPES: dict[str, dict[str, str]] = {
-    "gke": {"S": "e2-standard-2", "M": "e2-standard-4", "L": "e2-standard-8"},
-    "eks": {"S": "t3.medium", "M": "t3.large", "L": "t3.xlarge"},
-    "aks": {"S": "Standard_B2s", "M": "Standard_D2s_v5", "L": "Standard_D4s_v5"},
+@dataclass(frozen=True)
+class NodeSize:
+    """One node size of a provider: what the estimate and the class's node count are computed from."""
+
+    sku: str
+    vcpu: int
+    memory_gib: int
+    source: str
+    max_pods: int = 0  # a per-node pod limit below Kubernetes' default 110 (EKS: the ENIs' addresses); 0 none
+
+
+# Where each figure below was read (a source per row, as infra.pricing does for prices).
+T3_SOURCE = "www.densify.com/articles/aws-ec2-t3-burstable-instances (T3 sizes: vCPUs, memory)"
+ENI_MAX_PODS = "github.com/aws/amazon-vpc-cni-k8s/blob/master/misc/eni-max-pods.txt"
+DSV5_SOURCE = ("aspire.dev/reference/api/csharp/aspire.hosting.azure.kubernetes/standarddsv5 ('Standard_D4s_v5 "
+               "- 4 vCPUs - 16 GB RAM'); github.com/MicrosoftDocs/azure-docs articles/virtual-machines/dv5-dsv5-series.md")
+E2_SOURCE = ("vCPUs: the e2-standard-N name (cloud.google.com/compute/docs/general-purpose-machines, E2 series); "
+             "memory 4 GB per vCPU as tabulated in public repositories (Google's own table not opened here)")
+# Node sizes S/M/L per provider, with their real capacity. AKS's single pool is a System pool, which
+# must not be B-series, needs at least 4 vCPUs and 4 GB of memory and two nodes
+# (learn.microsoft.com/azure/aks/use-system-pools, "Limitations", read here in its zh-CN edition:
+# "系统节点池需要一个至少具有 4 个 vCPU 和 4GB 内存的 VM SKU", "系统节点池不支持 B 系列 VM", "系统池必须至少包含两个节点";
+# the SDK's AgentPoolMode.System docstring says 2 vCPUs and 4 GB: 4 vCPUs meets both).
+NODE_SIZES: dict[str, dict[str, NodeSize]] = {
+    "gke": {"S": NodeSize("e2-standard-2", 2, 8, E2_SOURCE),
+            "M": NodeSize("e2-standard-4", 4, 16, E2_SOURCE),
+            "L": NodeSize("e2-standard-8", 8, 32, E2_SOURCE)},
+    "eks": {"S": NodeSize("t3.large", 2, 8, T3_SOURCE, max_pods=35),  # max pods: ENI_MAX_PODS
+            "M": NodeSize("t3.xlarge", 4, 16, T3_SOURCE, max_pods=58),
+            "L": NodeSize("t3.2xlarge", 8, 32, T3_SOURCE, max_pods=58)},
+    "aks": {"S": NodeSize("Standard_D4s_v5", 4, 16, DSV5_SOURCE),
+            "M": NodeSize("Standard_D8s_v5", 8, 32, DSV5_SOURCE),
+            "L": NodeSize("Standard_D16s_v5", 16, 64, DSV5_SOURCE)},
 }
+MACHINE_TYPES: dict[str, dict[str, str]] = {
+    target: {size: node.sku for size, node in sizes.items()} for target, sizes in NODE_SIZES.items()}
+# The fewest nodes a provider's pool may have: an AKS System pool, two (see NODE_SIZES).
+MIN_POOL_NODES = {"aks": 2}
+MAX_POOL_NODES = 50  # maxNodes' bound in a stack (infra.settings)
+MAX_WORKERS = 10  # workers' bound in a stack
 NODE_DISK_GB = 50  # boot disk of each node (the pricing counts it)
 
 LABEL_PROJECT = "project"
@@ -73,16 +107,43 @@ def machine_type(settings: StackSettings) -> str:
     return MACHINE_TYPES[settings.target][settings.node_size]
 
 
+def node_size(settings: StackSettings) -> NodeSize:
+    return NODE_SIZES[settings.target][settings.node_size]
+
+
 def cluster_name(settings: StackSettings) -> str:
     return f"labs-{settings.session}"
 
 
 def node_counts(settings: StackSettings) -> tuple[int, int, int]:
-    """(nodes at creation, autoscaling minimum, maximum): `workers` kept within the bounds."""
+    """(nodes at creation, autoscaling minimum, maximum): `workers` kept within the bounds, the
+    minimum raised to what the provider's pool requires (MIN_POOL_NODES)."""
     low, high = settings.min_nodes, settings.max_nodes
     if low > high:
         raise LabsError(f"minNodes ({low}) is above maxNodes ({high}): fix stacks/Pulumi.{settings.target}.yaml")
+    floor = MIN_POOL_NODES.get(settings.target, 0)
+    if high < floor:
+        raise LabsError(f"maxNodes ({high}) is below the {floor} nodes a {settings.target} pool needs: "
+                        f"fix stacks/Pulumi.{settings.target}.yaml")
+    low = max(low, floor)
     return min(max(settings.workers, low, 1), high), low, high
+
+
+def fit_class(settings: StackSettings, students: int) -> StackSettings:
+    """Settings whose pool holds the class: maxNodes raised to the nodes `students` need (the node
+    size's real capacity, infra.pricing.nodes_for) and the pool created with them (up to the 10
+    workers a stack accepts; the autoscaler, on every cloud, adds the rest as pods pend). What the
+    estimate prices is then what the pool grows to, not a count it can never reach."""
+    from infra.pricing import nodes_for
+
+    if not students:
+        return settings
+    nodes, _, high = node_counts(settings)
+    need, too_many = nodes_for(students, node_size(settings), nodes, MAX_POOL_NODES)
+    if too_many:
+        raise LabsError(f"{students} students need more than {MAX_POOL_NODES} {machine_type(settings)} nodes: "
+                        "choose a larger --node-size (M or L)")
+    return replace(settings, max_nodes=max(high, need), workers=max(settings.workers, min(need, MAX_WORKERS)))
 
 
 # --- expiry -------------------------------------------------------------------------------------

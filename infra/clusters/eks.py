@@ -15,7 +15,7 @@ Resources (children of the `labs:cluster:Eks` component, on an explicit aws prov
   - aws.ec2.LaunchTemplate: tags the instances, their volumes and network interfaces (the
     node group's own tags stop at the node group), IMDSv2 with 2 hops (pods of the add-ons), a
     50 GiB encrypted gp3 root volume.
-  - eks.ManagedNodeGroup `labs`: `nodeSize` -> t3.medium/large/xlarge, scaling config
+  - eks.ManagedNodeGroup `labs`: `nodeSize` -> t3.large/xlarge/2xlarge (2/4/8 vCPUs, cloud.NODE_SIZES), scaling config
     (desired `workers`, min `minNodes`, max `maxNodes`), `ignore_scaling_changes` so a later `up`
     does not undo what cluster-autoscaler did. EKS tags the node group's Auto Scaling group with
     `k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` itself, which is
@@ -312,6 +312,7 @@ class EksTarget:
             metrics_server=False,
             node_autoscaling="cluster-autoscaler-aws",
             network_policy_enforced=True,  # the VPC CNI's network policy agent (vpc_cni_options)
+            always_layers=("autoscaler",),  # the node group grows with the class under every lab
             volume_parameters=gp3_parameters(settings),  # the parameters of the `gp3` class
             snapshot_parameters=tag_parameters(settings),
             load_balancer_annotations={

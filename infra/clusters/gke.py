@@ -126,7 +126,9 @@ class GkeClusterComponent(pulumi.ComponentResource):
                     mode="GKE_METADATA"),
                 resource_labels=labels,
             ),
-            opts=child,
+            # The provider documents that a changed initial_node_count recreates the pool, and that
+            # resizing (the autoscaler does) may change it: the pool's size belongs to the autoscaler.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["initialNodeCount"])),
         )
         ca = self.cluster.master_auth.apply(lambda auth: getattr(auth, "cluster_ca_certificate", None))
         self.kubeconfig = pulumi.Output.secret(
