@@ -159,8 +159,9 @@ def cost(settings: StackSettings, students: int, hours: float):
     return est
 
 
-def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) -> StackSettings:
-    """On a cloud: show the estimate for the session's planned hours, ask before anything is billed
+def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0, clusters: int = 1) -> StackSettings:
+    """On a cloud: show the estimate for the session's planned hours (`students` per cluster; with
+    cluster tenancy, `clusters` of them: the total is said for all), ask before anything is billed
     (or `--yes`), and fix the session's expiry tag. No terminal (CI) counts as "no"."""
     import sys
 
@@ -169,7 +170,11 @@ def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) ->
     from infra.clusters.cloud import fit_class, with_expiry
 
     settings = fit_class(settings, students)  # the pool holds the class: what is priced is what it grows to
-    print_estimate(cost_estimate(settings, students, settings.expires_hours), console)
+    est = cost_estimate(settings, students, settings.expires_hours)
+    print_estimate(est, console)
+    if clusters > 1:
+        console.print(f"[bold]cluster tenancy: {clusters} clusters × ${est.total:,.2f} = indicative total "
+                      f"${clusters * est.total:,.2f}[/bold] for {est.hours:g} h")
     if not yes:
         if not sys.stdin.isatty():
             raise LabsError("no terminal to confirm the cost estimate above: nothing was created "

@@ -121,9 +121,9 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     target = get_target(settings.target)
     for tenant in tenants:
         target.preflight(tenant.settings)
-    if settings.target != "kind":
-        core.console.print(f"cluster tenancy: {len(tenants)} clusters, each as estimated below")
-    settings = core.confirm_cloud_cost(settings, yes, group_size)
+    settings = core.confirm_cloud_cost(settings, yes, group_size, clusters=len(tenants))
+    # Each cluster carries the session's expiry, fixed by the confirmation (never "set-at-first-up").
+    tenants = [replace(tenant, settings=replace(tenant.settings, expires_at=settings.expires_at)) for tenant in tenants]
     session_record = sessions.record(settings)
     expiration_seconds(session_record.expires)  # an expired session: say so before any cluster is made
     write_private(roster_file(settings.session), dump_roster(students, "cluster"))
