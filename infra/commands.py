@@ -6,6 +6,7 @@ fail on bad input (lab, target, options, prerequisites) runs before anything is 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import yaml
@@ -264,15 +265,22 @@ def ingress_address(kubeconfig: str | None, context: str | None) -> str:
     return ""
 
 
+SSLIP_DOMAIN = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})\.sslip\.io$")
+
+
 def publish_at_ingress_address(settings: StackSettings, lab, driver, kube: tuple[str | None, str | None]):
     """On a cloud with no baseDomain, web UIs and lab apps would sit under a name nobody resolves: once
     the ingress load balancer has its address, publish them at <address>.sslip.io (a public wildcard
     DNS name answering with that address). A second, quick `up` changes only host names; the session
-    keeps the domain (infra.sessions), so later commands do not change it again."""
+    keeps the domain (infra.sessions). The address is checked again on every `up`: switching labs can
+    recreate Traefik's load balancer with another address (the old one may go to someone else), and
+    the web UIs follow it. A base domain of the instructor's own (not <IP>.sslip.io) is left alone."""
     from infra.clusters.cloud import DEFAULT_BASE_DOMAIN
 
-    if settings.target not in CLOUD_TARGETS or settings.base_domain or lab is None \
-            or "ingress" not in lab.layer_closure():
+    if settings.target not in CLOUD_TARGETS or lab is None or "ingress" not in lab.layer_closure():
+        return settings
+    published = SSLIP_DOMAIN.match(settings.base_domain or "")
+    if settings.base_domain and not published:
         return settings
     address = ingress_address(*kube)
     if not address:
@@ -280,6 +288,11 @@ def publish_at_ingress_address(settings: StackSettings, lab, driver, kube: tuple
                       f"{DEFAULT_BASE_DOMAIN} until you run this command again (or give --base-domain=<a wildcard "
                       "DNS name of yours pointing at it>)[/yellow]", soft_wrap=True)
         return settings
+    if published and published.group(1) == address:
+        return settings
+    if published:
+        console.print(f"[yellow]the ingress load balancer's address changed ({published.group(1)} -> {address}): "
+                      f"web UIs and lab apps move to *.{address}.sslip.io[/yellow]", soft_wrap=True)
     from infra.sessions import record
 
     settings = replace(settings, base_domain=f"{address}.sslip.io")

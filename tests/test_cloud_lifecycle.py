@@ -221,6 +221,19 @@ def test_web_uis_move_under_the_load_balancers_address_and_stay_there(fakes, mon
     assert [s.base_domain for s in FakeDriver.ups[2:]] == ["34.1.2.3.sslip.io"]  # kept: one up, no new domain
 
 
+def test_web_uis_follow_the_load_balancer_when_its_address_changes(fakes, monkeypatch, capsys):
+    """Switching labs recreated Traefik's load balancer with another address: the freed one may go to
+    someone else, so web UIs and lab apps move to the new one (one more quick up)."""
+    _load_balancer(fakes, monkeypatch, {"ingress": [{"ip": "34.1.2.3"}]})
+    invoke("lab", "up", "--lab=ingress", "--target=gke", "--session=monday", "--yes")
+    _load_balancer(fakes, monkeypatch, {"ingress": [{"ip": "35.9.8.7"}]})
+    invoke("lab", "up", "--lab=monitoring", "--target=gke", "--session=monday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups[2:]] == ["34.1.2.3.sslip.io", "35.9.8.7.sslip.io"]
+    assert "address changed (34.1.2.3 -> 35.9.8.7)" in " ".join(capsys.readouterr().err.split())
+    invoke("lab", "up", "--lab=monitoring", "--target=gke", "--session=monday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups[4:]] == ["35.9.8.7.sslip.io"]  # remembered: no extra up
+
+
 def test_an_aws_load_balancer_name_is_resolved_and_no_address_yet_is_said(fakes, monkeypatch, capsys):
     _load_balancer(fakes, monkeypatch, {"ingress": [{"hostname": "k8s-traefik-0123.elb.us-east-1.amazonaws.com"}]})
     monkeypatch.setattr("socket.gethostbyname", lambda name: "52.20.30.40")
