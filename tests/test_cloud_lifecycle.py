@@ -417,18 +417,26 @@ def fake_cli(outputs: dict[str, object]):
     return run, calls
 
 
-def test_eks_orphans_come_from_the_tagging_api(monkeypatch):
+def test_eks_orphans_come_from_the_tagging_api_and_include_students_load_balancers(monkeypatch):
+    """A student's LoadBalancer Service makes an untagged load balancer: the AWS cloud provider's own
+    `kubernetes.io/cluster/<cluster>=owned` tag finds it."""
     monkeypatch.setattr("shutil.which", lambda command: f"/usr/bin/{command}")
-    run, calls = fake_cli({"get-resources": {"ResourceTagMappingList": [
-        {"ResourceARN": "arn:aws:ec2:us-east-1:1:volume/vol-1",
-         "Tags": [{"Key": "session", "Value": "monday"}, {"Key": "expires-at", "Value": "2026-07-23t18-00z"}]}]}})
+    student_nlb = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/a1b2c3/d4e5"
+    run, calls = fake_cli({
+        "kubernetes.io/cluster/labs-monday": {"ResourceTagMappingList": [
+            {"ResourceARN": student_nlb, "Tags": [{"Key": "kubernetes.io/cluster/labs-monday", "Value": "owned"}]}]},
+        "Key=session": {"ResourceTagMappingList": [
+            {"ResourceARN": "arn:aws:ec2:us-east-1:1:volume/vol-1",
+             "Tags": [{"Key": "session", "Value": "monday"}, {"Key": "expires-at", "Value": "2026-07-23t18-00z"}]}]}})
     found = cloud.list_orphans(StackSettings(session="monday", target="eks", region="us-east-1"), run)
     assert found == [{"kind": "tagged resource", "id": "arn:aws:ec2:us-east-1:1:volume/vol-1",
-                      "expires-at": "2026-07-23t18-00z"}]
-    (argv,) = calls
-    assert argv[:3] == ["aws", "resourcegroupstaggingapi", "get-resources"]
-    assert "Key=session,Values=monday" in argv and "Key=project,Values=k8s-labs" in argv
-    assert argv[argv.index("--region") + 1] == "us-east-1"
+                      "expires-at": "2026-07-23t18-00z"},
+                     {"kind": "cluster-owned resource (a LoadBalancer Service's)", "id": student_nlb, "expires-at": ""}]
+    tagged, owned = calls
+    assert tagged[:3] == owned[:3] == ["aws", "resourcegroupstaggingapi", "get-resources"]
+    assert "Key=session,Values=monday" in tagged and "Key=project,Values=k8s-labs" in tagged
+    assert "Key=kubernetes.io/cluster/labs-monday,Values=owned" in owned  # not our subnets' `shared`
+    assert tagged[tagged.index("--region") + 1] == owned[owned.index("--region") + 1] == "us-east-1"
 
 
 def test_aks_orphans_keep_only_this_projects_tags(monkeypatch):
@@ -443,15 +451,22 @@ def test_aks_orphans_keep_only_this_projects_tags(monkeypatch):
 
 
 def test_gke_orphans_list_clusters_instances_disks_addresses_and_unlabelled_forwarding_rules(monkeypatch):
+    """Disks of GKE's own default class carry no label of ours: the PD CSI driver's description finds them."""
     monkeypatch.setattr("shutil.which", lambda command: f"/usr/bin/{command}")
-    run, calls = fake_cli({"clusters": [], "instances": [], "disks": [{"name": "pvc-1", "zone": "zones/us-central1-a",
-                                                                     "labels": {"session": "monday"}}],
+    default_class_disk = {"name": "pvc-2", "zone": "zones/us-central1-a", "description": json.dumps({
+        "kubernetes.io/created-for/pvc/name": "data", "storage.gke.io/created-by": "pd.csi.storage.gke.io"})}
+    run, calls = fake_cli({"clusters": [], "instances": [], "created-by": [default_class_disk],
+                           "disks": [{"name": "pvc-1", "zone": "zones/us-central1-a", "labels": {"session": "monday"}}],
                            "addresses": [], "forwarding-rules": []})
-    found = cloud.list_orphans(StackSettings(session="monday", target="gke", gcp_project="p"), run)
-    assert found == [{"kind": "disk", "id": "pvc-1 us-central1-a", "expires-at": ""}]
+    found = cloud.list_orphans(StackSettings(session="monday", target="gke", gcp_project="p",
+                                             zones="us-central1-a"), run)
+    assert found == [{"kind": "disk", "id": "pvc-1 us-central1-a", "expires-at": ""},
+                     {"kind": "disk (unlabelled, from the PD CSI driver)", "id": "pvc-2 us-central1-a", "expires-at": ""}]
     assert [argv[1:3] for argv in calls] == [["container", "clusters"], ["compute", "instances"],
                                              ["compute", "disks"], ["compute", "addresses"],
-                                             ["compute", "forwarding-rules"]]
+                                             ["compute", "forwarding-rules"], ["compute", "disks"]]
+    assert calls[-1][-1] == ("--filter=description~storage.gke.io/created-by AND -users:* AND -labels.session:* "
+                             "AND zone:(us-central1-a)")
     assert all(argv[3] == "list" and argv[argv.index("--project") + 1] == "p" for argv in calls)
 
 

@@ -384,12 +384,27 @@ def orphan_commands(settings: StackSettings) -> list[tuple[str, list[str]]]:
             ("forwarding rule (unlabelled, from a LoadBalancer Service)",
              ["gcloud", "compute", "forwarding-rules", "list", *project, "--format=json",
               "--filter=description~kubernetes.io/service-name"]),
+            # Disks of GKE's own default class (standard-rwo) carry no labels of ours; the PD CSI driver
+            # describes each with its claim and `"storage.gke.io/created-by":"pd.csi.storage.gke.io"`
+            # (the driver's tagKeyCreatedBy, github.com/kubernetes-sigs/gcp-compute-persistent-disk-csi-driver).
+            # Unattached ones in the cluster's zone; they may belong to another cluster of the project.
+            ("disk (unlabelled, from the PD CSI driver)",
+             ["gcloud", "compute", "disks", "list", *project, "--format=json",
+              f"--filter=description~storage.gke.io/created-by AND -users:* AND -labels.{LABEL_SESSION}:*"
+              + (f" AND zone:({settings.zone_list[0]})" if settings.zone_list else "")]),
         ]
     if settings.target == "eks":
         region = ["--region", settings.region] if settings.region else []
         return [("tagged resource", ["aws", "resourcegroupstaggingapi", "get-resources", *region, "--output", "json",
                                      "--tag-filters", f"Key={LABEL_SESSION},Values={session}",
-                                     f"Key={LABEL_PROJECT},Values={PROJECT}"])]
+                                     f"Key={LABEL_PROJECT},Values={PROJECT}"]),
+                # A student's LoadBalancer Service carries none of our tags, but the AWS cloud provider
+                # tags what it creates for the cluster `kubernetes.io/cluster/<cluster>=owned`
+                # (TagNameKubernetesClusterPrefix, github.com/kubernetes/cloud-provider-aws); our own
+                # subnets say `shared`, so they are not listed.
+                ("cluster-owned resource (a LoadBalancer Service's)",
+                 ["aws", "resourcegroupstaggingapi", "get-resources", *region, "--output", "json",
+                  "--tag-filters", f"Key=kubernetes.io/cluster/{cluster_name(settings)},Values=owned"])]
     if settings.target == "aks":
         return [
             ("resource group", ["az", "group", "list", "--tag", f"{LABEL_SESSION}={session}", "--output", "json"]),
