@@ -654,20 +654,27 @@ def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[s
     from infra.clusters.cloud import release_billable, with_expiry
     from infra.driver import session_kubeconfig
 
+    try:
+        settings = replace(driver.stack_settings(stack), session=session, target=target, lab="")
+    except LabsError as exc:
+        settings, failures = None, [f"{stack}: {exc}"]
+    else:
+        failures = []
+        if settings.network_only:
+            return []  # a classroom's shared network: no cluster, nothing billed outside the state
     kubeconfig = session_kubeconfig(session)
     kubectl = lambda args, check=True: _kubectl(args, str(kubeconfig), None, check=check)  # noqa: E731
     probe = kubectl(["get", "--raw", "/readyz"], check=False) if kubeconfig.is_file() else None
     if probe is None or probe.returncode != 0:
         why = ((probe.stderr or probe.stdout or "").strip().splitlines() or ["no answer"])[-1] if probe \
             else "it has no kubeconfig (it never came up)"
-        return [f"{stack}: cannot reach its cluster ({why}): its load balancers and disks were not released"]
-    failures = []
-    try:
-        settings = replace(driver.stack_settings(stack), session=session, target=target, lab="")
-        require_target_sdk(settings)
-        driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
-    except LabsError as exc:
-        failures.append(f"{stack}: {exc}")
+        return [*failures, f"{stack}: cannot reach its cluster ({why}): its load balancers and disks were not released"]
+    if settings is not None:
+        try:
+            require_target_sdk(settings)
+            driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
+        except LabsError as exc:
+            failures.append(f"{stack}: {exc}")
     released = release_billable(kubectl, say=lambda line: console.print(f"{stack}: {line}"))
     failures += [f"{stack}: {line}" for line in released.get("failures", [])]
     return failures

@@ -18,6 +18,11 @@ from infra.settings import StackSettings
 def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     """Register the stack's resources; returns the components by name (used by tests)."""
     target = get_target(settings.target)
+    if settings.network_only:  # the network a classroom's EKS clusters share: no cluster, no layer
+        network = target.create_network(settings)
+        pulumi.export("vpc_id", network.vpc_id)
+        pulumi.export("subnet_ids", network.subnet_ids)
+        return {"network": network}
     cluster = target.create(settings)
     caps = target.capabilities(settings)
     lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None

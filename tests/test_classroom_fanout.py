@@ -263,3 +263,41 @@ def test_cloud_clusters_are_priced_together_and_tagged_with_the_sessions_expiry(
     expiries = {settings.expires_at for settings in tenant_ups()}
     (expiry,) = expiries
     assert re.fullmatch(r"\d{4}-\d\d-\d\dt\d\d-\d\dz", expiry) and expiry != EXPIRY_AT_UP
+
+
+def test_eks_clusters_share_one_network_destroyed_after_them(tenants, monkeypatch):
+    """Cluster tenancy on EKS: one network stack in the classroom session, its VPC and subnets given
+    to every cluster; `classroom down` destroys it once the clusters are gone."""
+    from infra import commands
+
+    events = []
+
+    class NetworkDriver(ClassroomDriver):
+        def up(self, settings, title):
+            if settings.network_only:
+                events.append(("network", self.session))
+                ClassroomDriver.stacks[settings.stack_name] = settings
+                return {"vpc_id": "vpc-0abc", "subnet_ids": ["subnet-1", "subnet-2"]}
+            return super().up(settings, title)
+
+        def destroy_session(self):
+            events.append(("destroy", self.session))
+            return super().destroy_session()
+
+    class EksTenantDriver(TenantDriver):
+        def destroy_session(self):
+            events.append(("destroy", self.session))
+            return super().destroy_session()
+
+    monkeypatch.setattr(commands, "make_driver", NetworkDriver)
+    monkeypatch.setattr(fanout, "make_tenant_driver", EksTenantDriver)
+    monkeypatch.setattr("infra.clusters.eks.EksTarget.preflight", lambda self, settings: None)
+    monkeypatch.setattr("infra.clusters.eks.EksTarget.cleanup", lambda self, settings: None)
+    monkeypatch.setattr("infra.commands.require_target_sdk", lambda settings: None)
+    monkeypatch.setattr("infra.commands.release_cloud_stack", lambda driver, session, stack, target: [])
+    invoke("classroom", "up", "--students=3", "--tenancy=cluster", "--target=eks", "--yes", "--session=mon")
+    assert events == [("network", "mon")]
+    assert {(s.vpc_id, s.subnet_ids, s.network_only) for s in tenant_ups()} == {("vpc-0abc", "subnet-1,subnet-2", False)}
+    invoke("classroom", "down", "--session=mon")
+    assert events[-1] == ("destroy", "mon") and len(events) == 5  # the three clusters first, then the network
+    assert not ClassroomDriver.stacks

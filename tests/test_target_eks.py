@@ -196,3 +196,17 @@ def test_cluster_autoscaler_runs_under_every_lab_so_the_node_group_grows_with_th
 
     assert cloud_caps("eks").always_layers == ("autoscaler",)
     assert cloud_caps("gke").always_layers == () and cloud_caps("aks").always_layers == ()
+
+
+def test_a_network_only_stack_holds_the_shared_network_and_no_cluster():
+    """A classroom's EKS clusters share one network (AWS's default quota: five VPCs per region): the
+    classroom session's stack holds only the VPC and its subnets, which carry no cluster's tag."""
+    registrations, outputs = record("eks", network_only=True)
+    types = {reg.type for reg in registrations}
+    assert "aws:ec2/vpc:Vpc" in types and len(by_type(registrations, "aws:ec2/subnet:Subnet")) == 2
+    assert not types & {"eks:index:Cluster", NODE_GROUP, "pulumi:providers:kubernetes"}
+    for subnet in by_type(registrations, "aws:ec2/subnet:Subnet"):
+        assert subnet.inputs["tags"]["kubernetes.io/role/elb"] == "1"
+        assert not [key for key in subnet.inputs["tags"] if key.startswith("kubernetes.io/cluster/")]
+    network = one(registrations, "labs:cluster:EksNetwork")
+    assert set(outputs[network.urn]) == {"vpc_id", "subnet_ids"}

@@ -373,9 +373,10 @@ def classroom_down(session: str) -> None:
 
     record = load_record(session)
     if record.tenancy == "cluster":
-        from infra.classroom.fanout import cluster_down
+        from infra.classroom.fanout import cluster_down, remove_shared_network
 
         cluster_down(record)
+        remove_shared_network(session)
     else:
         driver = core.make_driver(session)
         stack = StackSettings(session=session, target=record.target).stack_name

@@ -146,6 +146,7 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
         record.tenants[tenant.name] = {"session": tenant.session, "students": [s.id for s in tenant.students],
                                        "http_port": tenant.settings.http_port, "status": "creating"}
     record.save()
+    tenants = shared_network(settings, tenants)
 
     failures: dict[str, str] = {}
     ready: list[Tenant] = []
@@ -192,6 +193,30 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     core.console.print(f"[green]classroom ready[/green]: {len(ready)} clusters for {len(students)} students; "
                        f"next: invoke classroom cards --session={settings.session}")
     return record
+
+
+def shared_network(settings: StackSettings, tenants: list[Tenant]) -> list[Tenant]:
+    """EKS without a given vpcId: one network for the whole classroom, in the classroom session's own
+    stack (`networkOnly`), instead of a VPC per cluster (AWS's default quota: five VPCs per region,
+    docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html). Its clusters get it as their
+    vpcId/subnetIds; `classroom down` and `session down` destroy it after them. Other targets: as is."""
+    if settings.target != "eks" or settings.vpc_id:
+        return tenants
+    driver = core.make_driver(settings.session)
+    outputs = driver.up(replace(settings, network_only=True, lab="", roster=""),
+                        f"network shared by the classroom's {len(tenants)} clusters ({settings.stack_name})")
+    vpc_id, subnet_ids = outputs["vpc_id"], ",".join(outputs["subnet_ids"])
+    return [replace(tenant, settings=replace(tenant.settings, vpc_id=vpc_id, subnet_ids=subnet_ids))
+            for tenant in tenants]
+
+
+def remove_shared_network(session: str) -> None:
+    """`classroom down`: the classroom's shared network, once its clusters are gone (a stack of the
+    session that is not a network-only one is left alone: it is the instructor's own)."""
+    driver = core.make_driver(session)
+    stacks = driver.list_stacks()
+    if stacks and all(driver.stack_settings(stack).network_only for stack in stacks):
+        driver.destroy_session()
 
 
 def cluster_down(record, parallel: int | None = None) -> list[str]:

@@ -119,6 +119,60 @@ def gp3_parameters(settings: StackSettings) -> dict[str, str]:
     return {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4", **tag_parameters(settings)}
 
 
+def network(aws, settings: StackSettings, name: str, tags: dict, opts) -> tuple:
+    """The VPC and public subnets: existing ones from the settings, or created for the session."""
+    from infra.errors import LabsError
+
+    if settings.vpc_id:
+        if len(settings.subnet_id_list) < 2:
+            raise LabsError("stacks/Pulumi.eks.yaml: vpcId needs subnetIds, two subnets or more in different zones")
+        return settings.vpc_id, settings.subnet_id_list
+    zones = settings.zone_list
+    if len(zones) < 2:
+        raise LabsError("stacks/Pulumi.eks.yaml: zones needs two availability zones or more (EKS requires it)")
+    vpc = aws.ec2.Vpc("vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
+                      tags={**tags, "Name": name}, opts=opts)
+    gateway = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags={**tags, "Name": name}, opts=opts)
+    routes = aws.ec2.RouteTable(
+        "public", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-public"},
+        routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)], opts=opts,
+    )
+    subnets = []
+    for index, zone in enumerate(zones):
+        subnet = aws.ec2.Subnet(
+            f"public-{zone}", vpc_id=vpc.id, cidr_block=subnet_cidr(index), availability_zone=zone,
+            map_public_ip_on_launch=True,
+            # A shared network carries no cluster's tag: the AWS cloud provider skips subnets tagged
+            # for another cluster when it places a load balancer; untagged ones serve every cluster.
+            tags={**tags, "Name": f"{name}-{zone}", "kubernetes.io/role/elb": "1",
+                  **({} if settings.network_only else {f"kubernetes.io/cluster/{name}": "shared"})},
+            opts=opts,
+        )
+        aws.ec2.RouteTableAssociation(f"public-{zone}", subnet_id=subnet.id, route_table_id=routes.id, opts=opts)
+        subnets.append(subnet.id)
+    return vpc.id, subnets
+
+
+def aws_provider(aws, settings: StackSettings, tags: dict, parent):
+    """The explicit aws provider in the stack's region, the session's tags on every resource."""
+    return aws.Provider("aws", region=settings.region or None, default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+                        opts=pulumi.ResourceOptions(parent=parent))
+
+
+class EksNetworkComponent(pulumi.ComponentResource):
+    """Only the network (`networkOnly`): the VPC and public subnets a classroom's EKS clusters share,
+    one per classroom session instead of one per cluster (AWS's default quota is five VPCs per region)."""
+
+    def __init__(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("labs:cluster:EksNetwork", "network", None, opts)
+        aws, _ = cloud.require_sdk(PROVIDER)
+        tags = cloud.labels(settings)
+        provider = aws_provider(aws, settings, tags, self)
+        self.vpc_id, self.subnet_ids = network(aws, settings, cloud.cluster_name(settings), tags,
+                                               pulumi.ResourceOptions(parent=self, provider=provider))
+        self.register_outputs({"vpc_id": self.vpc_id, "subnet_ids": self.subnet_ids})
+
+
 class EksClusterComponent(pulumi.ComponentResource):
     """The EKS cluster, its network, node group, add-ons, `gp3`, and the Kubernetes provider."""
 
@@ -133,14 +187,11 @@ class EksClusterComponent(pulumi.ComponentResource):
         machine = cloud.machine_type(settings)
         self.cluster_name = name
 
-        aws_provider = aws.Provider(
-            "aws", region=settings.region or None, default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        on_aws = pulumi.ResourceOptions(parent=self, provider=aws_provider)
-        on_aws_components = pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider})
+        on_aws_provider = aws_provider(aws, settings, tags, self)
+        on_aws = pulumi.ResourceOptions(parent=self, provider=on_aws_provider)
+        on_aws_components = pulumi.ResourceOptions(parent=self, providers={"aws": on_aws_provider})
 
-        vpc_id, subnet_ids = self._network(aws, settings, name, tags, on_aws)
+        vpc_id, subnet_ids = network(aws, settings, name, tags, on_aws)
 
         node_role = aws.iam.Role("node-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
                                  tags=tags, opts=on_aws)
@@ -261,37 +312,6 @@ class EksClusterComponent(pulumi.ComponentResource):
         self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig,
                                "autoscaler_role_arn": self.autoscaler_role_arn})
 
-    def _network(self, aws, settings: StackSettings, name: str, tags: dict, opts) -> tuple:
-        """The VPC and public subnets: existing ones from the settings, or created for the session."""
-        from infra.errors import LabsError
-
-        if settings.vpc_id:
-            if len(settings.subnet_id_list) < 2:
-                raise LabsError("stacks/Pulumi.eks.yaml: vpcId needs subnetIds, two subnets or more in different zones")
-            return settings.vpc_id, settings.subnet_id_list
-        zones = settings.zone_list
-        if len(zones) < 2:
-            raise LabsError("stacks/Pulumi.eks.yaml: zones needs two availability zones or more (EKS requires it)")
-        vpc = aws.ec2.Vpc("vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
-                          tags={**tags, "Name": name}, opts=opts)
-        gateway = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags={**tags, "Name": name}, opts=opts)
-        routes = aws.ec2.RouteTable(
-            "public", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-public"},
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)], opts=opts,
-        )
-        subnets = []
-        for index, zone in enumerate(zones):
-            subnet = aws.ec2.Subnet(
-                f"public-{zone}", vpc_id=vpc.id, cidr_block=subnet_cidr(index), availability_zone=zone,
-                map_public_ip_on_launch=True,
-                tags={**tags, "Name": f"{name}-{zone}", "kubernetes.io/role/elb": "1",
-                      f"kubernetes.io/cluster/{name}": "shared"},
-                opts=opts,
-            )
-            aws.ec2.RouteTableAssociation(f"public-{zone}", subnet_id=subnet.id, route_table_id=routes.id, opts=opts)
-            subnets.append(subnet.id)
-        return vpc.id, subnets
-
     def _irsa_role(self, aws, name: str, service_account: tuple[str, str], tags: dict, opts):
         policy = pulumi.Output.all(self.cluster.oidc_provider_arn, self.cluster.oidc_issuer).apply(
             lambda args: irsa_policy(args[0] or "", args[1] or "", *service_account))
@@ -328,6 +348,9 @@ class EksTarget:
 
     def create(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> EksClusterComponent:
         return EksClusterComponent(settings, opts)
+
+    def create_network(self, settings: StackSettings) -> EksNetworkComponent:
+        return EksNetworkComponent(settings)
 
     def cleanup(self, settings: StackSettings) -> None:
         """Nothing to delete by name: what a lost state leaves is listed by `session orphans`."""
