@@ -140,3 +140,14 @@ def test_network_policies_are_enforced_by_cilium(recorded):
     from tests.cloud_helpers import cloud_caps
 
     assert cloud_caps("aks").network_policy_enforced is True
+
+
+def test_the_autoscaler_lab_gets_a_user_pool_that_scales_from_zero():
+    registrations, _ = record("aks", lab="cluster-autoscaler")
+    pool = one(registrations, "azure-native:containerservice:AgentPool").inputs
+    assert (pool["agentPoolName"], pool["mode"], pool["vmSize"]) == ("autoscaled", "User", "Standard_D4s_v5")
+    assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"], pool["count"]) == (True, 0, 5, 0)
+    assert pool["nodeLabels"]["labs.k8s/autoscaled"] == "true"
+    assert pool["nodeTaints"] == ["labs.k8s/autoscaled=true:NoSchedule"]
+    registrations, _ = record("aks", lab="pods")
+    assert not [reg for reg in registrations if reg.type == "azure-native:containerservice:AgentPool"]

@@ -109,3 +109,18 @@ def test_network_policies_are_enforced_by_dataplane_v2(recorded):
     from tests.cloud_helpers import cloud_caps
 
     assert cloud_caps("gke").network_policy_enforced is True
+
+
+def test_the_autoscaler_lab_gets_a_pool_of_real_nodes_with_its_label_and_taint():
+    """Lab 08's pods select and tolerate labs.k8s/autoscaled: a pool of 0 to 5 nodes carries them while the
+    autoscaler layer is up (none otherwise: it goes with the lab)."""
+    registrations, _ = record("gke", gcp_project="p", lab="cluster-autoscaler")
+    lab_pool = [reg for reg in registrations if reg.type == POOL and reg.inputs["name"] == "autoscaled"]
+    (pool,) = lab_pool
+    assert pool.inputs["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 5} and pool.inputs["initialNodeCount"] == 0
+    config = pool.inputs["nodeConfig"]
+    assert config["machineType"] == "e2-standard-4"  # 4 vCPUs: two of the lab's 1.5-CPU pods per node
+    assert config["labels"]["labs.k8s/autoscaled"] == "true"
+    assert config["taints"] == [{"key": "labs.k8s/autoscaled", "value": "true", "effect": "NO_SCHEDULE"}]
+    registrations, _ = record("gke", gcp_project="p", lab="pods")
+    assert [reg.inputs["name"] for reg in by_type(registrations, POOL)] == ["labs"]

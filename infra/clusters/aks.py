@@ -16,6 +16,9 @@ Resources (children of the `labs:cluster:Aks` component, on an explicit azure-na
     CNI Overlay with the Cilium dataplane and network policy engine (NetworkPolicies enforced), the
     session tags on the cluster. `ignore_changes` on the pool's node count: the autoscaler owns it
     once the cluster exists.
+  - containerservice.AgentPool `autoscaled`, while a lab using the autoscaler layer is up: a User
+    pool of 0 to 5 nodes of 4 vCPUs with the label and taint `labs.k8s/autoscaled=true` (NoSchedule)
+    the autoscaler lab's pods select and tolerate.
 The kubeconfig comes from the listManagedClusterUserCredentials call (base64-decoded), as a Pulumi
 secret, and feeds an explicit pulumi_kubernetes.Provider that waits for the cluster. Local accounts
 stay on (no Entra ID integration), so the kubeconfig needs no kubelogin.
@@ -32,7 +35,7 @@ import base64
 
 import pulumi
 
-from infra.clusters import Capabilities, cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities, cloud
 from infra.settings import StackSettings
 
 PROVIDER = "aks"
@@ -105,6 +108,7 @@ class AksClusterComponent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 ignore_changes=["agentPoolProfiles[0].count"])),
         )
+        self._lab_pool_context = (cs, settings, tags, child)
         credentials = cs.list_managed_cluster_user_credentials_output(
             resource_group_name=self.resource_group.name, resource_name=self.cluster.name,
             opts=pulumi.InvokeOutputOptions(parent=self, provider=provider, depends_on=[self.cluster]),
@@ -128,6 +132,31 @@ class AksClusterComponent(pulumi.ComponentResource):
             },
         }
         self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig})
+
+    def add_lab_node_group(self):
+        """The autoscaler lab's pool (the autoscaler layer asks for it): a User pool (a System pool cannot
+        scale to zero) of 0 to LAB_GROUP_MAX nodes with the lab's label and taint; AKS's autoscaler grows it."""
+        cs, settings, tags, opts = self._lab_pool_context
+        node = cloud.lab_node_size(settings.target)
+        return cs.AgentPool(
+            cloud.LAB_GROUP,
+            resource_group_name=self.resource_group.name,
+            resource_name_=self.cluster.name,
+            agent_pool_name=cloud.LAB_GROUP,  # AKS pool names: lowercase letters and digits, 12 at most
+            mode=cs.AgentPoolMode.USER,
+            type="VirtualMachineScaleSets",
+            os_type="Linux",
+            vm_size=node.sku,
+            os_disk_size_gb=cloud.NODE_DISK_GB,
+            count=0,
+            enable_auto_scaling=True,
+            min_count=0,
+            max_count=cloud.LAB_GROUP_MAX,
+            node_labels={AUTOSCALED_LABEL: "true", "labs.k8s/node-group": cloud.LAB_GROUP},
+            node_taints=["{key}={value}:{effect}".format(**AUTOSCALED_TAINT)],
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["count"])),
+        )
 
 
 class AksTarget:

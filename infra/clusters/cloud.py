@@ -146,6 +146,20 @@ def fit_class(settings: StackSettings, students: int) -> StackSettings:
     return replace(settings, max_nodes=max(high, need), workers=max(settings.workers, min(need, MAX_WORKERS)))
 
 
+# --- the autoscaler lab's node group ---------------------------------------------------------------
+
+LAB_GROUP = "autoscaled"
+LAB_GROUP_MAX = 5  # as kind's simulated group: six 1.5-CPU pods on three nodes, the question's twelve hit the max
+
+
+def lab_node_size(target: str) -> NodeSize:
+    """The node size of the autoscaler lab's pool: the first with 4 vCPUs, two of the lab's 1.5-CPU pods
+    per node, as on kind's simulated nodes. The pool's minimum is 0: it bills only for the nodes
+    cluster-autoscaler keeps in it. The autoscaler layer asks the cluster component for it
+    (`add_lab_node_group`), so it exists while that layer is up."""
+    return next(node for node in NODE_SIZES[target].values() if node.vcpu >= 4)
+
+
 # --- expiry -------------------------------------------------------------------------------------
 
 def expiry_value(start: datetime, hours: int) -> str:
@@ -227,6 +241,7 @@ def cloud_capabilities(settings: StackSettings, **specific):
         kube_proxy_metrics=False,
         min_nodes=low,
         max_nodes=high,
+        lab_node_group=LAB_GROUP,
     )
     return Capabilities(**{**common, **specific})
 

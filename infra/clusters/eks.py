@@ -20,6 +20,10 @@ Resources (children of the `labs:cluster:Eks` component, on an explicit aws prov
     does not undo what cluster-autoscaler did. EKS tags the node group's Auto Scaling group with
     `k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` itself, which is
     what cluster-autoscaler's auto-discovery looks for.
+  - eks.NodeGroup `autoscaled`, while a lab using the autoscaler layer is up: 0 to 5 nodes of 4 vCPUs
+    with the label and taint `labs.k8s/autoscaled=true` (NoSchedule) the autoscaler lab's pods select
+    and tolerate, and the node-template tags on its Auto Scaling group cluster-autoscaler reads to
+    scale it up from zero.
   - Add-ons: `aws-ebs-csi-driver` with its IRSA role (AmazonEBSCSIDriverPolicy, service account
     kube-system/ebs-csi-controller-sa) and `snapshot-controller` (VolumeSnapshot CRDs and controller).
   - StorageClass `gp3` (ebs.csi.aws.com, the default class, WaitForFirstConsumer, expansion,
@@ -48,7 +52,7 @@ import json
 
 import pulumi
 
-from infra.clusters import Capabilities, cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities, cloud
 from infra.settings import StackSettings
 
 PROVIDER = "eks"
@@ -256,6 +260,9 @@ class EksClusterComponent(pulumi.ComponentResource):
                                                       depends_on=attachments)),
         )
 
+        self._lab_group_context = (aws, settings, name, node_role, subnet_ids, template, tags,
+                                   pulumi.ResourceOptions.merge(after_cluster, pulumi.ResourceOptions(
+                                       depends_on=attachments)))
         ebs_role = self._irsa_role(aws, "ebs-csi", EBS_CSI_SERVICE_ACCOUNT, tags, on_aws)
         ebs_policy = aws.iam.RolePolicyAttachment("ebs-csi", role=ebs_role.name, policy_arn=EBS_CSI_POLICY, opts=on_aws)
         after_nodes = pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(depends_on=[self.node_group]))
@@ -311,6 +318,41 @@ class EksClusterComponent(pulumi.ComponentResource):
         }
         self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig,
                                "autoscaler_role_arn": self.autoscaler_role_arn})
+
+    def add_lab_node_group(self):
+        """The autoscaler lab's node group (the autoscaler layer asks for it): 0 to LAB_GROUP_MAX nodes
+        with the lab's label and taint; the in-cluster cluster-autoscaler grows it. At 0 nodes cluster-autoscaler
+        learns the group's label and taint from tags on its Auto Scaling group
+        (`k8s.io/cluster-autoscaler/node-template/label|taint/<key>`, "Scaling up from 0",
+        docs.aws.amazon.com/eks/latest/eksctl/autoscaling.html): EKS does not put them there."""
+        aws, settings, name, node_role, subnet_ids, template, tags, opts = self._lab_group_context
+        node = cloud.lab_node_size(settings.target)
+        group = aws.eks.NodeGroup(
+            cloud.LAB_GROUP,
+            cluster_name=name,
+            node_group_name=cloud.LAB_GROUP,
+            node_role_arn=node_role.arn,
+            subnet_ids=subnet_ids,
+            instance_types=[node.sku],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(desired_size=0, min_size=0, max_size=cloud.LAB_GROUP_MAX),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(lambda v: None if v is None else str(v))),
+            labels={AUTOSCALED_LABEL: "true", "labs.k8s/node-group": cloud.LAB_GROUP},
+            taints=[aws.eks.NodeGroupTaintArgs(key=AUTOSCALED_TAINT["key"], value=AUTOSCALED_TAINT["value"],
+                                               effect="NO_SCHEDULE")],
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize"])),
+        )
+        group_name = group.resources.apply(  # the Auto Scaling group EKS made for the node group
+            lambda found: found[0].autoscaling_groups[0].name if found and found[0].autoscaling_groups else None)
+        template_tags = {f"k8s.io/cluster-autoscaler/node-template/label/{AUTOSCALED_LABEL}": "true",
+                         f"k8s.io/cluster-autoscaler/node-template/taint/{AUTOSCALED_TAINT['key']}":
+                             f"{AUTOSCALED_TAINT['value']}:{AUTOSCALED_TAINT['effect']}"}
+        for index, (key, value) in enumerate(template_tags.items()):
+            aws.autoscaling.Tag(f"{cloud.LAB_GROUP}-template-{index}", autoscaling_group_name=group_name,
+                                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                                opts=opts)
+        return group
 
     def _irsa_role(self, aws, name: str, service_account: tuple[str, str], tags: dict, opts):
         policy = pulumi.Output.all(self.cluster.oidc_provider_arn, self.cluster.oidc_issuer).apply(

@@ -16,6 +16,9 @@ Resources (children of the `labs:cluster:Gke` component, on an explicit gcp prov
     install for the autoscaler lab), `workers` nodes at creation, GKE metadata server (Workload
     Identity), auto-repair and auto-upgrade (required in a release channel), the session labels on
     every VM and boot disk (`resource_labels`).
+  - container.NodePool `autoscaled`, while a lab using the autoscaler layer is up: 0 to 5 nodes of
+    4 vCPUs carrying the label and taint `labs.k8s/autoscaled=true` (NoSchedule) the autoscaler lab's
+    pods select and tolerate; GKE's autoscaler grows it when they pend.
 The kubeconfig is built from the cluster's endpoint and CA with the `gke-gcloud-auth-plugin` exec
 credential (the gcloud login of the instructor, no token in the file), as a Pulumi secret, and feeds
 an explicit pulumi_kubernetes.Provider that waits for the node pool.
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.clusters import Capabilities, cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities, cloud
 from infra.errors import LabsError
 from infra.settings import StackSettings
 
@@ -130,6 +133,7 @@ class GkeClusterComponent(pulumi.ComponentResource):
             # resizing (the autoscaler does) may change it: the pool's size belongs to the autoscaler.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["initialNodeCount"])),
         )
+        self._lab_pool_context = (gcp, settings, location, project, labels, child)
         ca = self.cluster.master_auth.apply(lambda auth: getattr(auth, "cluster_ca_certificate", None))
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.endpoint, ca).apply(lambda args: kubeconfig(name, *args))
@@ -153,6 +157,35 @@ class GkeClusterComponent(pulumi.ComponentResource):
             },
         }
         self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig})
+
+    def add_lab_node_group(self):
+        """The autoscaler lab's pool (the autoscaler layer asks for it): 0 to LAB_GROUP_MAX nodes carrying
+        the lab's label and taint; GKE's autoscaler adds nodes when the lab's pods pend."""
+        gcp, settings, location, project, labels, opts = self._lab_pool_context
+        node = cloud.lab_node_size(settings.target)
+        return gcp.container.NodePool(
+            cloud.LAB_GROUP,
+            name=cloud.LAB_GROUP,
+            cluster=self.cluster.name,
+            location=location,
+            project=project,
+            initial_node_count=0,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(min_node_count=0, max_node_count=cloud.LAB_GROUP_MAX),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=node.sku,
+                disk_size_gb=cloud.NODE_DISK_GB,
+                disk_type="pd-balanced",
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA"),
+                labels={AUTOSCALED_LABEL: "true", "labs.k8s/node-group": cloud.LAB_GROUP},
+                taints=[gcp.container.NodePoolNodeConfigTaintArgs(
+                    key=AUTOSCALED_TAINT["key"], value=AUTOSCALED_TAINT["value"], effect="NO_SCHEDULE")],
+                resource_labels=labels,
+            ),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["initialNodeCount"])),
+        )
 
 
 class GkeTarget:
