@@ -124,3 +124,18 @@ def test_the_autoscaler_lab_gets_a_pool_of_real_nodes_with_its_label_and_taint()
     assert config["taints"] == [{"key": "labs.k8s/autoscaled", "value": "true", "effect": "NO_SCHEDULE"}]
     registrations, _ = record("gke", gcp_project="p", lab="pods")
     assert [reg.inputs["name"] for reg in by_type(registrations, POOL)] == ["labs"]
+
+
+def test_the_lab_solutions_pods_fit_the_cloud_pool():
+    """What lab 08's solution selects and tolerates is what the cloud pool's nodes carry."""
+    from pathlib import Path
+
+    registrations, _ = record("gke", gcp_project="p", lab="cluster-autoscaler")
+    (pool,) = [reg for reg in registrations if reg.type == POOL and reg.inputs["name"] == "autoscaled"]
+    solution = Path(__file__).parent.parent / "labs/08-cluster-autoscaler/solution/10-worker.yaml"
+    spec = yaml.safe_load(solution.read_text())["spec"]["template"]["spec"]
+    assert spec["nodeSelector"].items() <= pool.inputs["nodeConfig"]["labels"].items()
+    (toleration,) = spec["tolerations"]
+    (taint,) = pool.inputs["nodeConfig"]["taints"]
+    assert (toleration["key"], toleration["value"], toleration["effect"]) == (
+        taint["key"], taint["value"], {"NO_SCHEDULE": "NoSchedule"}[taint["effect"]])
