@@ -1,9 +1,13 @@
 """Wall-clock medians of whole commands (what an instructor waits for), shared by the benchmarks."""
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import subprocess
+import sys
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,3 +30,27 @@ def write_result(name: str, lines: list[str]) -> Path:
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text(), end="")
     return out
+
+
+def timed_invoke(env: dict, *args: str) -> tuple[float, str]:
+    """One `invoke ...` as typed, timed; (seconds, its output). A failure stops the benchmark."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"`invoke {' '.join(args)}` failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return elapsed, result.stdout + result.stderr
+
+
+def goal_lines(title: str, figures: dict[str, float], goals: dict[str, float],
+               notes: dict[str, str] | None = None) -> tuple[list[str], bool]:
+    """The result file's lines (one per figure, its goal met or NOT met) and whether every goal was met."""
+    lines = [f"# {date.today()} on {platform.machine()}, {os.cpu_count()} cores, {title}"]
+    met = True
+    for name, seconds in figures.items():
+        goal = goals.get(name)
+        verdict = f" (goal <= {goal:.0f} s: {'met' if seconds <= goal else 'NOT met'})" if goal else ""
+        met &= goal is None or seconds <= goal
+        lines.append(f"{name}: {seconds:.1f} s{verdict}" + (f"; {notes[name]}" if notes and name in notes else ""))
+    return lines, met

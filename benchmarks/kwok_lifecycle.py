@@ -12,28 +12,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import date
 from pathlib import Path
 
-from _timing import ROOT, write_result
+from _timing import ROOT, goal_lines, timed_invoke, write_result
 
 GOALS = {"cold ingress up": 60.0, "no-op up": 10.0, "session down": 30.0}
 
 
 def invoke(env: dict, *args: str) -> float:
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"`invoke {' '.join(args)}` failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return elapsed
+    return timed_invoke(env, *args)[0]
 
 
 def main() -> int:
@@ -61,14 +52,8 @@ def main() -> int:
             subprocess.run([sys.executable, "-m", "invoke", "session", "down", f"--session={session}"], cwd=ROOT,
                            env=env, capture_output=True)
         shutil.rmtree(state, ignore_errors=True)
-    lines = [f"# {date.today()} on {platform.machine()}, {os.cpu_count()} cores, kwok target, real Pulumi engine; "
-             "one run each (seconds, wall clock, whole `invoke` command)"]
-    met = True
-    for name, seconds in figures.items():
-        goal = GOALS.get(name)
-        verdict = f" (goal <= {goal:.0f} s: {'met' if seconds <= goal else 'NOT met'})" if goal else ""
-        met &= goal is None or seconds <= goal
-        lines.append(f"{name}: {seconds:.1f} s{verdict}")
+    lines, met = goal_lines("kwok target, real Pulumi engine; one run each (seconds, wall clock, whole `invoke` "
+                            "command)", figures, GOALS)
     write_result("kwok_lifecycle.txt", lines)
     return 0 if met else 1
 

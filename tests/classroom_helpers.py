@@ -88,7 +88,10 @@ class FakeKubectl:
             return _Done(base64.b64encode(FakeGrafana.ADMIN_PASSWORD.encode()).decode())
         namespaces = {(obj.get("metadata") or {}).get("namespace") for obj in objects}
         if namespaces & self.failing:
-            raise LabsError(f"`kubectl {' '.join(args)}` failed: forbidden")
+            refusal = 'Error from server (Forbidden): error when creating "STDIN": forbidden'
+            if check:
+                raise LabsError(f"`kubectl {' '.join(args)}` failed: {refusal}")
+            return _Done("", refusal, 1)
         if self.cluster is not None and args[:3] == ["apply", "-f", "-"]:
             self.cluster.add(*objects)
         elif self.cluster is not None and args[:3] == ["delete", "-f", "-"]:
@@ -96,6 +99,7 @@ class FakeKubectl:
                 meta = obj["metadata"]
                 scope = None if obj["kind"] in CLUSTER_SCOPED else meta.get("namespace")
                 self.cluster.objects.pop(resource_path(obj["apiVersion"], obj["kind"], scope, meta["name"]), None)
+        return _Done("")
 
     def applied(self, namespace: str | None = None) -> list[dict]:
         """The `apply -f -` calls (of one namespace's objects)."""
@@ -104,8 +108,10 @@ class FakeKubectl:
 
 
 class _Done:
-    def __init__(self, stdout: str):
-        self.stdout, self.stderr, self.returncode = stdout, "", 0
+    """What `infra.commands._kubectl` returns (a CompletedProcess's fields)."""
+
+    def __init__(self, stdout: str, stderr: str = "", returncode: int = 0):
+        self.stdout, self.stderr, self.returncode = stdout, stderr, returncode
 
 
 class FakeGrafana:

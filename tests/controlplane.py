@@ -73,16 +73,22 @@ class Cli:
             raise AssertionError(f"`invoke {' '.join(args)}` exited {result.returncode}:\n{result.output[-6000:]}")
         return result
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        kubeconfig = Path(self.env["LABS_STATE_DIR"]) / "sessions" / self.session / "kubeconfig"
+    def kubectl(self, *args: str, check: bool = True, kubeconfig: Path | None = None,
+                stdin: str | None = None) -> subprocess.CompletedProcess:
+        """kubectl with the session's (the instructor's) kubeconfig, or another one (a student's)."""
+        kubeconfig = kubeconfig or Path(self.env["LABS_STATE_DIR"]) / "sessions" / self.session / "kubeconfig"
         result = subprocess.run([str(REAL_TOOLS / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
-                                env=self.env, capture_output=True, text=True, timeout=120)
+                                env=self.env, capture_output=True, text=True, timeout=120, input=stdin)
+        result.output = result.stdout + result.stderr
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
 
     def objects(self, *kinds: str) -> list[dict]:
         return json.loads(self.kubectl("get", ",".join(kinds), "-A", "-o", "json").stdout)["items"]
+
+    def objects_in(self, namespace: str, *kinds: str) -> list[dict]:
+        return json.loads(self.kubectl("get", ",".join(kinds), "-n", namespace, "-o", "json").stdout)["items"]
 
 
 DONE = re.compile(r"done: (.*?) in \d+ s$", re.M)
@@ -96,3 +102,33 @@ def engine_changes(output: str) -> dict[str, int]:
     if last == "no changes":
         return {}
     return {op: int(n) for n, op in (part.split(" ", 1) for part in last.split(", "))}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL to the whole tree at once, as a power cut would: the CLI, the engine and its provider
+    plugins (which run in process groups of their own and would otherwise finish their work)."""
+    import signal
+
+    for pid in [process.pid, *descendants(process.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()

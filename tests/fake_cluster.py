@@ -79,6 +79,16 @@ def _is_list(path: str) -> bool:
     return len(rest) == (3 if rest[:1] == ["namespaces"] else 1)
 
 
+def _without_namespace(path: str, listed: str) -> str:
+    """An object's path as a cluster-wide list of its kind sees it (`/namespaces/<ns>` left out), when
+    `listed` is such a list; the path itself otherwise."""
+    if "/namespaces/" in listed or "/namespaces/" not in path:
+        return path
+    head, _, rest = path.partition("/namespaces/")
+    namespace, slash, inside = rest.partition("/")
+    return head + "/" + inside if slash else path  # a Namespace object itself stays as it is
+
+
 def _selected(obj: dict, selector: str) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     for term in filter(None, selector.split(",")):
@@ -98,6 +108,7 @@ class FakeCluster:
         self.service_answers: dict[tuple[str, str], object] = {}  # (service prefix, api path) -> JSON
         self.http_answers: dict[tuple[str, str], tuple[int, str]] = {}  # (host, path) -> (status, body)
         self.token_requests: list[tuple[str, str, dict]] = []  # (namespace, service account, spec) per TokenRequest
+        self.requests: list[str] = []  # the path of every GET, in order
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.add({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "rancher.io/local-path",
@@ -160,10 +171,12 @@ class FakeCluster:
                     service, _, api = url.path.partition("/proxy")
                     answer = cluster.service_answers.get((service, api))
                     return self._send(200, answer) if answer is not None else self._send(503, {"status": "error"})
+                cluster.requests.append(url.path)
                 if _is_list(url.path):
                     prefix = url.path.rstrip("/") + "/"
                     items = [obj for path, obj in cluster.objects.items()
-                             if path.startswith(prefix) and "/" not in path[len(prefix):]
+                             if (listed := _without_namespace(path, url.path)).startswith(prefix)
+                             and "/" not in listed[len(prefix):]
                              and _selected(obj, query.get("labelSelector", ""))]
                     return self._send(200, {"kind": "List", "items": items})
                 if url.path in cluster.objects:

@@ -226,3 +226,55 @@ def test_a_student_is_done_when_the_decidable_checks_pass_and_never_on_skipped_c
     assert done.done(ids) and not behind.done(ids)
     assert not done.done([loki])  # every check skipped: nothing decided, not done
     assert "1/2 students done" in str(board_table([done, behind], lab).title)
+
+
+def test_one_refresh_reads_each_kind_once_whatever_the_number_of_students(classroom_driver, fake_cluster, deploy_lab):
+    """The board's requests grow with the lab's checks, not with the class (60 students, same count as 4)."""
+    counts = {}
+    for students in (4, 60):
+        invoke("classroom", "up", f"--students={students}")
+        fake_cluster.add(deployment("student-01"), config("student-01", "blue"))
+        fake_cluster.requests.clear()
+        rows = classroom_status("default", "deploy", parallel=8, catalog=deploy_lab)
+        assert rows[0].results == {"web-rolled-out": True, "config": True}
+        assert all(row.results == {"web-rolled-out": False, "config": False} for row in rows[1:])
+        counts[students] = sorted(fake_cluster.requests)
+    assert counts[4] == counts[60] == ["/api/v1/configmaps", "/apis/apps/v1/deployments"]
+
+
+@pytest.mark.parametrize("selector, labels, expected", [
+    ("app=web", {"app": "web"}, True),
+    ("app=web", {"app": "db"}, False),
+    ("app==web,tier=front", {"app": "web", "tier": "front"}, True),
+    ("app==web,tier=front", {"app": "web"}, False),
+    ("app!=web", {"app": "db"}, True),
+    ("app!=web", {}, True),
+    ("app!=web", {"app": "web"}, False),
+    ("app", {"app": ""}, True),
+    ("app", {}, False),
+    ("!app", {}, True),
+    ("!app", {"app": "web"}, False),
+])
+def test_label_selectors_match_as_the_api_server_matches_them(selector, labels, expected):
+    from infra.classroom.board import selected, selector_terms
+
+    assert selected(labels, selector_terms(selector)) is expected
+
+
+def test_a_set_based_selector_is_left_to_the_api_server():
+    from infra.classroom.board import ClassReads, selector_terms
+
+    asked = []
+
+    class Reader:
+        ingress_url = ""
+
+        def list(self, api_version, kind, namespace, selector=""):
+            asked.append((kind, namespace, selector))
+            return [{"metadata": {"name": "a", "namespace": namespace}}]
+
+    assert selector_terms("app in (web,db)") is None
+    reads = ClassReads(Reader())
+    assert reads.list("v1", "Pod", "student-01", "app in (web,db)") == [{"metadata": {"name": "a", "namespace": "student-01"}}]
+    assert reads.list("v1", "Pod", "student-02", "app=web") == []
+    assert asked == [("Pod", "student-01", "app in (web,db)"), ("Pod", None, "")]

@@ -197,6 +197,40 @@ def test_up_again_never_resets_a_students_work_only_new_students_and_a_new_lab_g
     invoke("classroom", "up", "--students=3", "--lab=services")  # the next lab: everyone
     assert _applied_namespaces(kubectl) == ["student-01", "student-02", "student-03"]
     assert {o["metadata"]["name"] for call in kubectl.applied() for o in call["objects"]} == {"web", "client"}
+    # ...once the previous lab's objects (its starting point and solution, by name) have left each namespace
+    from infra.catalog import Catalog
+    from infra.manifests import load_lab_objects
+
+    removed = [call for call in kubectl.calls if call["args"][:3] == ["delete", "-f", "-"]]
+    assert sorted({o["metadata"]["namespace"] for call in removed for o in call["objects"]}) == [
+        "student-01", "student-02", "student-03"]
+    ingress_names = {o["metadata"]["name"] for o in load_lab_objects(Catalog.load().resolve("ingress"),
+                                                                      ("solution", "manifests"))
+                     if o["kind"] != "Namespace"}  # the student's namespace stays
+    assert {o["metadata"]["name"] for o in removed[0]["objects"]} == ingress_names
+    first_apply = kubectl.calls.index(kubectl.applied("student-01")[0])
+    assert kubectl.calls.index(next(c for c in removed if c["objects"][0]["metadata"]["namespace"] == "student-01")) < first_apply
+
+
+def test_a_previous_labs_kind_whose_crd_went_with_its_layer_counts_as_deleted(classroom_driver, monkeypatch):
+    from infra.classroom.commands import _delete_objects
+    from infra.errors import LabsError
+
+    answers = []
+    monkeypatch.setattr("infra.commands._kubectl", lambda *a, **k: answers.pop(0))
+
+    class Done:  # kubectl: what it deleted on stdout, each failure on stderr
+        def __init__(self, returncode, stderr, stdout=""):
+            self.returncode, self.stderr, self.stdout = returncode, stderr, stdout
+
+    answers.append(Done(1, 'error: resource mapping not found for name: "web" namespace: '
+                           '"student-01" from "STDIN": no matches for kind "HTTPRoute" in version '
+                           '"gateway.networking.k8s.io/v1"\nensure CRDs are installed first\n',
+                        'deployment.apps "web" deleted\n'))
+    _delete_objects("kind: HTTPRoute", "kubeconfig")  # no error: HTTPRoutes went with their CRD
+    answers.append(Done(1, 'Error from server (Forbidden): deployments.apps "web" is forbidden: User "x" cannot delete\n'))
+    with pytest.raises(LabsError, match="previous lab's objects failed: Error from server \\(Forbidden\\)"):
+        _delete_objects("kind: Deployment", "kubeconfig")
 
 
 def test_the_starting_point_is_applied_a_few_students_at_a_time(classroom_driver, monkeypatch):
@@ -355,3 +389,38 @@ def test_every_target_but_kwok_enforces_network_policies():
     enforced = {name: get_target(name).capabilities(StackSettings.for_target(name)).network_policy_enforced
                 for name in TARGETS}
     assert enforced == {"kind": True, "kwok": False, "gke": True, "eks": True, "aks": True}
+
+
+def _jwt(claims: dict) -> str:
+    import base64
+    import json
+
+    encode = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")  # noqa: E731
+    return f"{encode({'alg': 'RS256'})}.{encode(claims)}.signature"
+
+
+@pytest.mark.parametrize("change, kept", [
+    ({}, True),
+    ({"uid": "another-uid"}, False),  # the ServiceAccount was re-created: its older tokens are void
+    ({"exp_hours": 1}, False),  # a token that ends before the session does (after `session extend`)
+    ({"server": "https://10.0.0.9:6443"}, False),
+    ({"namespace": "student-02"}, False),
+    ({"token": "not-a-jwt"}, False),
+])
+def test_a_students_kubeconfig_is_kept_only_while_it_says_what_a_new_one_would(tmp_path, change, kept):
+    from datetime import datetime, timedelta, timezone
+
+    from infra.classroom.credentials import ClusterAccess, kubeconfig_text, still_valid
+    from infra.classroom.roster import Student
+
+    expires = datetime(2026, 12, 5, 8, tzinfo=timezone.utc)
+    student = Student(id="student-01", name="Student 01")
+    claims = {"exp": int((expires - timedelta(hours=change.get("exp_hours", 0))).timestamp()),
+              "kubernetes.io": {"namespace": change.get("namespace", "student-01"),
+                                "serviceaccount": {"name": "student", "uid": change.get("uid", "uid-1")}}}
+    written = ClusterAccess("kwok", change.get("server", "https://127.0.0.1:6443"), "Q0E=")
+    file = tmp_path / "kubeconfig"
+    file.write_text(kubeconfig_text(written, student, change.get("token", _jwt(claims))))
+    now = ClusterAccess("kwok", "https://127.0.0.1:6443", "Q0E=")
+    assert still_valid(file, now, student, "uid-1", expires) is kept
+    assert still_valid(tmp_path / "missing", now, student, "uid-1", expires) is False

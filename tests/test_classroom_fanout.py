@@ -94,6 +94,20 @@ def test_kind_refuses_more_than_four_clusters_and_says_why(tenants, capsys):
     assert tenant_ups() == [] and not paths.session_dir("default").exists()
 
 
+def test_kwok_makes_as_many_clusters_as_the_memory_available_holds_and_says_so(tenants, capsys, monkeypatch):
+    monkeypatch.setattr(fanout, "available_memory_mb", lambda: 2 * fanout.KWOK_CLUSTER_MB + 500)
+    with pytest.raises(SystemExit):
+        invoke("classroom", "up", "--students=3", "--tenancy=cluster", "--target=kwok")
+    err = capsys.readouterr().err
+    assert "would create 3 kwok clusters; at most 2" in err and f"{2 * fanout.KWOK_CLUSTER_MB + 500} MB available" in err
+    assert tenant_ups() == [] and not paths.session_dir("default").exists()
+    monkeypatch.setattr("infra.clusters.kwok.KwokTarget.preflight", lambda self, settings: None)
+    invoke("classroom", "up", "--students=2", "--tenancy=cluster", "--target=kwok", "--session=mon")
+    ups = sorted(tenant_ups(), key=lambda s: s.session)
+    assert [s.stack_name for s in ups] == ["mon-student-01-kwok", "mon-student-02-kwok"]
+    assert "estimated" not in capsys.readouterr().err  # no cost on this machine
+
+
 def test_groups_of_k_share_a_cluster(tenants):
     invoke("classroom", "up", "--students=5", "--tenancy=cluster", "--group-size=2", "--session=mon")
     ups = sorted(tenant_ups(), key=lambda s: s.session)

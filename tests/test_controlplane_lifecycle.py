@@ -7,18 +7,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from infra.paths import PROJECT_ROOT, STACKS_DIR
-from tests.controlplane import REAL_TOOLS, Cli, engine_changes, require_controlplane
+from tests.controlplane import REAL_TOOLS, Cli, engine_changes, kill_tree, require_controlplane
 
 pytestmark = pytest.mark.controlplane
 
@@ -29,23 +26,6 @@ def cli(tmp_path_factory):
     cli = Cli(tmp_path_factory.mktemp("lifecycle"), f"cl-{uuid.uuid4().hex[:6]}")
     yield cli
     cli.run("session", "down", check=False)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc (Linux)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, queue = [], [pid]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 def pending_helm_records(cli: Cli, namespace: str) -> list[str]:
@@ -68,14 +48,7 @@ def test_a_lab_up_killed_midway_is_resumed_by_the_next_one(cli):
             assert time.monotonic() < deadline, "no Helm release went pending within 300 s"
             time.sleep(0.2)
     finally:
-        # The whole tree at once, as a power cut would: the CLI, the engine and its provider plugins
-        # (which run in process groups of their own and would otherwise finish the install).
-        for pid in [process.pid, *descendants(process.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        process.wait()
+        kill_tree(process)
     assert pending_helm_records(cli, "logging"), "the kill came too late to leave a release pending"
 
     resumed = cli.run("lab", "up", "--lab=logging", "--target=kwok")

@@ -3,7 +3,9 @@
 The checks are the lab's own (`infra.checks.run_checks`), retargeted to the student
 (`infra.manifests.retarget_checks`: their namespace, their host names `<app>.<id>.<domain>` in `http`
 checks, their namespace in PromQL/LogQL queries), each run once (no retry) with the instructor's
-kubeconfig, for many students at once (a bounded thread pool, 16 by default); `http` checks go to the
+kubeconfig, for many students at once (a bounded thread pool, 16 by default). One refresh reads each
+cluster once per kind (`ClassReads`: a cluster-wide list shared by every student), so its cost grows
+with the lab's checks, not with the class; `http` checks go to the
 ingress of the student's cluster (kind: its host port; a cloud: its load balancer, looked up once per
 cluster). A student whose cluster does not answer is an error row; the others' rows go on. The board
 prints as a rich table; `--html=FILE` also writes a page that reloads itself (meta refresh), for the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -113,13 +116,110 @@ def target_skips(record: ClassroomRecord) -> dict[str, str]:
     return skips_for(get_target(record.target).capabilities(settings))
 
 
+def selector_terms(selector: str) -> list[tuple[str, str, str]] | None:
+    """`a=b,c!=d,e,!f` as (key, operator, value) terms; None for set-based terms (`in`, `notin`)."""
+    terms = []
+    for term in filter(None, (part.strip() for part in selector.split(","))):
+        if "(" in term or " " in term:
+            return None
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            terms.append((key, "!=", value))
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            terms.append((key, "=", value.lstrip("=")))
+        elif term.startswith("!"):
+            terms.append((term[1:], "absent", ""))
+        else:
+            terms.append((term, "present", ""))
+    return terms
+
+
+def selected(labels: dict, terms: list[tuple[str, str, str]]) -> bool:
+    """Whether labels match the terms, as the API server's label selectors do."""
+    for key, operator, value in terms:
+        if operator == "=" and labels.get(key) != value:
+            return False
+        if operator == "!=" and key in labels and labels[key] == value:
+            return False
+        if operator == "present" and key not in labels:
+            return False
+        if operator == "absent" and key in labels:
+            return False
+    return True
+
+
+class ClassReads:
+    """One board refresh's reads of one cluster, shared by every student on it.
+
+    Each kind is listed once, cluster-wide, and every student's `get` and `list` is answered from that
+    list; a Prometheus or Loki query asked by several students is asked once. A board of 60 students
+    then costs one request per kind its checks read, not one per check and student. Only `http`
+    checks (each student's own host names) go out one by one."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.ingress_url = reader.ingress_url
+        self._lock = threading.Lock()
+        self._answers: dict[tuple, object] = {}
+        self._pending: dict[tuple, threading.Lock] = {}
+
+    def _once(self, key: tuple, ask):
+        """`ask()` the first time `key` is wanted; students asking meanwhile wait for that answer."""
+        with self._lock:
+            if key in self._answers:
+                return self._answers[key]
+            gate = self._pending.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._answers:
+                    return self._answers[key]
+            answer = ask()
+            with self._lock:
+                self._answers[key] = answer
+            return answer
+
+    def _every(self, api_version: str, kind: str) -> list[dict]:
+        return self._once(("list", api_version, kind), lambda: self.reader.list(api_version, kind, None))
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None):
+        for obj in self._every(api_version, kind):
+            meta = obj.get("metadata") or {}
+            if meta.get("name") == name and meta.get("namespace") == namespace:
+                return {"apiVersion": api_version, "kind": kind, **obj}  # a list's items carry neither
+        return None
+
+    def list(self, api_version: str, kind: str, namespace: str | None, selector: str = "") -> list[dict]:
+        terms = selector_terms(selector)
+        if terms is None:  # a set-based selector: the API server reads it
+            return self.reader.list(api_version, kind, namespace, selector)
+        return [obj for obj in self._every(api_version, kind)
+                if (namespace is None or (obj.get("metadata") or {}).get("namespace") == namespace)
+                and selected((obj.get("metadata") or {}).get("labels") or {}, terms)]
+
+    def service_get(self, service: tuple[str, str, int], path: str, query: dict):
+        key = ("service", service, path, tuple(sorted(query.items())))
+        return self._once(key, lambda: self.reader.service_get(service, path, query))
+
+    def http_get(self, host: str, path: str) -> tuple[int, str]:
+        return self.reader.http_get(host, path)
+
+
 def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: str = "fr",
               parallel: int | None = None) -> list[StudentRow]:
-    """Every student's check results (in roster order)."""
+    """Every student's check results (in roster order), each cluster read once per kind (ClassReads)."""
     from infra.checks import ClusterReader, run_checks
 
     urls: dict[str, str | LabsError] = {}
     skip = target_skips(record)
+    readers: dict[tuple[str, str], ClassReads] = {}
+    readers_lock = threading.Lock()
+
+    def reader_for(kubeconfig: str, url: str) -> ClassReads:
+        with readers_lock:
+            if (kubeconfig, url) not in readers:
+                readers[(kubeconfig, url)] = ClassReads(ClusterReader(kubeconfig, None, ingress_url=url))
+            return readers[(kubeconfig, url)]
 
     def one(student: Student) -> StudentRow:
         row = StudentRow(student)
@@ -127,7 +227,7 @@ def run_board(record: ClassroomRecord, students: list[Student], lab: Lab, lang: 
             url = urls.get(student.id, "")
             if isinstance(url, LabsError):
                 raise url  # their cluster's ingress has no address, or their cluster does not answer
-            reader = ClusterReader(kubeconfig_for(record, student), None, ingress_url=url)
+            reader = reader_for(kubeconfig_for(record, student), url)
             run = run_checks(student_checks(lab, student, record.base_domain), reader, student.namespace, lang,
                              timeout_s=0, skip=skip)
         except LabsError as exc:  # ClusterUnreachable too: this student's cluster, not the whole board

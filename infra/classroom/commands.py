@@ -270,8 +270,12 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
     from infra.classroom.grafana import grafana_accounts, uses_grafana
 
     if uses_grafana(lab or _lab(lab_slug or None)):
-        grafana_accounts(settings.session, class_, str(kubeconfig))
-        core.console.print(f"Grafana: one login per student (role Editor), printed on their card only")
+        if caps.containers_run:
+            grafana_accounts(settings.session, class_, str(kubeconfig))
+            core.console.print("Grafana: one login per student (role Editor), printed on their card only")
+        else:  # Grafana's API answers from a running process: there is none on this target
+            core.console.print(f"[yellow]Grafana: students' logins skipped on {settings.target} (no container runs "
+                               "there, so Grafana cannot answer)[/yellow]", soft_wrap=True)
     core.console.print(
         f"[green]classroom ready[/green]: {len(class_)} students in their namespaces on {settings.stack_name}; "
         f"{len(issued)} kubeconfigs (valid until {session_record.expires_at}) in {students_dir(settings.session)}. "
@@ -298,7 +302,10 @@ def apply_starting_points(record: ClassroomRecord, students: list[Student], lab:
 
     Only where this lab's starting point is not there yet (a new student, or a new lab for the class):
     `classroom up` again (to add a student) never resets someone's work; `invoke lab reset --lab=...
-    --student=<id>` does that for one student. Failures are reported together at the end, after the
+    --student=<id>` does that for one student. When the class moves on to another lab, the previous
+    lab's objects (its starting point and solution, by name) leave each namespace first: they would
+    otherwise pile up lab after lab until the quota refuses the next lab's pods, silently (a Deployment
+    is accepted, its ReplicaSet gets no pod). Failures are reported together at the end, after the
     others are done; running the same command again retries them. Returns the students applied."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -315,11 +322,24 @@ def apply_starting_points(record: ClassroomRecord, students: list[Student], lab:
     if skipped:
         core.console.print(f"[yellow]{lab.id}: left out of every student's namespace (they live in another "
                            f"namespace of the lab): {', '.join(skipped)}[/yellow]", soft_wrap=True)
+    catalog = Catalog.load()
+    earlier = {slug: (catalog.resolve(slug), load_lab_objects(catalog.resolve(slug), ("solution", "manifests")))
+               for slug in {record.started.get(s.id) for s in todo} - {None, "", lab.slug}}
+    if earlier:
+        core.console.print(f"{lab.id}: removing the objects of {', '.join(sorted(earlier))} from the students' "
+                           "namespaces first (the class moves on; anything made under other names stays)")
 
     def one(student: Student) -> str:
+        kubeconfig = kubeconfig_for(record, student)
+        before = earlier.get(record.started.get(student.id, ""))
+        if before:
+            previous_lab, objects = before
+            gone = retarget(objects, previous_lab.namespace, student.namespace, student.id, record.base_domain)
+            if gone.objects:
+                _delete_objects(gone.yaml, kubeconfig)
         result = retarget(starting_point, lab.namespace, student.namespace, student.id, record.base_domain)
         if result.objects:
-            core._kubectl(["apply", "-f", "-"], kubeconfig_for(record, student), None, stdin=result.yaml)
+            core._kubectl(["apply", "-f", "-"], kubeconfig, None, stdin=result.yaml)
         return ""
 
     def guarded(student: Student) -> str:
@@ -341,6 +361,20 @@ def apply_starting_points(record: ClassroomRecord, students: list[Student], lab:
         raise LabsError(f"{lab.id}: the starting point failed in {len(failed)} of {len(todo)} student namespaces "
                         f"({first}: {failed[first]}); run the same command again to retry them")
     return done
+
+
+GONE_WITH_THEIR_CRD = ("no matches for kind", "resource mapping not found", "ensure CRDs are installed first")
+
+
+def _delete_objects(manifests: str, kubeconfig: str) -> None:
+    """`kubectl delete` of these objects, where kinds whose CRD went with a layer count as deleted
+    (their objects went with the CRD); any other failure is one line."""
+    done = core._kubectl(["delete", "-f", "-", "--ignore-not-found", "--wait=false"], kubeconfig, None,
+                         check=False, stdin=manifests)
+    errors = [line for line in (done.stderr or "").splitlines()
+              if line.strip() and not any(mark in line for mark in GONE_WITH_THEIR_CRD)]
+    if done.returncode != 0 and errors:
+        raise LabsError(f"`kubectl delete` of the previous lab's objects failed: {errors[-1]}")
 
 
 def _warn_if_local(server: str) -> None:

@@ -125,10 +125,59 @@ def request_token(core_api, student: Student, seconds: int) -> tuple[str, str]:
     return answer.status.token, expiry.isoformat() if hasattr(expiry, "isoformat") else str(expiry)
 
 
+def token_claims(token: str) -> dict:
+    """The claims of a ServiceAccount token (a JWT), read without checking its signature: only to
+    decide whether a kubeconfig we wrote is still good; the API server is the one that verifies it."""
+    import json
+
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def still_valid(file: Path, access: ClusterAccess, student: Student, live_uid: str | None, expires: datetime,
+                slack: timedelta = timedelta(minutes=5)) -> bool:
+    """Whether the student's kubeconfig already says what a new one would: the same API server and CA,
+    a token of their ServiceAccount as it is now (same uid: a re-created account voids older tokens)
+    that lasts until the session's expiry. `classroom up` again then leaves it as it is."""
+    try:
+        config = yaml.safe_load(file.read_text()) or {}
+        cluster = config["clusters"][0]["cluster"]
+        token = config["users"][0]["user"]["token"]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return False
+    claims = token_claims(token)
+    account = (claims.get("kubernetes.io") or {}).get("serviceaccount") or {}
+    until = claims.get("exp")
+    return (cluster.get("server") == access.server
+            and cluster.get("certificate-authority-data", "") == access.ca_data
+            and cluster.get("tls-server-name", "") == access.tls_server_name
+            and (claims.get("kubernetes.io") or {}).get("namespace") == student.namespace
+            and live_uid is not None and account.get("uid") == live_uid
+            and isinstance(until, (int, float)) and until >= (expires - slack).timestamp())
+
+
+def live_accounts(core_api) -> dict[str, str]:
+    """namespace -> uid of every students' ServiceAccount, in one request."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        found = core_api.list_service_account_for_all_namespaces(field_selector=f"metadata.name={SERVICE_ACCOUNT}")
+    except ApiException as exc:
+        raise LabsError(f"listing the students' ServiceAccounts answered {exc.status} {exc.reason}: "
+                        "is the classroom up? (`invoke classroom status`)") from None
+    return {account.metadata.namespace: account.metadata.uid for account in found.items}
+
+
 def issue_kubeconfigs(session: str, students: list[Student], kubeconfig: str | Path, expires: datetime,
                       server: str | None = None, context: str | None = None,
                       now: datetime | None = None) -> dict[str, Path]:
-    """One kubeconfig per student (in parallel, bounded); returns their paths by student id."""
+    """One kubeconfig per student (in parallel, bounded); returns their paths by student id.
+
+    A student whose kubeconfig is still valid (`still_valid`) keeps it: adding a student to the class
+    re-issues nobody else's token. After `session extend`, every token is re-issued to the new expiry."""
     from kubernetes import client, config
     from infra.driver import write_private
 
@@ -136,6 +185,8 @@ def issue_kubeconfigs(session: str, students: list[Student], kubeconfig: str | P
     access = cluster_access(kubeconfig, context, server)
     api_client = config.new_client_from_config(config_file=str(kubeconfig), context=context)
     core_api = client.CoreV1Api(api_client)
+    live = live_accounts(core_api)
+    kept = [s for s in students if still_valid(student_kubeconfig(session, s.id), access, s, live.get(s.namespace), expires)]
 
     def issue(student: Student) -> tuple[str, Path, str]:
         token, until = request_token(core_api, student, seconds)
@@ -143,8 +194,9 @@ def issue_kubeconfigs(session: str, students: list[Student], kubeconfig: str | P
         return student.id, path, until
 
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        issued = list(pool.map(issue, students))
-    earliest = shortened([until for _, _, until in issued], expires)
+        issued = list(pool.map(issue, [s for s in students if s not in kept]))
+    issued += [(s.id, student_kubeconfig(session, s.id), "") for s in kept]
+    earliest = shortened([until for _, _, until in issued if until], expires)
     if earliest is not None:
         from infra.commands import console
 

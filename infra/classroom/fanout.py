@@ -10,7 +10,9 @@ included. In each cluster the same tenancy objects as on a shared cluster are cr
 the students' ServiceAccount is bound to cluster-admin: the cluster is theirs.
 
 kind runs every cluster on this one machine: at most MAX_CLUSTERS["kind"] (memory, see below); each
-kind cluster listens on its own host ports (8080+i / 8443+i by default). Clouds take more.
+kind cluster listens on its own host ports (8080+i / 8443+i by default). kwok runs each control plane
+as local processes: as many as this machine's available memory holds (KWOK_CLUSTER_MB each), said
+before anything is made. Clouds take more.
 
 Each cluster's `up` goes through the driver like any stack (`make_tenant_driver`: a PulumiDriver whose
 live progress goes to that session's `progress.log`, not to the shared screen); the screen shows one
@@ -32,8 +34,11 @@ from infra.settings import StackSettings
 
 # kind: every cluster's nodes are containers on the instructor's machine, each cluster 1.5 to 3 GB of
 # memory before any lab (control plane, kubelets, CNI, the lab layers on top).
-MAX_CLUSTERS = {"kind": 4, "gke": 50, "eks": 50, "aks": 50}
-PARALLEL = {"kind": 2}  # clouds: DEFAULT_PARALLEL
+MAX_CLUSTERS = {"kind": 4, "kwok": 50, "gke": 50, "eks": 50, "aks": 50}
+# kwok: a control plane with a lab's layers (etcd, API server, controller manager, scheduler, kwok)
+# held about 750 MB, measured with the ingress layer; 1 GB leaves room for the engine while it runs.
+KWOK_CLUSTER_MB = 1024
+PARALLEL = {"kind": 2, "kwok": 2}  # clouds: DEFAULT_PARALLEL
 DEFAULT_PARALLEL = 4
 KIND_HTTP_BASE, KIND_HTTPS_BASE = 8080, 8443
 
@@ -57,18 +62,41 @@ def make_tenant_driver(session: str):
     return PulumiDriver(session, Console(file=log.open("a", encoding="utf-8"), width=120, force_terminal=False))
 
 
+def available_memory_mb() -> int:
+    """Memory this machine can still give (MemAvailable on Linux; else half of the physical memory)."""
+    try:
+        for line in open("/proc/meminfo", encoding="ascii"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2 // 2**20
+
+
+def cluster_limit(target: str) -> tuple[int, str]:
+    """How many clusters --tenancy=cluster may make on `target`, and why no more."""
+    if target == "kind":
+        return MAX_CLUSTERS["kind"], "kind runs every cluster on this machine and each takes 1.5 to 3 GB of memory before any lab"
+    if target == "kwok":
+        available = available_memory_mb()
+        return (min(MAX_CLUSTERS["kwok"], available // KWOK_CLUSTER_MB),
+                f"each kwok control plane takes about {KWOK_CLUSTER_MB} MB of this machine's memory "
+                f"({available} MB available now)")
+    return MAX_CLUSTERS.get(target, 0), "each is a billed cloud cluster"
+
+
 def plan_tenants(settings: StackSettings, students: list[Student], group_size: int = 1) -> list[Tenant]:
     """Who goes on which cluster; every limit is checked here, before anything is created."""
     if group_size < 1:
         raise LabsError(f"--group-size must be 1 or more, got {group_size}")
     clusters = math.ceil(len(students) / group_size)
-    limit = MAX_CLUSTERS.get(settings.target, 0)
+    limit, why = cluster_limit(settings.target)
     if clusters > limit:
-        why = ("kind runs every cluster on this machine and each takes 1.5 to 3 GB of memory before any lab"
-               if settings.target == "kind" else "each is a billed cloud cluster")
         raise LabsError(f"--tenancy=cluster would create {clusters} {settings.target} clusters; at most {limit}: {why}. "
                         "Use --tenancy=namespace (one shared cluster), a larger --group-size"
-                        + (", or a cloud target" if settings.target == "kind" else ""))
+                        + (", or a cloud target" if settings.target in ("kind", "kwok") else ""))
     tenants = []
     for index in range(clusters):
         members = students[index * group_size:(index + 1) * group_size]

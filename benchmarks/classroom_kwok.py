@@ -1,0 +1,67 @@
+"""Classrooms with the real engine on a real API server (kwok target), timed as an instructor waits.
+
+Goals: `classroom up` of 60 students <= 60 s and of 200 <= 180 s; adding one student to 200 <= 20 s;
+`classroom down` of 200 <= 60 s; one board refresh (`classroom status`) of 60 students <= 5 s.
+The cluster and the lab's layers are up before each timing (`lab up --lab=ingress`, not timed): what is
+timed is the classroom itself. Each line also gives the engine's own time (its summary line), so what
+holds a figure back shows: the engine (Pulumi's steps, the provider's calls) or the rest (tokens,
+starting points, the board's requests).
+
+Run: python benchmarks/classroom_kwok.py. Needs the tools of `invoke setup --from-source` and the
+offline bundle. Writes benchmarks/results/classroom_kwok.txt; nothing is left behind.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _timing import ROOT, goal_lines, timed_invoke, write_result
+
+GOALS = {"classroom up, 60 students": 60.0, "board refresh, 60 students": 5.0, "classroom up, 200 students": 180.0,
+         "add 1 student to 200": 20.0, "classroom down, 200 students": 60.0}
+ENGINE = re.compile(r"done: (.*?) in (\d+) s$", re.M)
+
+
+def engine_note(output: str) -> str:
+    found = ENGINE.findall(output)
+    return f"engine: {found[-1][0]} in {found[-1][1]} s" if found else "no engine run"
+
+
+def main() -> int:
+    state = Path(tempfile.mkdtemp(prefix="classroom-bench-"))
+    env = {**os.environ, "LABS_STATE_DIR": str(state), "NO_COLOR": "1"}
+    kw = ("--target=kwok", "--session=bench")
+    figures: dict[str, float] = {}
+    notes: dict[str, str] = {}
+
+    def timed(name: str, *args: str) -> None:
+        figures[name], output = timed_invoke(env, *args)
+        notes[name] = engine_note(output)
+
+    try:
+        timed_invoke(env, "lab", "up", "--lab=ingress", *kw)
+        timed("classroom up, 60 students", "classroom", "up", "--students=60", "--lab=ingress", *kw)
+        timed("board refresh, 60 students", "classroom", "status", "--session=bench")
+        notes["board refresh, 60 students"] = "one list per kind the lab's checks read (ClassReads)"
+        timed("classroom down, 60 students", "classroom", "down", "--session=bench")
+        timed("classroom up, 200 students", "classroom", "up", "--students=200", "--lab=ingress", *kw)
+        timed("add 1 student to 200", "classroom", "up", "--students=201", *kw)
+        timed("board refresh, 201 students", "classroom", "status", "--session=bench")
+        timed("classroom down, 200 students", "classroom", "down", "--session=bench")
+    finally:
+        subprocess.run([sys.executable, "-m", "invoke", "session", "down", "--session=bench"], cwd=ROOT, env=env,
+                       capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+    lines, met = goal_lines("kwok target, real Pulumi engine, cluster and ingress layer already up; one run each "
+                            "(seconds, wall clock, whole `invoke` command)", figures, GOALS, notes)
+    write_result("classroom_kwok.txt", lines)
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
