@@ -664,7 +664,10 @@ def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[s
             return []  # a classroom's shared network: no cluster, nothing billed outside the state
     kubeconfig = session_kubeconfig(session)
     kubectl = lambda args, check=True: _kubectl(args, str(kubeconfig), None, check=check)  # noqa: E731
-    probe = kubectl(["get", "--raw", "/readyz"], check=False) if kubeconfig.is_file() else None
+    try:
+        probe = kubectl(["get", "--raw", "/readyz"], check=False) if kubeconfig.is_file() else None
+    except LabsError as exc:  # no kubectl, or it did not answer in time
+        return [*failures, f"{stack}: {exc}: its load balancers and disks were not released"]
     if probe is None or probe.returncode != 0:
         why = ((probe.stderr or probe.stdout or "").strip().splitlines() or ["no answer"])[-1] if probe \
             else "it has no kubeconfig (it never came up)"
@@ -675,9 +678,11 @@ def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[s
             driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
         except LabsError as exc:
             failures.append(f"{stack}: {exc}")
-    released = release_billable(kubectl, say=lambda line: console.print(f"{stack}: {line}"))
-    failures += [f"{stack}: {line}" for line in released.get("failures", [])]
-    return failures
+    try:
+        released = release_billable(kubectl, say=lambda line: console.print(f"{stack}: {line}"))
+    except LabsError as exc:
+        return [*failures, f"{stack}: {exc}: what it had not released yet may remain"]
+    return [*failures, *(f"{stack}: {line}" for line in released["failures"])]
 
 
 def session_orphans(session: str, settings: StackSettings) -> list[dict]:

@@ -15,6 +15,11 @@ from infra.layers.base import LayerContext
 from infra.settings import StackSettings
 
 
+def stack_layers(lab, caps) -> list[str]:
+    """The layers of a stack: the lab's, and those the target runs under every lab (EKS: cluster-autoscaler)."""
+    return layer_closure([*(lab.layers if lab else ()), *caps.always_layers])
+
+
 def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     """Register the stack's resources; returns the components by name (used by tests)."""
     target = get_target(settings.target)
@@ -26,8 +31,7 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     cluster = target.create(settings)
     caps = target.capabilities(settings)
     lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None
-    # The lab's layers, and those the target runs under every lab (EKS: cluster-autoscaler).
-    closure = layer_closure([*(lab.layers if lab else ()), *caps.always_layers])
+    closure = stack_layers(lab, caps)
     ctx = LayerContext(settings=settings, capabilities=caps, layers=tuple(closure), cluster=cluster)
     layers: dict = {}
     for name in closure:
