@@ -341,6 +341,21 @@ def test_a_failed_first_step_is_reported_and_the_destroy_still_runs(fakes, capsy
     assert last.endswith("check what may remain: invoke session orphans --target=gke --session=monday")
 
 
+def test_no_kubectl_still_destroys_the_cluster(fakes, monkeypatch, capsys):
+    """kubectl missing (the real toolchain lookup's error): nothing can be released through the API,
+    the destroy runs all the same."""
+    from infra import toolchain
+
+    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: toolchain.require_tool("kubectl"))
+    monkeypatch.setattr(toolchain, "find_tool", lambda name: None)
+    _cloud_session("gke")
+    with pytest.raises(SystemExit):
+        invoke("session", "down", "--session=monday")
+    assert [e[0] for e in EVENTS] == ["destroy"]
+    last = " ".join(capsys.readouterr().err.split())
+    assert "monday-gke: kubectl not found" in last and "its load balancers and disks were not released" in last
+
+
 def test_disks_still_deleting_at_the_timeout_are_reported_after_the_destroy(fakes, capsys):
     _cloud_session("gke")
     fakes.timing_out = {"wait"}
