@@ -389,6 +389,11 @@ def test_every_target_but_kwok_enforces_network_policies():
     enforced = {name: get_target(name).capabilities(StackSettings.for_target(name)).network_policy_enforced
                 for name in TARGETS}
     assert enforced == {"kind": True, "kwok": False, "gke": True, "eks": True, "aks": True}
+    # kind's claim holds because its program keeps kind's own CNI (kindnetd enforces policies since kind v0.24)
+    from infra.clusters import kind
+
+    for settings in (StackSettings(), StackSettings(api_server_address="192.168.1.10")):
+        assert not kind.kind_config(settings).get("networking", {}).get("disableDefaultCNI")
 
 
 def _jwt(claims: dict) -> str:
