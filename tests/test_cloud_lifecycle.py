@@ -100,6 +100,9 @@ class FakeKubectl:
                 {"metadata": {"namespace": "lab-storage", "name": "data"}, "spec": {"volumeName": "pv-data"}},
                 {"metadata": {"namespace": "default", "name": "scratch"}, "spec": {"volumeName": "pv-kept"}},
             ],
+            "volumesnapshots": [{"metadata": {"namespace": "lab-storage", "name": "before-upgrade"}}],
+            "volumesnapshotcontents": [
+                {"metadata": {"name": "snapcontent-1"}, "spec": {"deletionPolicy": "Retain"}}],
             "pods": [
                 {"metadata": {"namespace": "default", "name": "writer"},
                  "spec": {"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "scratch"}}]}},
@@ -116,6 +119,9 @@ class FakeKubectl:
                     "Unable to connect to the server: dial tcp 34.1.2.3:443: i/o timeout\n")
             if args[1] == "--raw":
                 return subprocess.CompletedProcess(args, 0, "ok", "")
+            if args[1] not in self.state:  # as kubectl answers for a kind the cluster does not serve
+                return subprocess.CompletedProcess(
+                    args, 1, "", f'error: the server doesn\'t have a resource type "{args[1]}"\n')
             return subprocess.CompletedProcess(args, 0, json.dumps({"items": self.state[args[1]]}), "")
         EVENTS.append(("kubectl", *args))
         if args[0] in self.timing_out:  # as kubectl reports a --timeout reached (exit code 1)
@@ -276,7 +282,7 @@ def test_session_down_releases_load_balancers_and_disks_before_the_destroy(fakes
     namespace_deleted = _index(lambda e: e[1:4] == ("delete", "namespace", "lab-storage"))
     claim_deleted = _index(lambda e: e[1:4] == ("delete", "persistentvolumeclaim", "scratch"))
     pod_deleted = _index(lambda e: e[1:4] == ("delete", "pod", "writer"))
-    volumes_waited = _index(lambda e: e[1:3] == ("wait", "--for=delete"))
+    volumes_waited = _index(lambda e: e[1:3] == ("wait", "--for=delete") and e[3].startswith("persistentvolume/"))
     destroyed = _index(lambda e: e[0] == "destroy")
     assert layers_gone < retain_patched < min(lb_deletes)
     assert max(lb_deletes) < namespace_deleted < claim_deleted < pod_deleted < volumes_waited < destroyed
@@ -291,6 +297,19 @@ def test_session_down_releases_load_balancers_and_disks_before_the_destroy(fakes
     # the cluster's own kubeconfig (from the no-lab up), never a kind context
     assert fakes.kubeconfigs == {(str(paths.session_dir("monday") / "kubeconfig"), None)}
     assert EVENTS[-1] == ("kind-cleanup",) and not paths.session_dir("monday").exists()
+    # volume snapshots (a cloud snapshot outlives the cluster): deleted, their contents waited for
+    content_patched = _index(lambda e: e[1:4] == ("patch", "volumesnapshotcontent", "snapcontent-1"))
+    snapshot_deleted = _index(lambda e: e[1:4] == ("delete", "volumesnapshot", "before-upgrade"))
+    contents_waited = _index(lambda e: e[1:4] == ("wait", "--for=delete", "volumesnapshotcontent/snapcontent-1"))
+    assert content_patched < snapshot_deleted < contents_waited < namespace_deleted
+
+
+def test_a_cluster_without_snapshot_crds_has_no_snapshot_to_wait_for(fakes):
+    _cloud_session("gke")
+    del fakes.state["volumesnapshots"], fakes.state["volumesnapshotcontents"]
+    invoke("session", "down", "--session=monday")
+    assert not [e for e in EVENTS if "volumesnapshot" in " ".join(map(str, e))]
+    assert "destroy" in [e[0] for e in EVENTS]
 
 
 def test_the_no_lab_up_keeps_the_stacks_settings_and_expiry(fakes):

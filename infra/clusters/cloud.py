@@ -312,7 +312,8 @@ def release_billable(kubectl, say=print) -> dict[str, list[str]]:
     Delete; LoadBalancer Services are deleted and waited for (their finalizer holds them until the
     load balancer is gone); then the claims: namespaces holding claims are deleted whole (their
     pods go with them, which frees the claims; the cluster is about to be destroyed anyway), claims
-    in the namespaces a cluster needs (default, kube-*) are deleted with the pods mounting them;
+    in the namespaces a cluster needs (default, kube-*) are deleted with the pods mounting them
+    (volume snapshots first: `release_snapshots`);
     finally EVERY volume a provisioner made is waited for, listed after the claims are gone: the
     ones of those claims, Released ones (their claim deleted earlier, e.g. by the no-lab `up` just
     before) and Retain ones switched to Delete (the CSI driver deletes the disk, then the volume).
@@ -342,6 +343,8 @@ def release_billable(kubectl, say=print) -> dict[str, list[str]]:
                         f"--timeout={RELEASE_TIMEOUT_S}s"], check=False)
         if done.returncode != 0:
             failures.append(f"LoadBalancer Service {namespace}/{name} not deleted ({_last_line(done)})")
+
+    failures += release_snapshots(kubectl, say)
 
     claims = [(pvc["metadata"]["namespace"], pvc["metadata"]["name"])
               for pvc in _items(kubectl(["get", "persistentvolumeclaims", "--all-namespaces", "-o", "json"], check=False))]
@@ -373,6 +376,36 @@ def release_billable(kubectl, say=print) -> dict[str, list[str]]:
             failures.append(f"volumes not deleted within {RELEASE_TIMEOUT_S} s ({_last_line(done)}): their disks may remain")
     return {"load_balancers": [f"{ns}/{name}" for ns, name in balancers],
             "claims": [f"{ns}/{name}" for ns, name in claims], "volumes": volumes, "failures": failures}
+
+
+def release_snapshots(kubectl, say=print) -> list[str]:
+    """Delete every VolumeSnapshot and wait for the snapshot contents behind them: a cloud snapshot
+    outlives the cluster, and GKE's carry no label `session orphans` could find. Contents kept by a
+    Retain policy are switched to Delete first. A cluster without the snapshot CRDs has none.
+    Returns what could not be released, one line each."""
+    import json
+
+    contents = kubectl(["get", "volumesnapshotcontents", "-o", "json"], check=False)
+    if contents.returncode != 0:
+        return []  # no snapshot CRDs: no snapshot
+    for content in _items(contents):
+        if (content.get("spec") or {}).get("deletionPolicy") == "Retain":
+            kubectl(["patch", "volumesnapshotcontent", content["metadata"]["name"], "--type=merge",
+                     "-p", json.dumps({"spec": {"deletionPolicy": "Delete"}})], check=False)
+    snapshots = _items(kubectl(["get", "volumesnapshots", "--all-namespaces", "-o", "json"], check=False))
+    for snapshot in snapshots:
+        meta = snapshot["metadata"]
+        kubectl(["delete", "volumesnapshot", meta["name"], "-n", meta["namespace"], "--ignore-not-found",
+                 "--wait=false"], check=False)
+    names = sorted(content["metadata"]["name"] for content in _items(contents))
+    if not names:
+        return []
+    say(f"waiting for {len(names)} volume snapshot(s) to be deleted from the cloud")
+    done = kubectl(["wait", "--for=delete", *[f"volumesnapshotcontent/{n}" for n in names],
+                    f"--timeout={RELEASE_TIMEOUT_S}s"], check=False)
+    if done.returncode != 0:
+        return [f"volume snapshots not deleted within {RELEASE_TIMEOUT_S} s ({_last_line(done)}): they may remain"]
+    return []
 
 
 def _last_line(done) -> str:
