@@ -70,6 +70,11 @@ _KEYS = {
     "networkOnly": ("network_only", _flag, None, ("eks",)),
 }
 
+def config_bounds(key: str) -> tuple[int, int]:
+    """The range a whole-number setting accepts (e.g. maxNodes: 1 to 50)."""
+    return _KEYS[key][2]
+
+
 _MESSAGES = {int: "a whole number", _flag: "true or false", _node_size: f"one of {', '.join(NODE_SIZES)}",
              _ipv4: "an IPv4 address of this machine (e.g. 192.168.1.10)"}
 

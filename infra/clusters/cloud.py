@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from infra.errors import LabsError
-from infra.settings import PROJECT, StackSettings
+from infra.settings import PROJECT, StackSettings, config_bounds
 
 # target -> (extra in pyproject.toml, modules it provides)
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -57,9 +57,9 @@ NODE_SIZES: dict[str, dict[str, NodeSize]] = {
     "gke": {"S": NodeSize("e2-standard-2", 2, 8, E2_SOURCE),
             "M": NodeSize("e2-standard-4", 4, 16, E2_SOURCE),
             "L": NodeSize("e2-standard-8", 8, 32, E2_SOURCE)},
-    "eks": {"S": NodeSize("t3.large", 2, 8, T3_SOURCE, max_pods=35),  # max pods: ENI_MAX_PODS
-            "M": NodeSize("t3.xlarge", 4, 16, T3_SOURCE, max_pods=58),
-            "L": NodeSize("t3.2xlarge", 8, 32, T3_SOURCE, max_pods=58)},
+    "eks": {"S": NodeSize("t3.large", 2, 8, f"{T3_SOURCE}; max pods: {ENI_MAX_PODS}", max_pods=35),
+            "M": NodeSize("t3.xlarge", 4, 16, f"{T3_SOURCE}; max pods: {ENI_MAX_PODS}", max_pods=58),
+            "L": NodeSize("t3.2xlarge", 8, 32, f"{T3_SOURCE}; max pods: {ENI_MAX_PODS}", max_pods=58)},
     "aks": {"S": NodeSize("Standard_D4s_v5", 4, 16, DSV5_SOURCE),
             "M": NodeSize("Standard_D8s_v5", 8, 32, DSV5_SOURCE),
             "L": NodeSize("Standard_D16s_v5", 16, 64, DSV5_SOURCE)},
@@ -68,8 +68,8 @@ MACHINE_TYPES: dict[str, dict[str, str]] = {
     target: {size: node.sku for size, node in sizes.items()} for target, sizes in NODE_SIZES.items()}
 # The fewest nodes a provider's pool may have: an AKS System pool, two (see NODE_SIZES).
 MIN_POOL_NODES = {"aks": 2}
-MAX_POOL_NODES = 50  # maxNodes' bound in a stack (infra.settings)
-MAX_WORKERS = 10  # workers' bound in a stack
+MAX_POOL_NODES = config_bounds("maxNodes")[1]  # what a stack accepts
+MAX_WORKERS = config_bounds("workers")[1]
 NODE_DISK_GB = 50  # boot disk of each node (the pricing counts it)
 
 LABEL_PROJECT = "project"
@@ -131,8 +131,8 @@ def node_counts(settings: StackSettings) -> tuple[int, int, int]:
 
 def fit_class(settings: StackSettings, students: int) -> StackSettings:
     """Settings whose pool holds the class: maxNodes raised to the nodes `students` need (the node
-    size's real capacity, infra.pricing.nodes_for) and the pool created with them (up to the 10
-    workers a stack accepts; the autoscaler, on every cloud, adds the rest as pods pend). What the
+    size's real capacity, infra.pricing.nodes_for) and the pool created with them (up to the
+    workers a stack accepts, MAX_WORKERS; the autoscaler, on every cloud, adds the rest as pods pend). What the
     estimate prices is then what the pool grows to, not a count it can never reach."""
     from infra.pricing import nodes_for
 
