@@ -259,24 +259,35 @@ def test_cloud_clusters_release_what_bills_before_their_destroy(tenants, monkeyp
     assert "--session=mon-student-01`" not in err
 
 
-def test_cloud_clusters_are_priced_together_and_tagged_with_the_sessions_expiry(tenants, capsys, monkeypatch):
+@pytest.fixture
+def on_gke(monkeypatch):
+    monkeypatch.setattr("infra.clusters.gke.GkeTarget.preflight", lambda self, settings: None)
+    monkeypatch.setattr("infra.clusters.gke.GkeTarget.cleanup", lambda self, settings: None)
+    monkeypatch.setattr("infra.commands.require_target_sdk", lambda settings: None)
+
+
+def test_cloud_clusters_are_priced_together_and_tagged_with_the_sessions_expiry(tenants, on_gke, capsys):
     """Cluster tenancy on a cloud: the confirmation shows the total of every cluster, and each tenant's
     stack carries the expiry fixed then (never the render placeholder)."""
     import re
 
     from infra.clusters.cloud import EXPIRY_AT_UP
 
-    monkeypatch.setattr("infra.clusters.gke.GkeTarget.preflight", lambda self, settings: None)
-    monkeypatch.setattr("infra.clusters.gke.GkeTarget.cleanup", lambda self, settings: None)
-    monkeypatch.setattr("infra.commands.require_target_sdk", lambda settings: None)
     invoke("classroom", "up", "--students=3", "--tenancy=cluster", "--target=gke", "--yes", "--session=mon")
     err = " ".join(capsys.readouterr().err.split())
     one_cluster = float(re.search(r"indicative total: \$([\d,.]+) for 8 h", err).group(1).replace(",", ""))
     total = float(re.search(r"3 clusters × \$[\d,.]+ = indicative total \$([\d,.]+)", err).group(1).replace(",", ""))
     assert total == pytest.approx(3 * one_cluster, abs=0.01)
-    expiries = {settings.expires_at for settings in tenant_ups()}
-    (expiry,) = expiries
+    (expiry,) = {settings.expires_at for settings in tenant_ups()}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dt\d\d-\d\dz", expiry) and expiry != EXPIRY_AT_UP
+
+
+def test_each_cloud_cluster_is_sized_for_its_group(tenants, on_gke):
+    """A group of 12 on e2-standard-2 nodes (2 vCPUs: 4 students each) gets a pool of 3, as priced."""
+    invoke("classroom", "up", "--students=12", "--group-size=12", "--tenancy=cluster", "--target=gke", "--yes",
+           "--session=mon")
+    (settings,) = tenant_ups()
+    assert (settings.workers, settings.max_nodes) == (3, 5)
 
 
 def test_eks_clusters_share_one_network_destroyed_after_them(tenants, monkeypatch):

@@ -150,8 +150,11 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     for tenant in tenants:
         target.preflight(tenant.settings)
     settings = core.confirm_cloud_cost(settings, yes, group_size, clusters=len(tenants))
-    # Each cluster carries the session's expiry, fixed by the confirmation (never "set-at-first-up").
-    tenants = [replace(tenant, settings=replace(tenant.settings, expires_at=settings.expires_at)) for tenant in tenants]
+    # Each cluster carries the session's expiry fixed by the confirmation (never "set-at-first-up"), and
+    # the pool sized there for its students.
+    tenants = [replace(tenant, settings=replace(tenant.settings, expires_at=settings.expires_at,
+                                                max_nodes=settings.max_nodes, workers=settings.workers))
+               for tenant in tenants]
     session_record = sessions.record(settings)
     expiration_seconds(session_record.expires)  # an expired session: say so before any cluster is made
     write_private(roster_file(settings.session), dump_roster(students, "cluster"))
