@@ -139,3 +139,20 @@ def test_the_lab_solutions_pods_fit_the_cloud_pool():
     (taint,) = pool.inputs["nodeConfig"]["taints"]
     assert (toleration["key"], toleration["value"], toleration["effect"]) == (
         taint["key"], taint["value"], {"NO_SCHEDULE": "NoSchedule"}[taint["effect"]])
+
+
+def test_the_pools_size_is_left_to_the_autoscaler(monkeypatch):
+    """The provider recreates a pool whose initial_node_count changed (and resizing may change it): a
+    class that needs more nodes, or the autoscaler's work, must never replace the pool."""
+    import pulumi_gcp
+
+    seen = {}
+    real = pulumi_gcp.container.NodePool.__init__
+
+    def spy(self, name, *args, opts=None, **kwargs):
+        seen[name] = opts.ignore_changes
+        real(self, name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(pulumi_gcp.container.NodePool, "__init__", spy)
+    record("gke", gcp_project="p", lab="cluster-autoscaler")
+    assert seen == {"nodes": ["initialNodeCount"], "autoscaled": ["initialNodeCount"]}
