@@ -149,9 +149,9 @@ def test_the_pools_size_is_left_to_the_autoscaler(monkeypatch):
     seen = {}
     real = pulumi_gcp.container.NodePool.__init__
 
-    def spy(self, name, *args, opts=None, **kwargs):
-        seen[name] = opts.ignore_changes
-        real(self, name, *args, opts=opts, **kwargs)
+    def spy(self, resource_name, *args, opts=None, **kwargs):
+        seen[resource_name] = opts.ignore_changes
+        real(self, resource_name, *args, opts=opts, **kwargs)
 
     monkeypatch.setattr(pulumi_gcp.container.NodePool, "__init__", spy)
     record("gke", gcp_project="p", lab="cluster-autoscaler")
