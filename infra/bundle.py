@@ -334,8 +334,7 @@ def _remote_manifest_url(value) -> bool:
 def layer_needs(name: str) -> Needs:
     """The charts (module-level ChartPins) and remote manifests (module-level `*_URL`/`*_URLS` https
     URLs of YAML/JSON files) of one layer's module, for every target it supports."""
-    from infra.layers import LAYERS
-    from infra.layers.base import ChartPin
+    from infra.layers import LAYERS, ChartPin
 
     module = importlib.import_module(LAYERS[name].component.partition(":")[0])
     needs = Needs()

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from infra import layers as layer_registry
+from infra.check_spec import validate_spec
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
 
@@ -41,7 +42,7 @@ class Lab:
     duration: int  # minutes
     objectives: dict[str, tuple[str, ...]]  # language -> objectives
     namespace: str
-    checks: tuple[dict, ...]  # normalised by infra.checks.validate_spec
+    checks: tuple[dict, ...]  # normalised by infra.check_spec.validate_spec
     path: Path
 
     @property
@@ -100,10 +101,8 @@ def load_lab(folder: Path) -> Lab:
     extra_langs = sorted(set(objectives) - set(_LANGS))
     if extra_langs:
         raise _fail(file, f"objectives.{extra_langs[0]}", f"unknown language (use {', '.join(_LANGS)})")
-    from infra.checks import validate_spec
-
     if not data["checks"]:
-        raise _fail(file, "checks", "needs at least one check (see infra/checks.py for the vocabulary)")
+        raise _fail(file, "checks", "needs at least one check (see infra/check_spec.py for the vocabulary)")
     checks = tuple(validate_spec(check, f"{file}: checks[{i}]") for i, check in enumerate(data["checks"]))
     ids = [check["id"] for check in checks]
     if len(set(ids)) != len(ids):

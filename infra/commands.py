@@ -5,16 +5,16 @@ fail on bad input (lab, target, options, prerequisites) runs before anything is 
 """
 from __future__ import annotations
 
-import json
 import re
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from infra.catalog import Catalog
-from infra.clusters import CLOUD_TARGETS, LOCAL_TARGET_TOOLS, get_target
+from infra.clusters import CLOUD_TARGETS, check_target, get_target
 from infra.errors import LabsError
 from infra.paths import check_session_name
 from infra.settings import StackSettings
@@ -34,7 +34,7 @@ def stack_settings(target: str = "kind", session: str = "default", lab: str = ""
     """Settings from the target's committed defaults, then the options the session's cluster was made
     with (infra.sessions), then the options given on the command line."""
     check_session_name(session)
-    get_target(target)  # unknown target: one clear line
+    check_target(target)  # unknown target: one clear line
     given = {key: value for key, value in overrides.items() if value is not None}
     from infra.sessions import expiry_warning, remembered_options
 
@@ -84,18 +84,18 @@ def lab_up(ref: str, settings: StackSettings, yes: bool = False, students: int =
     settings = replace(settings, lab=lab.slug)
     get_target(settings.target).preflight(settings)
     settings = confirm_cloud_cost(settings, yes, students)
-    from infra.sessions import record
+    from infra.sessions import recording
 
-    record(settings)  # target, creation time and expiry, kept from the session's first up
     driver = make_driver(settings.session)
-    outputs = driver.up(settings, f"lab {lab.id} on {settings.stack_name}")
+    with recording(settings):  # target, creation time and expiry, once the session's cluster exists
+        outputs = driver.up(settings, f"lab {lab.id} on {settings.stack_name}")
     # The starting point, so late joiners and fresh clusters have what the guide assumes.
     kube = _kube_target(settings, None, None)
     settings = publish_at_ingress_address(settings, lab, driver, kube)
     if where:
         apply_retargeted(lab, ("manifests",), *where, base_domain(settings), *kube)
     else:
-        _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *kube)
+        kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], *kube)
     guide = lab.path / "README.fr.md"
     console.print(f"[bold]{lab.slide}[/bold] ready. Guide: {guide} (English: README.en.md)")
     return outputs
@@ -168,7 +168,8 @@ def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0, cl
 
     if settings.target not in CLOUD_TARGETS:
         return settings
-    from infra.clusters.cloud import fit_class, with_expiry
+    from infra.clusters.cloud import with_expiry
+    from infra.pricing import fit_class
 
     settings = fit_class(settings, students)  # the pool holds the class: what is priced is what it grows to
     est = cost_estimate(settings, students, settings.expires_hours)
@@ -191,15 +192,11 @@ def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0, cl
 
 
 def lab_render(ref: str, settings: StackSettings, fmt: str = "json") -> str:
-    if fmt not in ("json", "yaml"):
-        raise LabsError(f"unknown format '{fmt}': use --format=json or --format=yaml")
-    require_target_sdk(settings)
-    from infra.render import render
+    from infra.render import check_format, render, serialize
 
-    document = render(ref, settings)
-    if fmt == "yaml":
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    check_format(fmt)
+    require_target_sdk(settings)
+    return serialize(render(ref, settings), fmt)
 
 
 def lab_footprint(ref: str, settings: StackSettings) -> bool:
@@ -246,7 +243,7 @@ def ingress_address(kubeconfig: str | None, context: str | None) -> str:
 
     from infra.layers.ingress import NAMESPACE, SERVICE
 
-    done = _kubectl(["-n", NAMESPACE, "get", "service", SERVICE, "-o", "json"], kubeconfig, context, check=False)
+    done = kubectl(["-n", NAMESPACE, "get", "service", SERVICE, "-o", "json"], kubeconfig, context, check=False)
     try:
         points = ((json.loads(done.stdout or "{}").get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     except (AttributeError, ValueError):
@@ -301,7 +298,8 @@ def publish_at_ingress_address(settings: StackSettings, lab, driver, kube: tuple
     return settings
 
 
-def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:
+def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str | None,
+                 lab=None) -> tuple[str | None, str | None]:
     """The kubeconfig and context to talk to: the given ones, else the session's own kubeconfig
     (written by `lab up`), else the session's kind context in ~/.kube/config."""
     if kubeconfig or context:
@@ -311,11 +309,75 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
     if session_kubeconfig(settings.session).is_file():
         return str(session_kubeconfig(settings.session)), None
     if settings.target in CLOUD_TARGETS:
-        raise LabsError(f"no kubeconfig for session '{settings.session}' yet: run `invoke lab up "
-                        f"--target={settings.target}` first (or pass --kubeconfig)")
+        up = up_command(lab, settings) if lab else f"invoke lab up --target={settings.target}"
+        raise LabsError(f"no kubeconfig for session '{settings.session}' yet: run `{up}` first (or pass --kubeconfig)")
     from infra.clusters.kind import cluster_name
 
     return None, f"kind-{cluster_name(settings.session)}"
+
+
+def up_command(lab, settings: StackSettings) -> str:
+    """The `invoke lab up ...` that brings this lab's cluster up, as the user would type it."""
+    return " ".join(["invoke lab up", f"--lab={lab.slug}",
+                     *([f"--target={settings.target}"] if settings.target != "kind" else []),
+                     *([f"--session={settings.session}"] if settings.session != "default" else [])])
+
+
+def kubeconfig_files(kubeconfig: str | None) -> tuple[list[Path], str]:
+    """The files kubectl reads, and where that list comes from: --kubeconfig, else KUBECONFIG (a list),
+    else ~/.kube/config."""
+    import os
+
+    if kubeconfig:
+        return [Path(kubeconfig).expanduser()], "--kubeconfig"
+    listed = [Path(item).expanduser() for item in os.environ.get("KUBECONFIG", "").split(os.pathsep) if item]
+    if listed:
+        return listed, "KUBECONFIG"
+    return [Path.home() / ".kube" / "config"], ""
+
+
+def lab_cluster(lab, settings: StackSettings, kubeconfig: str | None, context: str | None) -> tuple[str | None, str | None]:
+    """The kubeconfig and context of the lab's cluster, checked before kubectl runs: a missing kubeconfig
+    (named as KUBECONFIG gives it) or a context it lacks means no cluster yet, said in one line with the
+    `lab up` to run, instead of kubectl's own words."""
+    import yaml
+
+    kubeconfig, context = _kube_target(settings, kubeconfig, context, lab)
+    files, origin = kubeconfig_files(kubeconfig)
+    up = f"run `{up_command(lab, settings)}` first"
+    present = [file for file in files if file.is_file()]
+    if not present:
+        names = ", ".join(str(file) for file in files)
+        raise LabsError(f"kubeconfig {names}{f' (from {origin})' if origin else ''} is missing: {up}"
+                        + ("" if origin == "--kubeconfig" else ", or pass --kubeconfig=PATH"))
+    if context:
+        contexts = set()
+        for file in present:
+            try:
+                data = yaml.safe_load(file.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # kubectl says what is wrong with it
+            contexts |= {entry.get("name") for entry in data.get("contexts") or [] if isinstance(entry, dict)}
+        if context not in contexts:
+            names = ", ".join(str(file) for file in present)
+            raise LabsError(f"no cluster for session '{settings.session}': context {context} is not in {names}: {up}")
+    return kubeconfig, context
+
+
+# What kubectl says when its cluster does not answer (a stopped kind node, a deleted cloud cluster).
+KUBECTL_UNREACHABLE = ("the connection to the server", "unable to connect to the server", "connection refused",
+                       "no such host")
+
+
+@contextmanager
+def cluster_reached(lab, settings: StackSettings):
+    """kubectl's "connection refused" as the problem it means: the lab's cluster is not up."""
+    try:
+        yield
+    except LabsError as exc:
+        if not any(marker in str(exc).lower() for marker in KUBECTL_UNREACHABLE):
+            raise
+        raise LabsError(f"{exc}: is the cluster up? run `{up_command(lab, settings)}` first") from None
 
 
 # Longer than the longest --timeout given to kubectl itself (cloud teardown waits 600 s), so kubectl
@@ -323,7 +385,7 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
 KUBECTL_TIMEOUT_S = 900
 
 
-def _kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
+def kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
              stdin: str | None = None):
     """kubectl with the session's kubeconfig/context; `stdin` feeds `-f -` (retargeted objects)."""
     import subprocess
@@ -363,7 +425,9 @@ def _where(lab, namespace: str | None, student: str | None) -> tuple[str, str | 
 
 def base_domain(settings: StackSettings) -> str:
     """The domain the target publishes host names under (kind: localhost)."""
-    return get_target(settings.target).capabilities(settings).base_domain
+    from infra.clusters.capabilities import target_capabilities
+
+    return target_capabilities(settings).base_domain
 
 
 def apply_retargeted(lab, folders: tuple[str, ...], namespace: str, student: str | None, domain: str,
@@ -379,7 +443,7 @@ def apply_retargeted(lab, folders: tuple[str, ...], namespace: str, student: str
     if not result.objects:
         return 0
     args = ["delete", "-f", "-", "--ignore-not-found", "--wait=true"] if delete else ["apply", "-f", "-"]
-    _kubectl(args, kubeconfig, context, stdin=result.yaml)
+    kubectl(args, kubeconfig, context, stdin=result.yaml)
     return len(result.objects)
 
 
@@ -417,6 +481,7 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
                    context: str | None = None, lang: str = "fr", timeout: float = 30, student: str | None = None):
     """`lab check`'s work (it prints as it goes); returns the CheckRun, for `lab check` and `lab test`."""
     from infra.checks import ClusterReader, ClusterUnreachable, run_checks, skips_for
+    from infra.clusters.capabilities import target_capabilities
 
     lab = Catalog.load().resolve(ref)
     if lang not in ("fr", "en"):
@@ -427,9 +492,9 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
         from infra.manifests import retarget_checks
 
         checks = retarget_checks(checks, lab.namespace, *where, base_domain(settings))
-    kubeconfig, context = _kube_target(settings, kubeconfig, context)
+    kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
     # What this target's cluster cannot decide (no containers run on kwok): decided by its capabilities.
-    skip = skips_for(get_target(settings.target).capabilities(settings))
+    skip = skips_for(target_capabilities(settings))
 
     def show(result):
         if result.skipped:
@@ -448,10 +513,8 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
         run = run_checks(checks, reader, where[0] if where else lab.namespace, lang, timeout_s=timeout,
                          on_result=show, skip=skip)
     except ClusterUnreachable as exc:
-        up = " ".join(["invoke lab up", f"--lab={lab.slug}",
-                       *([f"--target={settings.target}"] if settings.target != "kind" else []),
-                       *([f"--session={settings.session}"] if settings.session != "default" else [])])
-        raise LabsError(f"{exc}: is the cluster up (`{up}`)? Or pass the right --kubeconfig/--context") from None
+        raise LabsError(f"{exc}: is the cluster up (`{up_command(lab, settings)}`)? Or pass the right "
+                        "--kubeconfig/--context") from None
     passed, failed, skipped = len(run.decided) - len(run.failed), len(run.failed), len(run.skipped)
     # One reason today, e.g. "skipped on kwok: needs running containers"; several would each show above.
     reasons = sorted({r.detail for r in run.skipped})
@@ -471,12 +534,13 @@ def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     `--namespace`/`--student`, retargeted to that namespace (a classroom student's)."""
     lab = Catalog.load().resolve(ref)
     where = _where(lab, namespace, student)
-    kubeconfig, context = _kube_target(settings, kubeconfig, context)
-    for folder in ("manifests", "solution"):
-        if where:
-            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
-        else:
-            _kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+    kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
+    with cluster_reached(lab, settings):
+        for folder in ("manifests", "solution"):
+            if where:
+                apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
+            else:
+                kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
     console.print(f"{lab.id}: solution applied" + (f" in {where[0]}" if where else ""))
 
 
@@ -488,17 +552,18 @@ def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     are deleted from it (objects made under other names stay), then the starting point is applied."""
     lab = Catalog.load().resolve(ref)
     where = _where(lab, namespace, student)
-    kubeconfig, context = _kube_target(settings, kubeconfig, context)
-    for folder in ("solution", "manifests"):
+    kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
+    with cluster_reached(lab, settings):
+        for folder in ("solution", "manifests"):
+            if where:
+                apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
+            else:
+                kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
+                         kubeconfig, context)
         if where:
-            apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context, delete=True)
+            apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
         else:
-            _kubectl(["delete", "-R", "-f", str(lab.path / folder), "--ignore-not-found", "--wait=true"],
-                     kubeconfig, context)
-    if where:
-        apply_retargeted(lab, ("manifests",), *where, base_domain(settings), kubeconfig, context)
-    else:
-        _kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
+            kubectl(["apply", "-R", "-f", str(lab.path / "manifests")], kubeconfig, context)
     console.print(f"{lab.id}: reset to the starting point" + (f" in {where[0]}" if where else ""))
 
 
@@ -538,7 +603,10 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
     counts = {"passed": 0, "failed": 0, "undecided": 0}
     undecided: list[str] = []
     skipped_total = 0
-    for lab in Catalog.load().select(ref):
+    labs = Catalog.load().select(ref)
+    # Docker down, a missing tool: the same for every lab, so said once, before any lab is tried.
+    get_target(target).preflight(replace(settings, lab=labs[0].slug))
+    for lab in labs:
         lab_settings = replace(settings, lab=lab.slug)
         steps: list[bool | None] = []
         skipped: set[str] = set()  # the ids of the lab's checks skipped (the same in every run)
@@ -585,64 +653,6 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
     return counts["failed"] == 0
 
 
-def session_down(session: str) -> None:
-    """Destroy every stack of the session, delete its cluster, remove its state and stack files.
-
-    Cloud stacks first release what bills outside Pulumi's state (`release_cloud_stack`). A step that
-    fails (the cluster failed to create, was deleted, cannot be reached, its credentials expired) is
-    reported and the teardown goes on: the destroy always runs, so the cluster stops billing. When
-    anything failed, the command ends with one line naming every failure and exits non-zero; when the
-    destroy itself fails, the session's state is kept so the same command can run again.
-    """
-    from infra.clusters import TARGETS
-    from infra.driver import remove_session_files
-
-    check_session_name(session)
-    from infra.classroom.fanout import remove_tenant_clusters
-
-    failures: list[str] = []
-    try:
-        remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
-    except LabsError as exc:
-        failures.append(str(exc))
-    driver = make_driver(session)
-    clouds = []
-    for stack in driver.list_stacks():
-        target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
-        if target in CLOUD_TARGETS:
-            clouds.append(target)
-            failures += release_cloud_stack(driver, session, stack, target)
-    orphans = [f"invoke session orphans --target={target} --session={session}" for target in sorted(set(clouds))]
-    try:
-        destroyed = driver.destroy_session()
-    except LabsError as exc:
-        raise LabsError(_failed_steps([*failures, str(exc)]) + f"; the session's state is kept: run `invoke session "
-                        f"down --session={session}` again") from None
-    # A local cluster whose state was lost would survive the destroy: delete it by name as well (no
-    # kind or kwokctl CLI, as on a cloud-only machine, means no cluster of ours to delete).
-    from infra import toolchain
-
-    for target, tool in LOCAL_TARGET_TOOLS.items():
-        if toolchain.find_tool(tool):
-            try:
-                get_target(target).cleanup(StackSettings(session=session, target=target))
-            except LabsError as exc:
-                failures.append(str(exc))
-    from infra.imagecache import unwire
-
-    unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions
-    remove_session_files(session)
-    console.print(f"session '{session}' removed ({', '.join(destroyed) or 'no stacks'}; targets known: {', '.join(TARGETS)})")
-    for command in orphans:
-        console.print(f"check that nothing of it still bills: {command}")
-    if failures:
-        raise LabsError(_failed_steps(failures) + (f"; check what may remain: {'; '.join(orphans)}" if orphans else ""))
-
-
-def _failed_steps(failures: list[str]) -> str:
-    return f"{len(failures)} step(s) of the teardown failed: " + " | ".join(failures)
-
-
 def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[str]:
     """Before a cloud stack's destroy, release what bills outside Pulumi's state: the lab layers (an
     `up` without a lab: Traefik's load balancer goes with them), then every LoadBalancer Service and
@@ -663,9 +673,9 @@ def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[s
         if settings.network_only:
             return []  # a classroom's shared network: no cluster, nothing billed outside the state
     kubeconfig = session_kubeconfig(session)
-    kubectl = lambda args, check=True: _kubectl(args, str(kubeconfig), None, check=check)  # noqa: E731
+    on_cluster = lambda args, check=True: kubectl(args, str(kubeconfig), None, check=check)  # noqa: E731
     try:
-        probe = kubectl(["get", "--raw", "/readyz"], check=False) if kubeconfig.is_file() else None
+        probe = on_cluster(["get", "--raw", "/readyz"], check=False) if kubeconfig.is_file() else None
     except LabsError as exc:  # no kubectl, or it did not answer in time
         return [*failures, f"{stack}: {exc}: its load balancers and disks were not released"]
     if probe is None or probe.returncode != 0:
@@ -679,7 +689,7 @@ def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[s
         except LabsError as exc:
             failures.append(f"{stack}: {exc}")
     try:
-        released = release_billable(kubectl, say=lambda line: console.print(f"{stack}: {line}"))
+        released = release_billable(on_cluster, say=lambda line: console.print(f"{stack}: {line}"))
     except LabsError as exc:
         return [*failures, f"{stack}: {exc}: what it had not released yet may remain"]
     return [*failures, *(f"{stack}: {line}" for line in released["failures"])]
@@ -715,8 +725,10 @@ def doctor() -> bool:
     for result in results:
         # Missing, but only for one kind of cluster: yellow; the other kind may be all there.
         missing = "[red]missing[/red]" if result.needed_for == ALL else "[yellow]missing[/yellow]"
-        status = "[green]ok[/green]" if result.ok else missing
-        table.add_row(result.name, needed_for[result.needed_for], status, result.version_or_problem, result.fix or "")
+        status = ("[yellow]warning[/yellow]" if result.warning else "[green]ok[/green]") if result.ok else missing
+        detail = f"{result.version_or_problem}; [yellow]{result.warning}[/yellow]" if result.warning \
+            else result.version_or_problem
+        table.add_row(result.name, needed_for[result.needed_for], status, detail, result.fix or "")
     out.print(table)
     ready = ready_for(results)
     if ready:

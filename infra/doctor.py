@@ -6,8 +6,9 @@ failure becomes a CheckResult or a one-line LabsError, never a traceback.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infra import toolchain
 from infra.errors import LabsError
@@ -46,8 +47,9 @@ class CheckResult:
     name: str
     ok: bool
     version_or_problem: str
-    fix: str  # empty when ok
+    fix: str  # empty when ok and nothing to warn about
     needed_for: str = ALL  # ALL, KIND or KWOK
+    warning: str = ""  # ok, but not the pinned version (or kubectl too far from the clusters' Kubernetes)
 
 
 def _run_for_first_line(argv: list[str]) -> tuple[bool, str]:
@@ -90,7 +92,70 @@ def check_tool(name: str) -> CheckResult:
     if not ran:
         again = "`invoke setup`" if name in toolchain.PINS or name == "pulumi" else "`invoke setup --from-source`"
         return CheckResult(label, False, f"{path} does not run ({output})", f"reinstall it: run {again}", needed_for)
-    return CheckResult(label, True, f"{output} ({path})", "", needed_for)
+    result = CheckResult(label, True, f"{output} ({path})", "", needed_for)
+    warnings = [pin_warning(name, output)] + ([kubectl_skew_warning(output)] if name == "kubectl" else [])
+    warnings = [warning for warning in warnings if warning]
+    if not warnings:
+        return result
+    again = "`invoke setup`" if name in toolchain.PINS or name == "pulumi" else "`invoke setup --from-source`"
+    return replace(result, warning="; ".join(warnings), fix=f"run {again} for the pinned version")
+
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """(major, minor[, patch]) of the first version in `text` ("Client Version: v1.36.1", "1.35")."""
+    found = _VERSION.search(text or "")
+    return tuple(int(part) for part in found.groups() if part is not None) if found else None
+
+
+def pinned_version(name: str) -> str:
+    """The version `invoke setup` (or `--from-source`) installs of the command `name`."""
+    if name == "pulumi":
+        return toolchain.PULUMI_VERSION
+    if name in toolchain.PINS:
+        return toolchain.PINS[name].version
+    source = toolchain.source_pin_of(name)
+    return source.shown_version if source else ""
+
+
+def pin_warning(name: str, output: str) -> str:
+    """Empty when the tool reports its pinned version; else what differs, or that it could not be told."""
+    pinned = pinned_version(name)
+    found = parse_version(output)
+    if found is None:
+        return f"no version found in its output: not compared with the pin {pinned}"
+    if found != parse_version(pinned):
+        return f"version {'.'.join(map(str, found))} is not the pinned {pinned}"
+    return ""
+
+
+def cluster_versions() -> dict[str, str]:
+    """The Kubernetes version of each target's clusters: the pinned one on kind and kwok, the committed
+    `kubernetesVersion` of each cloud's stack."""
+    from infra.clusters import CLOUD_TARGETS
+    from infra.settings import StackSettings
+
+    versions = {"kind and kwok": toolchain.KUBERNETES_VERSION}
+    for target in CLOUD_TARGETS:
+        version = StackSettings.for_target(target).kubernetes_version
+        if version:
+            versions[target] = version
+    return versions
+
+
+def kubectl_skew_warning(output: str) -> str:
+    """kubectl works with a cluster one minor version older or newer: name the clusters beyond that."""
+    found = parse_version(output)
+    if found is None:
+        return ""  # pin_warning already says the version could not be read
+    far = [f"{where} ({version})" for where, version in cluster_versions().items()
+           if (cluster := parse_version(version)) and (cluster[0] != found[0] or abs(cluster[1] - found[1]) > 1)]
+    if not far:
+        return ""
+    return (f"kubectl {found[0]}.{found[1]} is more than one minor version away from the clusters of "
+            f"{', '.join(far)}")
 
 
 def check_provider_plugin() -> CheckResult:

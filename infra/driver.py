@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from rich.console import Console
 from infra import paths
 from infra.errors import LabsError
 from infra.progress import ProgressDisplay
+from infra.sessions import RUN_LOG
 from infra.settings import StackSettings
 from infra.toolchain import require_tool
 
@@ -37,17 +37,7 @@ def ensure_passphrase() -> Path:
     """The state passphrase file, created once with a random passphrase, readable by its owner only."""
     file = paths.passphrase_file()
     if not file.exists():
-        write_private(file, secrets.token_urlsafe(32))
-    return file
-
-
-def write_private(file: Path, text: str) -> Path:
-    """Write a file only its owner can read (kubeconfigs): created 0600 before any byte is written."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.unlink(missing_ok=True)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+        paths.write_private(file, secrets.token_urlsafe(32))
     return file
 
 
@@ -68,16 +58,12 @@ def pulumi_error_line(exc: Exception) -> str:
 
 def run_log(session: str) -> Path:
     """The engine's whole output of the session's last update or destroy (the screen shows progress)."""
-    return paths.session_dir(session) / "last-run.log"
+    return paths.session_dir(session) / RUN_LOG
 
 
 def session_kubeconfig(session: str) -> Path:
     """The cluster's kubeconfig, from the stack's secret output, kept 0600 in the session folder."""
     return paths.session_dir(session) / "kubeconfig"
-
-
-def backend_url(session: str) -> str:
-    return os.environ.get("PULUMI_BACKEND_URL") or (paths.session_dir(session) / "pulumi").as_uri()
 
 
 def interpreter_env() -> dict[str, str]:
@@ -114,7 +100,7 @@ class PulumiDriver:
         from pulumi import automation as auto
 
         pulumi_bin = Path(require_tool("pulumi"))
-        backend = backend_url(self.session)
+        backend = paths.backend_url(self.session)
         if backend.startswith("file://"):
             # The folder itself, not the URL's text: Path.as_uri() percent-encodes (a space is %20).
             folder = backend.removeprefix("file://").split("?", 1)[0]
@@ -186,7 +172,7 @@ class PulumiDriver:
                                                              on_output=self._log, color="never"),
                             settings.stack_name)
         if "kubeconfig" in outputs:
-            write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
+            paths.write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
 
     def _resume_interrupted(self, stack, settings: StackSettings) -> None:
@@ -194,7 +180,7 @@ class PulumiDriver:
         lock, unblock the Helm releases it interrupted (infra.recovery), clear its pending creates."""
         from infra.recovery import interrupted_releases, planned_releases, unblock
 
-        stale = release_stale_locks(backend_url(self.session), stack.name)
+        stale = release_stale_locks(paths.backend_url(self.session), stack.name)
         if stale:
             self.console.print(f"note: an interrupted run had left {stack.name} locked; lock released")
         deployment = stack.export_stack().deployment or {}
@@ -269,7 +255,7 @@ class PulumiDriver:
                 result = operation(progress.handle)
             except auto.ConcurrentUpdateError:
                 # A run killed hard (a second Ctrl-C) leaves its lock behind: release it and go on.
-                if not release_stale_locks(backend_url(self.session), stack_name):
+                if not release_stale_locks(paths.backend_url(self.session), stack_name):
                     raise
                 self.console.print(f"note: an interrupted run had left {stack_name} locked; lock released")
                 result = operation(progress.handle)
@@ -315,14 +301,3 @@ def _process_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True  # no /proc (macOS): the signal check above is all there is
     return state not in ("Z", "X")
-
-
-def remove_session_files(session: str) -> None:
-    """What a session leaves on this machine once its stacks are gone: state folder and stack files."""
-    from infra.clusters import TARGETS
-
-    shutil.rmtree(paths.session_dir(session), ignore_errors=True)
-    for target in TARGETS:
-        (paths.STACKS_DIR / f"Pulumi.{StackSettings(session=session, target=target).stack_name}.yaml").unlink(
-            missing_ok=True
-        )

@@ -12,30 +12,12 @@ from pathlib import Path
 
 from infra.catalog import Catalog
 from infra.layers import LAYERS
+from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.settings import StackSettings
 
 BUDGET_CPU_M = 1500
 BUDGET_MEMORY_MI = 3072
 _POD_OWNERS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet", "Pod"}
-_MEMORY_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "K": 1000 / 1024 ** 2,
-                 "M": 1000 ** 2 / 1024 ** 2, "G": 1000 ** 3 / 1024 ** 2}
-
-
-def cpu_millicores(quantity) -> float | None:
-    if quantity in (None, ""):
-        return None
-    text = str(quantity)
-    return float(text[:-1]) if text.endswith("m") else float(text) * 1000
-
-
-def memory_mebibytes(quantity) -> float | None:
-    if quantity in (None, ""):
-        return None
-    text = str(quantity)
-    for suffix in sorted(_MEMORY_UNITS, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * _MEMORY_UNITS[suffix]
-    return float(text) / 1024 ** 2
 
 
 @dataclass(frozen=True)
@@ -115,10 +97,10 @@ def lab_footprint(settings: StackSettings, catalog: Catalog, nodes: int) -> list
 
 def footprint(ref: str, settings: StackSettings, catalog: Catalog | None = None) -> dict[str, list[ContainerRequests]]:
     """Requests per layer over the selected labs (a layer shared by labs renders identically: counted once)."""
-    from infra.clusters import get_target
+    from infra.clusters.capabilities import target_capabilities
 
     catalog = catalog or Catalog.load()
-    nodes = get_target(settings.target).capabilities(settings).nodes
+    nodes = target_capabilities(settings).nodes
     per_layer: dict[str, list[ContainerRequests]] = {}
     for lab in catalog.select(ref):
         rows = lab_footprint(replace(settings, lab=lab.slug), catalog, nodes)

@@ -1,5 +1,5 @@
 """What the instructor's machine runs beside the labs: `images list|pull|cache-up|cache-down` and
-`session list|extend`. tasks.py parses arguments and calls these, like infra.commands.
+`session list|extend|down`. tasks.py parses arguments and calls these, like infra.commands.
 
 No Pulumi import at module level (the render, which needs it, is imported by `images list|pull` only).
 """
@@ -10,6 +10,7 @@ from datetime import datetime
 from rich.markup import escape
 from rich.table import Table
 
+from infra import commands
 from infra.commands import console, out
 from infra.settings import StackSettings
 
@@ -71,9 +72,9 @@ def images_cache_down(volumes: bool = False) -> None:
 
 
 def session_list(now: datetime | None = None) -> None:
-    from infra.sessions import _now, duration, list_sessions
+    from infra.sessions import duration, list_sessions, utc_now
 
-    now = now or _now()
+    now = now or utc_now()
     sessions = list_sessions(now)
     if not sessions:
         out.print("no sessions on this machine (a session starts with `invoke lab up`)")
@@ -83,7 +84,9 @@ def session_list(now: datetime | None = None) -> None:
         table.add_column(column, overflow="fold")
     for info in sessions:
         record = info.record
-        if record is None:
+        if info.problem:
+            target, age, expires = "?", "?", "[red]unreadable record (below)[/red]"
+        elif record is None:
             age = expires = "?"
             target = "?"
         else:
@@ -98,6 +101,9 @@ def session_list(now: datetime | None = None) -> None:
         table.add_row(escape(info.session), escape(target), age, expires, escape(", ".join(info.stacks) or "-"),
                       escape(info.cost))
     out.print(table)
+    for info in sessions:
+        if info.problem:
+            console.print(f"[red]error:[/red] {escape(info.problem)}", highlight=False, soft_wrap=True)
 
 
 def session_extend(session: str, hours: int) -> None:
@@ -105,3 +111,68 @@ def session_extend(session: str, hours: int) -> None:
 
     record = extend(session, hours)
     _say(f"session '{session}' now expires at {record.expires_at}")
+
+
+def session_down(session: str) -> None:
+    """Destroy every stack of the session, delete its cluster, remove its state and stack files.
+
+    Cloud stacks first release what bills outside Pulumi's state (`commands.release_cloud_stack`). A
+    step that fails (the cluster failed to create, was deleted, cannot be reached, its credentials
+    expired) is reported and the teardown goes on: the destroy always runs, so the cluster stops
+    billing. When anything failed, the command ends with one line naming every failure and exits
+    non-zero; when the destroy itself fails, the session's state is kept so the same command can run
+    again.
+
+    A session whose state holds nothing (a first `up` that failed before creating anything) needs no
+    destroy: its files go without the Pulumi CLI.
+    """
+    from infra.classroom.fanout import remove_tenant_clusters
+    from infra.clusters import CLOUD_TARGETS, LOCAL_TARGET_TOOLS, TARGETS, get_target
+    from infra.errors import LabsError
+    from infra.paths import check_session_name
+    from infra.sessions import created_resources, remove_files
+
+    check_session_name(session)
+    failures: list[str] = []
+    try:
+        remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
+    except LabsError as exc:
+        failures.append(str(exc))
+    destroyed: list[str] = []
+    clouds: list[str] = []
+    if created_resources(session) != []:
+        driver = commands.make_driver(session)
+        for stack in driver.list_stacks():
+            target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
+            if target in CLOUD_TARGETS:
+                clouds.append(target)
+                failures += commands.release_cloud_stack(driver, session, stack, target)
+        try:
+            destroyed = driver.destroy_session()
+        except LabsError as exc:
+            raise LabsError(_failed_steps([*failures, str(exc)]) + "; the session's state is kept: run "
+                            f"`invoke session down --session={session}` again") from None
+    orphans = [f"invoke session orphans --target={target} --session={session}" for target in sorted(set(clouds))]
+    # A local cluster whose state was lost would survive the destroy: delete it by name as well (no
+    # kind or kwokctl CLI, as on a cloud-only machine, means no cluster of ours to delete).
+    from infra import toolchain
+
+    for target, tool in LOCAL_TARGET_TOOLS.items():
+        if toolchain.find_tool(tool):
+            try:
+                get_target(target).cleanup(StackSettings(session=session, target=target))
+            except LabsError as exc:
+                failures.append(str(exc))
+    from infra.imagecache import unwire
+
+    unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions
+    remove_files(session)
+    console.print(f"session '{session}' removed ({', '.join(destroyed) or 'no stacks'}; targets known: {', '.join(TARGETS)})")
+    for command in orphans:
+        console.print(f"check that nothing of it still bills: {command}")
+    if failures:
+        raise LabsError(_failed_steps(failures) + (f"; check what may remain: {'; '.join(orphans)}" if orphans else ""))
+
+
+def _failed_steps(failures: list[str]) -> str:
+    return f"{len(failures)} step(s) of the teardown failed: " + " | ".join(failures)

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from infra.checks import CLUSTER_SCOPED
 from infra.errors import LabsError
+from infra.kinds import CLUSTER_SCOPED
 
 SOURCE_DOMAIN = "localhost"  # the labs' files are written for kind: <app>.localhost
 MIDDLEWARES_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"

@@ -63,3 +63,23 @@ def check_session_name(session: str) -> str:
 def session_dir(session: str) -> Path:
     """Everything a session owns on this machine; `session down` removes this folder."""
     return state_root() / "sessions" / check_session_name(session)
+
+
+def write_private(file: Path, text: str) -> Path:
+    """Write a file only its owner can read (kubeconfigs): created 0600 before any byte is written."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.unlink(missing_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return file
+
+
+def session_backend(session: str) -> Path:
+    """The session's own Pulumi state backend folder (used unless PULUMI_BACKEND_URL says otherwise)."""
+    return session_dir(session) / "pulumi"
+
+
+def backend_url(session: str) -> str:
+    """The Pulumi state backend of a session: PULUMI_BACKEND_URL when set, else the session's folder."""
+    return os.environ.get("PULUMI_BACKEND_URL") or session_backend(session).as_uri()

@@ -216,3 +216,23 @@ def estimate(target: str, students: int, hours: float, size: str = "S", nodes_at
     if region and region != prices.region:
         notes.append(f"prices are for {prices.region}; the stack's region {region} may cost more or less")
     return Estimate(target, prices.region, students, hours, nodes, machine, tuple(lines), tuple(notes))
+
+
+def fit_class(settings, students: int):
+    """Settings whose pool holds the class: maxNodes raised to the nodes `students` need (the node
+    size's real capacity, `nodes_for`) and the pool created with them (up to the workers a stack
+    accepts; the autoscaler, on every cloud, adds the rest as pods pend). What the estimate prices is
+    then what the pool grows to, not a count it can never reach."""
+    from dataclasses import replace
+
+    from infra.clusters.cloud import MAX_POOL_NODES, MAX_WORKERS, machine_type, node_counts, node_size
+    from infra.errors import LabsError
+
+    if not students:
+        return settings
+    nodes, _, high = node_counts(settings)
+    need, too_many = nodes_for(students, node_size(settings), nodes, MAX_POOL_NODES)
+    if too_many:
+        raise LabsError(f"{students} students need more than {MAX_POOL_NODES} {machine_type(settings)} nodes: "
+                        "choose a larger --node-size (M or L)")
+    return replace(settings, max_nodes=max(high, need), workers=max(settings.workers, min(need, MAX_WORKERS)))

@@ -10,6 +10,7 @@ import pulumi
 
 from infra.catalog import Catalog
 from infra.clusters import get_target
+from infra.clusters.capabilities import target_capabilities
 from infra.layers import LAYERS, closure as layer_closure, component_class
 from infra.layers.base import LayerContext
 from infra.settings import StackSettings
@@ -29,7 +30,7 @@ def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
         pulumi.export("subnet_ids", network.subnet_ids)
         return {"network": network}
     cluster = target.create(settings)
-    caps = target.capabilities(settings)
+    caps = target_capabilities(settings)
     lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None
     closure = stack_layers(lab, caps)
     ctx = LayerContext(settings=settings, capabilities=caps, layers=tuple(closure), cluster=cluster)

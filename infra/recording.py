@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import weakref
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
-
-from infra.render import Registration
-
 
 # The mock monitor gives each worker thread its own event loop and never closes it; left to the
 # interpreter's final garbage collection, such a loop dies after its sockets and prints an
@@ -26,6 +24,20 @@ def _close_thread_loops() -> None:
     for loop in list(_THREAD_LOOPS):
         if not loop.is_closed() and not loop.is_running():
             loop.close()
+
+
+@dataclass
+class Registration:
+    """One resource the program registered, as the render and the footprint read it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict
+    provider: str = ""  # provider reference ("<urn>::<id>") the resource is bound to
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
 
 
 class EchoMocks(pulumi.runtime.Mocks):

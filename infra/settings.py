@@ -148,7 +148,11 @@ class StackSettings:
             if bounds and not bounds[0] <= value <= bounds[1]:
                 raise LabsError(f"{source}: {key} must be between {bounds[0]} and {bounds[1]}, got {value}")
             changes[attr] = value
-        return replace(self, **changes)
+        result = replace(self, **changes)
+        if {"http_port", "https_port"} & set(changes) and result.http_port == result.https_port:
+            raise LabsError(f"{source}: httpPort and httpsPort are both {result.http_port}: one host port cannot "
+                            "serve both, give two different ports (e.g. --http-port=8080 --https-port=8443)")
+        return result
 
     @classmethod
     def for_target(cls, target: str) -> "StackSettings":

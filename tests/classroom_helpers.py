@@ -36,7 +36,8 @@ class ClassroomDriver:
     def up(self, settings, title):
         from infra.classroom.objects import student_objects
         from infra.classroom.roster import load_roster_json
-        from infra.driver import session_kubeconfig, write_private
+        from infra.driver import session_kubeconfig
+        from infra.paths import write_private
 
         self.calls.append(("up", settings))
         ClassroomDriver.stacks[settings.stack_name] = settings
@@ -65,7 +66,7 @@ class ClassroomDriver:
 
 
 class FakeKubectl:
-    """Stands in for `infra.commands._kubectl`: records each call (arguments, kubeconfig, stdin) and, for
+    """Stands in for `infra.commands.kubectl`: records each call (arguments, kubeconfig, stdin) and, for
     `apply -f -` / `delete -f -`, adds the objects read from stdin to the fake cluster (or removes them)."""
 
     def __init__(self, cluster: FakeCluster | None = None):
@@ -77,7 +78,8 @@ class FakeKubectl:
     def __call__(self, args, kubeconfig, context, check=True, stdin=None):
         import yaml
 
-        from infra.checks import CLUSTER_SCOPED, resource_path
+        from infra.checks import resource_path
+        from infra.kinds import CLUSTER_SCOPED
         from infra.errors import LabsError
 
         objects = [doc for doc in yaml.safe_load_all(stdin) if doc] if stdin else []
@@ -108,7 +110,7 @@ class FakeKubectl:
 
 
 class _Done:
-    """What `infra.commands._kubectl` returns (a CompletedProcess's fields)."""
+    """What `infra.commands.kubectl` returns (a CompletedProcess's fields)."""
 
     def __init__(self, stdout: str, stderr: str = "", returncode: int = 0):
         self.stdout, self.stderr, self.returncode = stdout, stderr, returncode
@@ -214,7 +216,7 @@ def classroom_driver(monkeypatch, fake_cluster, fake_grafana):
     ClassroomDriver.cluster = fake_cluster
     ClassroomDriver.kubectl = FakeKubectl(fake_cluster)
     monkeypatch.setattr(commands, "make_driver", ClassroomDriver)
-    monkeypatch.setattr(commands, "_kubectl", ClassroomDriver.kubectl)
+    monkeypatch.setattr(commands, "kubectl", ClassroomDriver.kubectl)
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
     return ClassroomDriver
 

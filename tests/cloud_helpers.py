@@ -17,9 +17,9 @@ def cloud_settings(target: str, **changes):
 
 def cloud_caps(target: str):
     """The target's own capabilities for the committed stack defaults (no cloud SDK needed)."""
-    from infra.clusters import get_target
+    from infra.clusters.capabilities import BY_TARGET
 
-    return get_target(target).capabilities(cloud_settings(target))
+    return BY_TARGET[target](cloud_settings(target))
 
 
 def cloud_labels(target: str) -> dict[str, str]:

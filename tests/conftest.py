@@ -114,3 +114,30 @@ def check_k8s_render(shared: Path, document: dict, tmp_path: Path) -> str:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def write_pulumi_state(session: str, stack: str, custom: tuple[str, ...] = ("pulumi-python:dynamic:Resource",),
+                       pending: tuple[str, ...] = ()) -> Path:
+    """What Pulumi's local backend keeps for `stack` in the session's folder, in its format
+    (`.pulumi/stacks/k8s-labs/<stack>.json`, version 3): the root stack, its default provider, one custom
+    resource of each type in `custom` and a pending create of each type in `pending`. Fake drivers leave
+    it where the real one does."""
+    import json
+
+    from infra import paths
+
+    def urn(type_: str, name: str) -> str:
+        return f"urn:pulumi:{stack}::k8s-labs::{type_}::{name}"
+
+    resources = [{"urn": urn("pulumi:pulumi:Stack", f"k8s-labs-{stack}"), "custom": False, "type": "pulumi:pulumi:Stack"},
+                 {"urn": urn("pulumi:providers:pulumi-python", "default"), "custom": True,
+                  "type": "pulumi:providers:pulumi-python", "id": "0"}]
+    resources += [{"urn": urn(type_, f"r{i}"), "custom": True, "type": type_, "id": f"r{i}"} for i, type_ in enumerate(custom)]
+    latest = {"manifest": {"time": "2026-09-01T08:00:00Z", "magic": "", "version": "v3.272.0"}, "resources": resources}
+    if pending:
+        latest["pending_operations"] = [{"resource": {"urn": urn(type_, f"p{i}"), "custom": True, "type": type_},
+                                         "type": "creating"} for i, type_ in enumerate(pending)]
+    file = paths.session_dir(session) / "pulumi" / ".pulumi" / "stacks" / "k8s-labs" / f"{stack}.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({"version": 3, "checkpoint": {"stack": f"organization/k8s-labs/{stack}", "latest": latest}}))
+    return file

@@ -17,9 +17,17 @@ from pathlib import Path
 
 import yaml
 
-from infra.checks import CLUSTER_SCOPED, resource_path
+from infra.checks import resource_path
+from infra.kinds import CLUSTER_SCOPED
 
 NODES = 3
+
+
+class Server(ThreadingHTTPServer):
+    """A listen backlog like a real API server's: a class's worth of parallel requests (16 TokenRequests
+    at once) must queue, not be reset as the default backlog of 5 would."""
+
+    request_queue_size = 128
 
 
 def simulate(obj: dict) -> list[dict]:
@@ -109,7 +117,7 @@ class FakeCluster:
         self.http_answers: dict[tuple[str, str], tuple[int, str]] = {}  # (host, path) -> (status, body)
         self.token_requests: list[tuple[str, str, dict]] = []  # (namespace, service account, spec) per TokenRequest
         self.requests: list[str] = []  # the path of every GET, in order
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.add({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "rancher.io/local-path",
                   "metadata": {"name": default_storage_class,

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from infra.clusters import Capabilities
-from infra.clusters.kind import KindTarget
-from infra.footprint import cpu_millicores, memory_mebibytes
+from infra.clusters import Capabilities, capabilities
+from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.settings import StackSettings
 from tests.conftest import probe_registrations, render_with_layers
 
@@ -21,13 +20,13 @@ NODES = 3  # the kind cluster's nodes: a per-node (DaemonSet) workload runs this
 
 def kind_capabilities(**changes) -> Capabilities:
     """The kind target's capabilities under KIND, with `changes` applied."""
-    return replace(KindTarget().capabilities(KIND), **changes)
+    return replace(capabilities.kind_capabilities(KIND), **changes)
 
 
 def patch_kind_capabilities(monkeypatch, **changes) -> None:
     """For the rest of the test, the kind target declares `changes` (e.g. load_balancer=True, as clouds do)."""
-    original = KindTarget.capabilities
-    monkeypatch.setattr(KindTarget, "capabilities", lambda self, settings: replace(original(self, settings), **changes))
+    original = capabilities.BY_TARGET["kind"]
+    monkeypatch.setitem(capabilities.BY_TARGET, "kind", lambda settings: replace(original(settings), **changes))
 
 
 # --- values ----------------------------------------------------------------------------------------

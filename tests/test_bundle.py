@@ -23,7 +23,7 @@ from invoke import Context, Exit
 
 from infra import bundle as offline
 from infra.errors import LabsError
-from infra.layers.base import ChartPin
+from infra.layers import ChartPin
 from infra.layers.gateway_api import STANDARD_INSTALL_URL
 from infra.layers.ingress import PIN as TRAEFIK
 from infra.layers.storage import SNAPSHOT_CRD_URLS

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from infra.catalog import Catalog
-from infra.checks import ClusterReader, ClusterUnreachable, evaluate, run_checks, validate_spec
+from infra.check_spec import validate_spec
+from infra.checks import ClusterReader, ClusterUnreachable, evaluate, run_checks
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster, load_objects
@@ -333,10 +334,10 @@ class RecordingCluster(FakeCluster):
 
 
 def capabilities_of(target: str):
-    from infra.clusters import get_target
+    from infra.clusters.capabilities import BY_TARGET
     from infra.settings import StackSettings
 
-    return get_target(target).capabilities(StackSettings.for_target(target))
+    return BY_TARGET[target](StackSettings.for_target(target))
 
 
 # One check of each kind that needs running containers, with what answers it once solved, and what the
@@ -368,7 +369,8 @@ def asked_for(cluster: RecordingCluster, seen: tuple[str, str]) -> bool:
 
 
 def test_the_kinds_that_need_running_containers_are_the_data_path_and_hpa():
-    from infra.checks import KINDS, NEEDS_CONTAINERS
+    from infra.check_spec import KINDS
+    from infra.checks import NEEDS_CONTAINERS
 
     assert NEEDS_CONTAINERS == set(DATA_PATH_CHECKS) and NEEDS_CONTAINERS <= set(KINDS)
     assert not NEEDS_CONTAINERS & {"exists", "rollout", "pods_ready"}

@@ -8,7 +8,7 @@ import pytest
 
 from infra.catalog import Catalog
 from infra.classroom.board import board_html, classroom_status
-from infra.classroom.commands import load_record
+from infra.classroom.record import load_record
 from infra.paths import LABS_DIR
 from tests.classroom_helpers import classroom_driver, fake_cluster, fake_grafana  # noqa: F401 (fixtures)
 from tests.conftest import write_lab
@@ -138,7 +138,7 @@ def test_on_a_cloud_each_clusters_ingress_is_looked_up_once_and_a_cluster_withou
     from concurrent.futures import ThreadPoolExecutor
 
     from infra.classroom.board import ingress_urls
-    from infra.classroom.commands import ClassroomRecord
+    from infra.classroom.record import ClassroomRecord
     from infra.classroom.roster import Student
     from infra.driver import session_kubeconfig
     from infra.errors import LabsError

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from infra import paths
-from infra.classroom.commands import download_tokens, load_record
+from infra.classroom.record import download_tokens, load_record
 from infra.classroom.credentials import student_kubeconfig
 from infra.errors import LabsError
 from tests.classroom_helpers import classroom_driver, fake_cluster, fake_grafana  # noqa: F401 (fixtures)

@@ -180,7 +180,7 @@ def test_up_with_a_lab_applies_its_starting_point_in_each_students_namespace(cla
         assert "lab-ingress" not in call["stdin"]
     for student in ("student-01", "student-02", "student-03"):  # in the cluster, where the checks look
         assert f"/apis/apps/v1/namespaces/{student}/deployments/blue" in fake_cluster.objects
-    from infra.classroom.commands import load_record
+    from infra.classroom.record import load_record
 
     assert load_record("default").started == {f"student-0{i}": "ingress" for i in (1, 2, 3)}
 
@@ -213,11 +213,11 @@ def test_up_again_never_resets_a_students_work_only_new_students_and_a_new_lab_g
 
 
 def test_a_previous_labs_kind_whose_crd_went_with_its_layer_counts_as_deleted(classroom_driver, monkeypatch):
-    from infra.classroom.commands import _delete_objects
+    from infra.classroom.starting_points import _delete_objects
     from infra.errors import LabsError
 
     answers = []
-    monkeypatch.setattr("infra.commands._kubectl", lambda *a, **k: answers.pop(0))
+    monkeypatch.setattr("infra.commands.kubectl", lambda *a, **k: answers.pop(0))
 
     class Done:  # kubectl: what it deleted on stdout, each failure on stderr
         def __init__(self, returncode, stderr, stdout=""):
@@ -251,13 +251,13 @@ def test_the_starting_point_is_applied_a_few_students_at_a_time(classroom_driver
             with lock:
                 state["active"] -= 1
 
-    monkeypatch.setattr("infra.commands._kubectl", slow)
+    monkeypatch.setattr("infra.commands.kubectl", slow)
     invoke("classroom", "up", "--students=6", "--lab=ingress", "--parallel=2")
     assert len(kubectl.applied()) == 6 and state["most"] == 2
 
 
 def test_a_failed_starting_point_is_reported_after_the_others_and_retried(classroom_driver, capsys):
-    from infra.classroom.commands import load_record
+    from infra.classroom.record import load_record
 
     kubectl = classroom_driver.kubectl
     kubectl.failing = {"student-02"}
@@ -355,11 +355,10 @@ def test_namespace_tenancy_refuses_a_cluster_that_does_not_enforce_network_polic
     """A kind cluster whose CNI would not enforce NetworkPolicies (its capability says so): one line, nothing made."""
     from dataclasses import replace as change
 
-    from infra.clusters.kind import KindTarget
+    from infra.clusters import capabilities
 
-    real = KindTarget.capabilities
-    monkeypatch.setattr(KindTarget, "capabilities",
-                        lambda self, settings: change(real(self, settings), network_policy_enforced=False))
+    monkeypatch.setitem(capabilities.BY_TARGET, "kind", lambda settings: change(
+        capabilities.kind_capabilities(settings), network_policy_enforced=False))
     with pytest.raises(SystemExit) as exit_:
         invoke("classroom", "up", "--students=2", "--session=monday")
     assert exit_.value.code == 1
@@ -383,11 +382,11 @@ def test_a_kwok_classroom_isolates_at_the_api_level_and_says_so(classroom_driver
 
 
 def test_every_target_but_kwok_enforces_network_policies():
-    from infra.clusters import TARGETS, get_target
+    from infra.clusters import TARGETS
+    from infra.clusters.capabilities import target_capabilities
     from infra.settings import StackSettings
 
-    enforced = {name: get_target(name).capabilities(StackSettings.for_target(name)).network_policy_enforced
-                for name in TARGETS}
+    enforced = {name: target_capabilities(StackSettings.for_target(name)).network_policy_enforced for name in TARGETS}
     assert enforced == {"kind": True, "kwok": False, "gke": True, "eks": True, "aks": True}
     # kind's claim holds because its program keeps kind's own CNI (kindnetd enforces policies since kind v0.24)
     from infra.clusters import kind

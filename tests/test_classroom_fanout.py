@@ -9,7 +9,7 @@ import yaml
 
 from infra import paths
 from infra.classroom import fanout
-from infra.classroom.commands import load_record
+from infra.classroom.record import load_record
 from infra.classroom.credentials import student_kubeconfig
 from tests.classroom_helpers import ClassroomDriver, classroom_driver, fake_cluster, fake_grafana  # noqa: F401 (fixtures)
 from tests.test_cli import invoke
@@ -224,7 +224,7 @@ def test_cloud_clusters_release_what_bills_before_their_destroy(tenants, monkeyp
     """A cluster that came up releases its load balancers and disks first; a release that fails is
     reported and the cluster destroyed anyway (as in `session down`: it stops billing), and one that
     never came up (no kubeconfig) is only destroyed."""
-    from infra.classroom.commands import ClassroomRecord
+    from infra.classroom.record import ClassroomRecord
     from infra.driver import session_kubeconfig
     from infra.errors import LabsError
     from infra.settings import StackSettings

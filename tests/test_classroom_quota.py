@@ -7,7 +7,7 @@ import yaml
 
 from infra.catalog import Catalog
 from infra.classroom.objects import LIMITS, QUOTA, WHOLE_CLUSTER_LABS
-from infra.footprint import cpu_millicores, memory_mebibytes
+from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.paths import LABS_DIR
 
 NODES = 3  # a DaemonSet runs a pod on each node (kind: control plane + 2 workers)

@@ -113,10 +113,10 @@ def test_the_shared_layers_namespaces_are_those_the_policies_allow():
 
 
 def test_hostnames_follow_the_target_base_domain(tmp_path, monkeypatch):
-    from infra.clusters.kind import KindTarget
+    from infra.clusters import capabilities
 
-    real = KindTarget.capabilities
-    monkeypatch.setattr(KindTarget, "capabilities", lambda self, s: replace(real(self, s), base_domain="class.example"))
+    real = capabilities.BY_TARGET["kind"]
+    monkeypatch.setitem(capabilities.BY_TARGET, "kind", lambda s: replace(real(s), base_domain="class.example"))
     registrations, outputs = record(tmp_path, numbered(1))
     (policy,) = [reg for reg in registrations if reg.inputs.get("kind") == "ValidatingAdmissionPolicy"
                  and reg.inputs["metadata"]["name"] == objects.HOSTNAME_POLICY]

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from invoke import Program
 
 import tasks
 from infra import commands
 from infra.errors import LabsError
+from tests.conftest import write_pulumi_state
 
 
 class FakeDriver:
@@ -27,6 +29,7 @@ class FakeDriver:
     def up(self, settings, title):
         self.calls.append(("up", settings))
         FakeDriver.config[settings.stack_name] = settings
+        write_pulumi_state(self.session, settings.stack_name)
         return {"lab": settings.lab}
 
     def stack_settings(self, stack_name):
@@ -51,14 +54,23 @@ def fake_kubectl(args, kubeconfig, context, check=True, stdin=None):
     KUBECTL_STDIN.append(stdin)
 
 
+def kind_kubeconfig(folder, session: str = "default") -> str:
+    """The kubeconfig kind writes for the session's cluster: its context, as kubectl reads it."""
+    file = folder / "kind-kubeconfig"
+    file.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "contexts": [
+        {"name": f"kind-labs-{session}", "context": {"cluster": f"kind-labs-{session}", "user": f"kind-labs-{session}"}}]}))
+    return str(file)
+
+
 @pytest.fixture
-def driver(monkeypatch):
+def driver(monkeypatch, tmp_path):
+    monkeypatch.setenv("KUBECONFIG", kind_kubeconfig(tmp_path))  # the session's kind cluster exists
     FakeDriver.instances = []
     FakeDriver.config = {}
     KUBECTL_CALLS.clear()
     KUBECTL_STDIN.clear()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
-    monkeypatch.setattr(commands, "_kubectl", fake_kubectl)
+    monkeypatch.setattr(commands, "kubectl", fake_kubectl)
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
     return FakeDriver
 
@@ -117,7 +129,7 @@ def test_session_down_without_the_kind_cli_still_removes_the_session(driver, mon
     """A cloud-only machine has no kind: the destroy is done, the session's files must go too."""
     from infra import paths
 
-    paths.session_dir("monday").mkdir(parents=True)
+    write_pulumi_state("monday", "monday-kind")
     monkeypatch.setenv("PATH", "/nonexistent")
     invoke("session", "down", "--session=monday")
     _, call = only_call(driver)
@@ -136,9 +148,9 @@ def test_a_kubectl_that_never_returns_is_one_line_not_a_traceback(monkeypatch, c
     args = ["delete", "service", "traefik", "-n", "traefik", "--wait=true", "--timeout=600s"]
     if check:
         with pytest.raises(LabsError, match="did not finish within"):
-            commands._kubectl(args, "/tmp/kubeconfig", None)
+            commands.kubectl(args, "/tmp/kubeconfig", None)
     else:  # the cloud teardown goes on to the destroy
-        assert commands._kubectl(args, "/tmp/kubeconfig", None, check=False).returncode != 0
+        assert commands.kubectl(args, "/tmp/kubeconfig", None, check=False).returncode != 0
 
 
 def test_kubectl_outlives_its_own_longest_timeout():
@@ -189,7 +201,7 @@ def test_session_down_destroys_the_stacks_deletes_the_cluster_and_the_state(driv
     monkeypatch.setattr("infra.clusters.kind.KindTarget.cleanup", lambda self, settings: deleted.append(settings.session))
     monkeypatch.setattr("infra.toolchain.find_tool", lambda name: f"/usr/local/bin/{name}")  # kind is installed
     state = paths.session_dir("monday")
-    state.mkdir(parents=True)
+    write_pulumi_state("monday", "monday-kind")
     (state / "kind-config.yaml").write_text("kind: Cluster\n")
     monkeypatch.setattr(paths, "STACKS_DIR", tmp_path)
     stack_file = tmp_path / "Pulumi.monday-kind.yaml"
@@ -285,7 +297,8 @@ def data_path_labs(tmp_path, monkeypatch):
 
     from infra.catalog import Catalog
     from infra.checks import ClusterReader
-    from infra.driver import session_kubeconfig, write_private
+    from infra.driver import session_kubeconfig
+    from infra.paths import write_private
     from tests.conftest import write_lab
     from tests.fake_cluster import FakeCluster
 
@@ -317,6 +330,8 @@ def data_path_labs(tmp_path, monkeypatch):
                     "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
 
         monkeypatch.setattr(commands, "lab_up", lambda ref, settings, *a, **k: reset(ref, settings))
+        for target in ("kind.KindTarget", "kwok.KwokTarget"):  # Docker and the tools are there
+            monkeypatch.setattr(f"infra.clusters.{target}.preflight", lambda self, settings: None)
         monkeypatch.setattr(commands, "lab_reset", reset)
         monkeypatch.setattr(commands, "lab_solve", solve)
         monkeypatch.setattr(commands, "ingress_url", lambda target, port, kubeconfig, context: cluster.url)

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from infra.clusters import CLOUD_TARGETS, TARGETS, Capabilities, cloud, get_target
+from infra.clusters import CLOUD_TARGETS, TARGETS, Capabilities, cloud
+from infra.clusters.capabilities import BY_TARGET
 from infra.errors import LabsError
 from infra.paths import PROJECT_ROOT
 from infra.settings import StackSettings
@@ -36,7 +37,8 @@ def test_every_cloud_target_is_registered_and_choosing_one_imports_no_sdk():
 
     code = (
         "import sys; from infra.clusters import get_target, CLOUD_TARGETS; from infra.commands import stack_settings; "
-        "[get_target(t).capabilities(stack_settings(target=t)) for t in CLOUD_TARGETS]; "
+        "from infra.clusters.capabilities import target_capabilities; "
+        "[get_target(t) and target_capabilities(stack_settings(target=t)) for t in CLOUD_TARGETS]; "
         "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in "
         "('pulumi_gcp', 'pulumi_aws', 'pulumi_eks', 'pulumi_azure_native')))"
     )
@@ -120,7 +122,7 @@ def test_node_counts_keep_workers_within_the_autoscaling_bounds():
 # --- capabilities ---------------------------------------------------------------------------------
 
 def caps(target: str) -> Capabilities:
-    return get_target(target).capabilities(StackSettings.for_target(target))
+    return BY_TARGET[target](StackSettings.for_target(target))
 
 
 def test_kind_keeps_its_profile():
@@ -170,7 +172,7 @@ def test_the_layers_read_the_cloud_capabilities():
 
 def test_base_domain_comes_from_the_settings():
     settings = StackSettings.for_target("gke").with_config({"baseDomain": "labs.example.org"}, "x")
-    assert get_target("gke").capabilities(settings).base_domain == "labs.example.org"
+    assert BY_TARGET["gke"](settings).base_domain == "labs.example.org"
 
 
 # --- labels and expiry ----------------------------------------------------------------------------

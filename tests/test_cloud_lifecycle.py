@@ -16,6 +16,7 @@ from infra import commands, paths
 from infra.clusters import cloud
 from infra.errors import LabsError
 from infra.settings import StackSettings
+from tests.conftest import write_pulumi_state
 
 EVENTS: list[tuple] = []
 PROVISIONED = {"pv.kubernetes.io/provisioned-by": "pd.csi.storage.gke.io"}  # as the CSI provisioner annotates
@@ -45,6 +46,7 @@ class FakeDriver:
     def up(self, settings, title):
         EVENTS.append(("up", settings.stack_name, settings.lab, settings.expires_at))
         FakeDriver.ups.append(settings)
+        write_pulumi_state(self.session, settings.stack_name)
         if FakeDriver.failing_up:
             self._fail(title, FakeDriver.failing_up)
         kubeconfig = paths.session_dir(self.session) / "kubeconfig"  # as the real driver writes it
@@ -137,7 +139,7 @@ def fakes(monkeypatch):
     FakeDriver.failing_up = FakeDriver.failing_destroy = ""
     kubectl = FakeKubectl()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
-    monkeypatch.setattr(commands, "_kubectl", kubectl)
+    monkeypatch.setattr(commands, "kubectl", kubectl)
     monkeypatch.setattr(commands, "require_target_sdk", lambda settings: None)
     for target in ("gke", "eks", "aks", "kind"):
         monkeypatch.setattr(f"infra.clusters.{target}.{target.capitalize()}Target.preflight", lambda self, s: None)
@@ -216,7 +218,7 @@ def _load_balancer(fakes, monkeypatch, status: dict):
             return subprocess.CompletedProcess(args, 0, json.dumps({"status": {"loadBalancer": status}}), "")
         return fakes(args, kubeconfig, context, check)
 
-    monkeypatch.setattr(commands, "_kubectl", kubectl)
+    monkeypatch.setattr(commands, "kubectl", kubectl)
 
 
 def test_web_uis_move_under_the_load_balancers_address_and_stay_there(fakes, monkeypatch):
@@ -267,6 +269,8 @@ def _cloud_session(target="gke"):
                                         expires_at="2026-07-23t18-00z")}
     cloud.session_expiry(StackSettings(session="monday", target=target))  # as the first `lab up` left it
     (paths.session_dir("monday") / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")  # and this
+    for name in FakeDriver.stacks:
+        write_pulumi_state("monday", name)
 
 
 def _index(predicate):
@@ -365,7 +369,7 @@ def test_no_kubectl_still_destroys_the_cluster(fakes, monkeypatch, capsys):
     the destroy runs all the same."""
     from infra import toolchain
 
-    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: toolchain.require_tool("kubectl"))
+    monkeypatch.setattr(commands, "kubectl", lambda *args, **kwargs: toolchain.require_tool("kubectl"))
     monkeypatch.setattr(toolchain, "find_tool", lambda name: None)
     _cloud_session("gke")
     with pytest.raises(SystemExit):
@@ -405,6 +409,7 @@ def test_a_failed_destroy_keeps_the_state_and_names_every_failure(fakes, capsys)
 
 def test_a_kind_only_session_goes_straight_to_the_destroy(fakes):
     FakeDriver.stacks = ["monday-kind"]
+    write_pulumi_state("monday", "monday-kind")
     invoke("session", "down", "--session=monday")
     assert [e[0] for e in EVENTS] == ["destroy", "kind-cleanup"]
 
@@ -537,7 +542,7 @@ def test_session_orphans_needs_a_cloud_target_and_its_cli(monkeypatch, capsys):
 
 
 def test_lab_commands_on_a_cloud_never_fall_back_to_a_kind_context(fakes, monkeypatch):
-    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: None)
+    monkeypatch.setattr(commands, "kubectl", lambda *args, **kwargs: None)
     with pytest.raises(LabsError, match="no kubeconfig for session 'monday' yet"):
         commands._kube_target(StackSettings(session="monday", target="gke"), None, None)
 

@@ -22,7 +22,7 @@ def test_passphrase_file_is_created_once_and_private():
 
 
 def test_each_session_has_its_own_local_backend():
-    monday, tuesday = driver.backend_url("monday"), driver.backend_url("tuesday")
+    monday, tuesday = paths.backend_url("monday"), paths.backend_url("tuesday")
     assert monday.startswith("file://") and monday != tuesday
     assert monday.endswith("/sessions/monday/pulumi")
     assert str(paths.state_root()) in monday
@@ -30,7 +30,7 @@ def test_each_session_has_its_own_local_backend():
 
 def test_a_user_backend_wins(monkeypatch):
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://bucket/labs")
-    assert driver.backend_url("monday") == "s3://bucket/labs"
+    assert paths.backend_url("monday") == "s3://bucket/labs"
 
 
 def test_missing_pulumi_cli_is_one_line_before_anything_is_created(monkeypatch):
@@ -122,9 +122,9 @@ def test_pulumi_runs_the_program_and_dynamic_provider_with_this_interpreter():
 
 
 def test_private_files_are_created_0600_and_replaced(tmp_path):
-    file = driver.write_private(tmp_path / "kubeconfig", "first")
+    file = paths.write_private(tmp_path / "kubeconfig", "first")
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
-    driver.write_private(file, "second")
+    paths.write_private(file, "second")
     assert file.read_text() == "second" and stat.S_IMODE(file.stat().st_mode) == 0o600
 
 
@@ -291,7 +291,10 @@ def test_a_pulumi_cli_that_does_not_run_is_one_line(monkeypatch, tmp_path):
 
 
 def test_session_down_with_a_broken_state_exits_with_one_line(monkeypatch, capsys):
+    from tests.conftest import write_pulumi_state
     from tests.test_cli import invoke
+
+    write_pulumi_state("monday", "monday-kind")
 
     monkeypatch.setattr(driver.PulumiDriver, "_workspace",
                         lambda self, delete_unreachable=False: _Failing("list_stacks", _cli_error(BROKEN_STATE)))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.footprint import (BUDGET_CPU_M, BUDGET_MEMORY_MI, chart_default_resources, cpu_millicores, footprint,
-                             memory_mebibytes, totals)
+from infra.footprint import BUDGET_CPU_M, BUDGET_MEMORY_MI, chart_default_resources, footprint, totals
+from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.layers import LAYERS
 from infra.settings import StackSettings
 
@@ -22,11 +22,11 @@ def test_memory_quantities(quantity, mebibytes):
 
 def test_traefik_requests_come_from_the_installed_values(catalog):
     from infra.layers.ingress import traefik_values
-    from infra.clusters import get_target
+    from infra.clusters.capabilities import BY_TARGET
 
     rows = footprint("ingress", StackSettings(), catalog)["ingress"]
     (row,) = rows
-    caps = get_target("kind").capabilities(StackSettings())
+    caps = BY_TARGET["kind"](StackSettings())
     assert row.cpu_m == cpu_millicores(traefik_values(caps)["resources"]["requests"]["cpu"])
     assert (row.owner, row.container, row.chart) == ("traefik", "traefik", "traefik/41.3.0")
 

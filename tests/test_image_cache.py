@@ -11,6 +11,7 @@ from infra import imagecache
 from infra.clusters.kind import mirrors_dir
 from infra.errors import LabsError
 from infra.imagecache import REGISTRY_IMAGE, UPSTREAMS, cache_down, cache_up, hosts_toml, pull, unwire, wire
+from tests.conftest import write_pulumi_state
 
 NODES = ["labs-default-worker", "labs-default-control-plane", "labs-default-worker2"]
 DAEMON_DOWN = ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
@@ -333,7 +334,7 @@ def test_invoke_images_cache_up_without_docker_is_one_line(monkeypatch, capsys):
 
 
 def test_session_down_removes_the_sessions_cache_wiring(docker, monkeypatch, tmp_path):
-    from infra import commands, paths
+    from infra import commands, instructor, paths
 
     class Driver:
         def __init__(self, session):
@@ -353,7 +354,8 @@ def test_session_down_removes_the_sessions_cache_wiring(docker, monkeypatch, tmp
     monkeypatch.setattr(imagecache, "unwire", lambda session: removed.append(session) or real_unwire(session))
     wire("monday")
     wire("tuesday")
-    commands.session_down("monday")
+    write_pulumi_state("monday", "monday-kind")
+    instructor.session_down("monday")
     assert removed == ["monday"]
     assert not mirrors_dir("monday").exists()
     assert (mirrors_dir("tuesday") / "docker.io" / "hosts.toml").is_file()

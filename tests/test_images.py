@@ -199,7 +199,7 @@ def test_the_stack_subcharts_match_its_chart_yaml(shared):
 def test_every_chart_the_layers_pin_has_an_image_rule_and_an_appversion():
     import importlib
 
-    from infra.layers.base import ChartPin
+    from infra.layers import ChartPin
 
     pins = set()
     for info in LAYERS.values():
@@ -212,9 +212,9 @@ def test_every_chart_the_layers_pin_has_an_image_rule_and_an_appversion():
 
 
 def _kind_caps():
-    from infra.clusters.kind import KindTarget
+    from infra.clusters.capabilities import kind_capabilities
 
-    return KindTarget().capabilities(StackSettings())
+    return kind_capabilities(StackSettings())
 
 
 # --- the CLI ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from infra.clusters import kind
+from infra.clusters.capabilities import kind_capabilities
 from infra.errors import LabsError
 from infra.settings import StackSettings
 
@@ -199,7 +200,7 @@ def test_a_lan_api_server_address_goes_into_the_kind_config_and_replaces_the_clu
     (StackSettings(api_server_address="192.168.1.10", base_domain="class.example.org"), "class.example.org"),
 ])
 def test_web_uis_are_published_where_students_can_reach_them(settings, domain):
-    assert kind.KindTarget().capabilities(settings).base_domain == domain
+    assert kind_capabilities(settings).base_domain == domain
 
 
 def test_preflight_refuses_an_address_this_machine_does_not_have(monkeypatch):

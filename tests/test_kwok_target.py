@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from infra.clusters import get_target
+from infra.clusters.capabilities import BY_TARGET
 from infra.clusters import kwok
 from infra.errors import LabsError
 from infra.settings import StackSettings
@@ -27,11 +28,11 @@ def test_nodes_are_named_and_labelled_like_kinds():
 
 
 def test_capabilities_say_what_kwok_cannot_do():
-    caps = get_target("kwok").capabilities(StackSettings(target="kwok"))
+    caps = BY_TARGET["kwok"](StackSettings(target="kwok"))
     assert caps.containers_run is False
     assert caps.ingress_exposure == "cluster-ip" and caps.load_balancer is False
     assert caps.nodes == 3
-    assert get_target("kind").capabilities(StackSettings()).containers_run is True
+    assert BY_TARGET["kind"](StackSettings()).containers_run is True
 
 
 def _fake_tools(folder, kwokctl_script: str):

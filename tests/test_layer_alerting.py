@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from infra.footprint import cpu_millicores, memory_mebibytes
+from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.layers.alerting import MAILPIT_IMAGE, SMARTHOST, alertmanager_config_spec, prometheus_rule_spec
 from infra.layers.monitoring import ALERTMANAGER_URL, RELEASE as MONITORING_RELEASE
 from tests.conftest import check_k8s_render, probe_catalog, probe_registrations, record_probe, render_with_layers

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from infra.clusters.kind import KindTarget
+from infra.clusters.capabilities import BY_TARGET
 from infra.layers import autoscaler
 from infra.layers.autoscaler import (
     CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_PIN, CLUSTER_AUTOSCALER_RELEASE, KWOK_NAMESPACE, KWOK_PIN,
@@ -254,8 +254,8 @@ def test_children_hang_off_the_layer_on_the_cluster_provider_four_levels_deep(tm
 
 def test_a_target_with_node_autoscaling_gets_nothing(tmp_path, monkeypatch):
     patch_kind_capabilities(monkeypatch, node_autoscaling="node-pool")  # its node pools autoscale, as GKE/AKS declare
-    assert autoscaler.needs_simulated_nodes(KindTarget().capabilities(KIND)) is False
-    assert autoscaler.runs_aws_cluster_autoscaler(KindTarget().capabilities(KIND)) is False
+    assert autoscaler.needs_simulated_nodes(BY_TARGET["kind"](KIND)) is False
+    assert autoscaler.runs_aws_cluster_autoscaler(BY_TARGET["kind"](KIND)) is False
     assert_layer_adds_nothing(tmp_path, "autoscaler", "labs:layer:Autoscaler")
 
 

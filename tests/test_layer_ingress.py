@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.clusters.kind import KindTarget
+from infra.clusters.capabilities import BY_TARGET
 from infra.layers.ingress import PIN, traefik_values
 from infra.settings import StackSettings
 from tests.conftest import check_k8s_render, render_with_layers
@@ -32,7 +32,7 @@ def test_kind_reports_localhost_as_the_ingress_and_gateway_address_by_default():
 
 def test_a_lan_classroom_reports_the_ip_its_base_domain_names():
     """Students' `kubectl get ingress` shows where they reach it: 192.168.1.10, not their own localhost."""
-    caps = KindTarget().capabilities(StackSettings(base_domain="192.168.1.10.sslip.io"))
+    caps = BY_TARGET["kind"](StackSettings(base_domain="192.168.1.10.sslip.io"))
     providers = traefik_values(caps)["providers"]
     assert providers["kubernetesIngress"]["ingressEndpoint"] == {"ip": "192.168.1.10"}
     assert providers["kubernetesGateway"]["statusAddress"] == {"ip": "192.168.1.10", "service": {"enabled": False}}
@@ -49,12 +49,12 @@ def test_a_lan_classroom_reports_the_ip_its_base_domain_names():
     ("10.0.0.5.example.org", {"hostname": "localhost"}),  # a domain of one's own: no IP to read from it
 ])
 def test_the_status_address_reads_the_ip_only_from_a_wildcard_dns_name(base_domain, address):
-    caps = KindTarget().capabilities(StackSettings(base_domain=base_domain))
+    caps = BY_TARGET["kind"](StackSettings(base_domain=base_domain))
     assert traefik_values(caps)["providers"]["kubernetesIngress"]["ingressEndpoint"] == address
 
 
 def test_a_lan_classroom_with_a_domain_of_its_own_reports_its_lan_address():
-    caps = KindTarget().capabilities(StackSettings(api_server_address="192.168.1.10", base_domain="labs.example.org"))
+    caps = BY_TARGET["kind"](StackSettings(api_server_address="192.168.1.10", base_domain="labs.example.org"))
     assert caps.base_domain == "labs.example.org"
     providers = traefik_values(caps)["providers"]
     assert providers["kubernetesIngress"]["ingressEndpoint"] == {"ip": "192.168.1.10"}

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from infra.footprint import chart_default_resources, cpu_millicores, lab_footprint, memory_mebibytes, totals
+from infra.footprint import chart_default_resources, lab_footprint, totals
+from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.layers import monitoring
 from infra.layers.mesh import (
     AMBIENT_NAMESPACE_LABEL, BASE_PIN, CNI_PIN, ISTIOD_PIN, KIALI_PIN, KIALI_PORT, NAMESPACE,

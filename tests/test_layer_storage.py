@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from infra.footprint import cpu_millicores, memory_mebibytes
+from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.layers.storage import (
     BUDGET_CPU_M, BUDGET_MEMORY_MI, CSI_CLASS, DRIVER, IMAGES, IMMEDIATE_CLASS, NAMESPACE, PLUGIN, PLUGIN_SA,
     RESOURCES, RETAIN_CLASS, SNAPSHOT_CLASS, SNAPSHOT_CONTROLLER, SNAPSHOT_CRD_URLS, SNAPSHOTTER_VERSION, WORKLOADS,
@@ -313,7 +313,7 @@ def test_cloud_classes_keep_the_lab_names_on_the_providers_driver_with_real_para
 
 
 def test_the_eks_classes_use_the_parameters_of_the_targets_gp3_class():
-    from infra.clusters.eks import gp3_parameters
+    from infra.clusters.capabilities import gp3_parameters
     from tests.cloud_helpers import cloud_settings
 
     for spec in storage_classes(cloud_caps("eks")):

@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from infra.catalog import Catalog
-from infra.checks import CLUSTER_SCOPED, ClusterReader, plural, run_checks
+from infra.checks import ClusterReader, plural, run_checks
 from infra.classroom.objects import EDIT_RULES, SHARED_CLUSTER_NOTES, WHOLE_CLUSTER_LABS, student_objects
 from infra.errors import LabsError
+from infra.kinds import CLUSTER_SCOPED
 from infra.manifests import (check_namespace, lab_hosts, lab_objects_for, load_folder, load_lab_objects, retarget,
                              retarget_checks, student_hosts, to_yaml)
 from infra.paths import LABS_DIR

@@ -123,3 +123,37 @@ def test_render_leaves_no_event_loop_traceback_at_exit():
         done = subprocess.run([sys.executable, "-m", "invoke", "lab", "render", "--lab=all"], capture_output=True,
                               text=True, cwd=LABS_DIR.parent, timeout=120)
         assert done.returncode == 0 and "Exception ignored" not in done.stderr, done.stderr[-500:]
+
+
+@pytest.fixture
+def home_state(tmp_path, monkeypatch):
+    """A process environment whose state lives under its own home folder, as on a normal install."""
+    import os
+
+    env = {key: value for key, value in os.environ.items() if key not in ("LABS_STATE_DIR", "XDG_STATE_HOME")}
+    env["HOME"] = str(tmp_path / "home")
+    return env
+
+
+@pytest.mark.parametrize("command", [("lab", "render", "--lab=service-mesh"),
+                                     ("classroom", "render", "--students=3", "--lab=monitoring")],
+                         ids=["lab", "classroom"])
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_two_renders_in_two_processes_are_the_same_bytes(home_state, command, fmt):
+    """Different hash seeds reorder sets and dicts built from them: the render must not show it."""
+    outputs = []
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-m", "invoke", *command, f"--format={fmt}"], capture_output=True,
+                              text=True, cwd=LABS_DIR.parent, env={**home_state, "PYTHONHASHSEED": seed}, check=True)
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+    text = outputs[0]
+    assert home_state["HOME"] not in text and "~/.local/state/k8s-labs/sessions/default/" in text
+    document = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    if fmt == "yaml":  # multi-line strings (kubeadm patches, alert rules) are block scalars, not "...\n..."
+        assert "\\n" not in text and "kubeadmConfigPatches:\n      - |\n" in text
+    for obj in document["objects"]:
+        keys = list(obj)
+        assert keys[:3] == ["apiVersion", "kind", "metadata"] and keys[3:] == sorted(keys[3:])
+    releases = [(release["namespace"], release["name"]) for release in document["releases"]]
+    assert len(releases) > 1 and releases == sorted(releases)

@@ -12,6 +12,7 @@ import pytest
 from infra import commands, paths, sessions
 from infra.errors import LabsError
 from infra.settings import StackSettings
+from tests.conftest import write_pulumi_state
 
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -33,7 +34,7 @@ class FakeDriver:
 @pytest.fixture
 def offline(monkeypatch):
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
-    monkeypatch.setattr(commands, "_kubectl", lambda *args, **kwargs: None)
+    monkeypatch.setattr(commands, "kubectl", lambda *args, **kwargs: None)
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
 
 
@@ -178,7 +179,9 @@ def test_session_list_shows_age_expiry_target_stacks_and_cost(monkeypatch, capsy
     sessions.record(StackSettings(session="monday"), now=now - timedelta(hours=2, minutes=10))
     (tmp_path / "Pulumi.monday-kind.yaml").write_text("config: {}\n")
     sessions.record(StackSettings(session="old"), now=now - timedelta(hours=10))
-    paths.session_dir("norecord").mkdir(parents=True)
+    write_pulumi_state("norecord", "norecord-kind")  # a first up killed outright: its state, no record
+    (paths.session_dir("failed") / "last-run.log").parent.mkdir(parents=True)  # a first up that created nothing
+    (paths.session_dir("failed") / "last-run.log").write_text("error: ...\n")
     monkeypatch.setattr(sessions, "COST_MODULES", ("infra.no_such_cost_module",))
     sessions.record(StackSettings(session="cloudy", target="gke"), now=now - timedelta(minutes=30))
     instructor.session_list(now=now)
@@ -187,6 +190,7 @@ def test_session_list_shows_age_expiry_target_stacks_and_cost(monkeypatch, capsy
     assert rows["monday"] == ["kind", "2h10m", "in 5h50m", "monday-kind", "-"]
     assert rows["old"][2] == "expired 2h00m ago"
     assert rows["norecord"][:3] == ["?", "?", "?"]
+    assert "failed" not in rows
     assert rows["cloudy"][0] == "gke" and rows["cloudy"][4] == "n/a"
 
 
@@ -205,3 +209,135 @@ def test_invoke_session_extend_bad_hours_is_one_line(capsys):
     assert exit_.value.code == 1
     err = capsys.readouterr().err.strip()
     assert "--hours must be between 1 and 168" in err and len(err.splitlines()) == 1
+
+
+# --- the record tells the truth: written once something exists, never guessed from a broken file -------
+
+class FailingUpDriver:
+    """Fails an `up` as the real driver does: Pulumi has made the stack (its config file, its checkpoint
+    in the session's backend, holding `created` resources) and its log before the provider refused;
+    the error is the driver's one line naming the log."""
+
+    created: tuple[str, ...] = ()
+
+    def __init__(self, session):
+        self.session = session
+
+    def up(self, settings, title):
+        from infra.driver import run_log
+
+        (paths.STACKS_DIR / f"Pulumi.{settings.stack_name}.yaml").write_text("encryptionsalt: v1:abc\nconfig: {}\n")
+        write_pulumi_state(self.session, settings.stack_name, custom=self.created)
+        run_log(self.session).write_text("error: googleapi: Error 403: Compute Engine API has not been used\n")
+        raise LabsError(f"{title} failed at gcp:compute:Network labs-{self.session}: googleapi: Error 403 "
+                        f"(full log: {run_log(self.session)})")
+
+
+@pytest.fixture
+def cloud_up(monkeypatch, tmp_path, copy_of_real_lab):
+    from infra.catalog import Catalog
+
+    catalog = Catalog.load(copy_of_real_lab)
+    monkeypatch.setattr(Catalog, "load", classmethod(lambda cls, labs_dir=None: catalog))
+    monkeypatch.setattr(paths, "STACKS_DIR", tmp_path / "stacks")
+    (tmp_path / "stacks").mkdir()
+    monkeypatch.setattr(commands, "make_driver", FailingUpDriver)
+    monkeypatch.setattr("infra.clusters.gke.GkeTarget.preflight", lambda self, settings: None)
+    FailingUpDriver.created = ()
+
+    def up():
+        settings = commands.stack_settings(target="gke", session="monday", gcpProject="labs-test")
+        with pytest.raises(LabsError, match="Error 403") as failure:
+            commands.lab_up("ingress", settings, yes=True)
+        return str(failure.value)
+
+    return up
+
+
+def test_a_failed_cloud_up_that_created_nothing_leaves_no_session(cloud_up, tmp_path):
+    error = cloud_up()
+    assert sessions.load("monday") is None
+    assert [info.session for info in sessions.list_sessions()] == []
+    assert sessions.stacks_of("monday") == [] and list((tmp_path / "stacks").iterdir()) == []
+    assert not (paths.session_dir("monday") / "expires-at").exists()  # the expiry tag planned for it is gone too
+    # the log the error names is kept, and only it
+    assert [p.name for p in paths.session_dir("monday").iterdir()] == ["last-run.log"]
+    assert str(paths.session_dir("monday") / "last-run.log") in error
+
+
+def test_a_failed_cloud_up_that_created_something_is_recorded(cloud_up):
+    FailingUpDriver.created = ("gcp:compute/network:Network",)
+    cloud_up()
+    record = sessions.load("monday")
+    assert record.targets == ["gke"] and record.options["gke"]["k8s-labs:gcpProject"] == "labs-test"
+    assert record.expires_at  # the expiry its resources are tagged with
+    assert sessions.stacks_of("monday") == ["monday-gke"]
+
+
+def test_a_failed_up_of_a_recorded_session_keeps_its_record(cloud_up):
+    before = sessions.record(StackSettings(session="monday"), now=T0)  # its kind cluster exists
+    cloud_up()
+    assert sessions.load("monday") == before
+
+
+def test_what_a_session_created_is_read_from_its_checkpoints(monkeypatch):
+    assert sessions.created_resources("monday") == []  # no state at all
+    write_pulumi_state("monday", "monday-kind", custom=())  # the stack, its provider: nothing created
+    assert sessions.created_resources("monday") == []
+    write_pulumi_state("monday", "monday-gke", custom=(), pending=("gcp:container/cluster:Cluster",))
+    assert sessions.created_resources("monday") == ["urn:pulumi:monday-gke::k8s-labs::gcp:container/cluster:Cluster::p0"]
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://bucket/labs")
+    assert sessions.created_resources("monday") is None  # not on this machine: cannot tell
+
+
+def test_session_down_of_a_record_with_nothing_created_needs_no_pulumi_cli(monkeypatch, tmp_path, capsys):
+    """The real driver, and no Pulumi CLI anywhere: the session still goes."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(paths, "STACKS_DIR", tmp_path)
+    sessions.record(StackSettings(session="monday"), now=T0)  # as an older version wrote it before its `up`
+    (tmp_path / "Pulumi.monday-kind.yaml").write_text("config: {}\n")
+    _invoke("session", "down", "--session=monday")
+    assert not paths.session_dir("monday").exists() and not (tmp_path / "Pulumi.monday-kind.yaml").exists()
+    assert "session 'monday' removed (no stacks" in capsys.readouterr().err
+
+
+BROKEN_RECORDS = [
+    ("{\"session\": \"monday\", \"targets\": [\"kind\"", "not JSON"),
+    ("[\"kind\"]", "not a JSON object"),
+    (json.dumps({"session": "monday", "targets": ["kind"], "created_at": "monday morning",
+                 "expires_at": "2026-09-01T16:00:00+00:00", "options": {}}), "field 'created_at'"),
+    (json.dumps({"session": "monday", "targets": "kind", "created_at": "2026-09-01T08:00:00+00:00",
+                 "expires_at": "2026-09-01T16:00:00+00:00", "options": {}}), "field 'targets'"),
+    (json.dumps({"session": "monday", "targets": ["kind"], "created_at": "2026-09-01T08:00:00+00:00",
+                 "expires_at": "2026-09-01T16:00:00+00:00", "options": {}, "owner": "me"}), "unknown field 'owner'"),
+    (json.dumps({"session": "monday", "targets": ["kind"], "created_at": "2026-09-01T08:00:00+00:00",
+                 "expires_at": "2026-09-01T16:00:00+00:00", "options": {"kind": {"k8s-labs:workers": 3}}}),
+     "field 'options'"),
+]
+
+
+@pytest.mark.parametrize("text, problem", BROKEN_RECORDS)
+def test_a_broken_record_is_one_line_with_its_path_and_the_fix_and_stays_as_it_is(offline, capsys, text, problem):
+    file = sessions.record_file("monday")
+    file.parent.mkdir(parents=True)
+    file.write_text(text)
+    with pytest.raises(SystemExit) as exit_:
+        _invoke("lab", "up", "--lab=ingress", "--session=monday")
+    assert exit_.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {file} is not a valid session record (") and problem in line
+    assert line.endswith("repair it by hand, or remove the session with `invoke session down --session=monday`")
+    assert file.read_text() == text  # never rewritten
+
+
+def test_session_list_shows_a_broken_record_and_session_down_removes_it(offline, capsys):
+    sessions.record(StackSettings(session="tuesday"), now=T0)
+    file = sessions.record_file("monday")
+    file.parent.mkdir(parents=True)
+    file.write_text("{}")
+    _invoke("session", "list")
+    out, err = capsys.readouterr()
+    assert "monday" in out and "unreadable record" in out and "tuesday" in out
+    assert f"{file} is not a valid session record" in " ".join(err.split())
+    _invoke("session", "down", "--session=monday")
+    assert not file.exists() and sessions.load("tuesday") is not None

@@ -124,9 +124,9 @@ def test_the_kubeconfig_comes_from_list_managed_cluster_user_credentials(monkeyp
 
 
 def test_public_ips_are_tagged_through_the_service_annotation():
-    from infra.clusters import get_target
+    from infra.clusters.capabilities import BY_TARGET
 
-    annotations = get_target("aks").capabilities(cloud_settings("aks")).load_balancer_annotations
+    annotations = BY_TARGET["aks"](cloud_settings("aks")).load_balancer_annotations
     assert annotations == {"service.beta.kubernetes.io/azure-pip-tags":
                            "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z"}
 

@@ -170,9 +170,9 @@ def test_the_kubeconfig_is_a_secret_feeding_the_provider_after_the_nodes(recorde
 
 
 def test_load_balancers_are_tagged_through_the_service_annotation():
-    from infra.clusters import get_target
+    from infra.clusters.capabilities import BY_TARGET
 
-    annotations = get_target("eks").capabilities(cloud_settings("eks")).load_balancer_annotations
+    annotations = BY_TARGET["eks"](cloud_settings("eks")).load_balancer_annotations
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags"] == (
         "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z")
 

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from infra.catalog import Catalog, Lab
-from infra.classroom.commands import ClassroomRecord, load_classroom
+from infra.classroom.record import ClassroomRecord, load_classroom
 from infra.classroom.roster import Student
 from infra.errors import LabsError
 
@@ -109,11 +109,11 @@ def target_skips(record: ClassroomRecord) -> dict[str, str]:
     from dataclasses import replace
 
     from infra.checks import skips_for
-    from infra.clusters import get_target
+    from infra.clusters.capabilities import target_capabilities
     from infra.settings import StackSettings
 
     settings = replace(StackSettings.for_target(record.target), session=record.session)
-    return skips_for(get_target(record.target).capabilities(settings))
+    return skips_for(target_capabilities(settings))
 
 
 def selector_terms(selector: str) -> list[tuple[str, str, str]] | None:

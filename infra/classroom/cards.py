@@ -15,10 +15,10 @@ import html
 import io
 from pathlib import Path
 
-from infra.classroom.commands import ClassroomRecord, classroom_dir, download_tokens, load_classroom, read_secrets
-from infra.classroom.grafana import PASSWORDS
 from infra.classroom.credentials import student_kubeconfig
+from infra.classroom.grafana import PASSWORDS
 from infra.classroom.objects import host_suffix
+from infra.classroom.record import ClassroomRecord, classroom_dir, download_tokens, load_classroom, read_secrets
 from infra.classroom.roster import Student
 from infra.errors import LabsError
 from infra.manifests import lab_hosts, student_hosts
@@ -182,7 +182,7 @@ def cards_csv(rows: list[dict]) -> str:
 def write_cards(session: str, output: str | None = None, serve_url: str | None = None,
                 lab_ref: str | None = None) -> tuple[Path, Path]:
     """Write the cards (HTML) and the instructor's CSV; returns their paths."""
-    from infra.driver import write_private
+    from infra.paths import write_private
 
     record, students = load_classroom(session)
     if serve_url is not None:

@@ -1,14 +1,13 @@
-"""`invoke classroom up|render|down|cards|serve|status`: argument parsing only (tasks.py adds this collection).
+"""`invoke classroom up|render|down|cards|serve|status`: the actions' description and argument parsing
+(tasks.py adds this collection; infra.cli builds its tasks, help and option checks, as for `lab`).
 
-`tasks.py` passes its `user_errors` decorator in (LabsError -> one line, exit 1), so the classroom tasks
-behave like the lab ones. Importing this module costs nothing beyond invoke: each task imports
-`infra.classroom.commands` when it runs.
+Importing this module costs nothing beyond invoke: each task imports `infra.classroom.commands` when it runs.
 """
 from __future__ import annotations
 
-import inspect
+from invoke import Collection
 
-from invoke import Collection, Exit, task
+from infra.cli import Action, Group, group_collection
 
 HELP = {
     "students": "number of students: student-01 .. student-N (1-500); or give --roster",
@@ -41,11 +40,6 @@ HELP = {
     "watch": "status: run the checks again every N seconds until Ctrl-C (0: once)",
     "lang": "language of hints and cards: fr or en",
 }
-ACTIONS = ("up", "render", "down", "cards", "serve", "status")
-
-
-def _helps(*names: str) -> dict:
-    return {name: HELP[name] for name in names}
 
 
 def _commands():
@@ -77,82 +71,67 @@ def _whole(value, name: str, low: int = 1):
     return number
 
 
-def classroom_collection(user_errors) -> Collection:
-    @task(help=_helps("students", "roster", "target", "session", "tenancy", "lab", "server", "yes", "group_size",
-                      "parallel", "hours", "workers", "http_port", "https_port", "api_server_address", "base_domain"))
-    @user_errors
-    def up(c, students=None, roster=None, target="kind", session="default", tenancy="namespace", lab=None,
-           server=None, yes=False, group_size=1, parallel=None, hours=None, workers=None, http_port=None,
-           https_port=None, api_server_address=None, base_domain=None):
-        """Prepare the class: per student a namespace (or a cluster), rights, quota, policies, a kubeconfig."""
-        settings = _settings(target, session, workers, http_port, https_port, hours, api_server_address, base_domain)
-        _commands().classroom_up(settings, students, roster, lab, tenancy, server, yes,
-                                 _whole(group_size, "group_size"), _whole(parallel, "parallel"))
+ACTIONS = (
+    Action("up", "Prepare the class: per student a namespace (or a cluster), rights, quota, policies, a kubeconfig.",
+           "--roster=class.csv --lab=ingress",
+           {"students": None, "roster": None, "target": "kind", "session": "default", "tenancy": "namespace",
+            "lab": None, "server": None, "yes": False, "group_size": 1, "parallel": None, "hours": None,
+            "workers": None, "http_port": None, "https_port": None, "api_server_address": None, "base_domain": None}),
+    Action("render", "Print what `classroom up` would register, with the students beside the objects; offline.",
+           "--students=3 --lab=ingress --format=yaml",
+           {"students": None, "roster": None, "target": "kind", "session": "default", "tenancy": "namespace",
+            "lab": None, "format": "json", "group_size": 1, "api_server_address": None, "base_domain": None}),
+    Action("down", "Remove the classroom (students' namespaces or clusters, kubeconfigs); the cluster stays.",
+           "--session=monday", {"session": "default"}),
+    Action("cards", "Write printable access cards (A4, French and English, one per student) and a CSV for you.",
+           "--serve-url=http://192.168.1.10:8765", {"session": "default", "output": None, "serve_url": None,
+                                                    "lab": None}),
+    Action("serve", "Serve each student's kubeconfig at an unguessable URL (the cards' QR codes) until Ctrl-C.",
+           "--address=192.168.1.10", {"session": "default", "address": None, "port": 8765}),
+    Action("status", "Run the lab's checks for every student; print a students x checks board (and an HTML one).",
+           "--html=board.html --watch=30", {"session": "default", "lab": None, "html": None, "watch": 0,
+                                            "lang": "fr", "parallel": None}),
+)
+CLASSROOM = Group("classroom", "Classrooms: a namespace (or a cluster) per student, their access cards, a board.",
+                  HELP, ACTIONS)
 
-    @task(help=_helps("students", "roster", "target", "session", "tenancy", "lab", "format", "group_size",
-                      "api_server_address", "base_domain"))
-    @user_errors
-    def render(c, students=None, roster=None, target="kind", session="default", tenancy="namespace", lab=None,
-               format="json", group_size=1, api_server_address=None, base_domain=None):
-        """Print what `classroom up` would register, with the students beside the objects; offline."""
-        settings = _settings(target, session, api_server_address=api_server_address, base_domain=base_domain)
-        print(_commands().classroom_render(settings, students, roster, lab, tenancy, format,
-                                           _whole(group_size, "group_size")))
 
-    @task(help=_helps("session"))
-    @user_errors
-    def down(c, session="default"):
-        """Remove the classroom (students' namespaces or clusters, kubeconfigs); the cluster stays."""
-        _commands().classroom_down(session)
+def _up(o):
+    settings = _settings(o.target, o.session, o.workers, o.http_port, o.https_port, o.hours, o.api_server_address,
+                         o.base_domain)
+    _commands().classroom_up(settings, o.students, o.roster, o.lab, o.tenancy, o.server, o.yes,
+                             _whole(o.group_size, "group_size"), _whole(o.parallel, "parallel"))
 
-    @task(help=_helps("session", "output", "serve_url", "lab"))
-    @user_errors
-    def cards(c, session="default", output=None, serve_url=None, lab=None):
-        """Write printable access cards (A4, French and English, one per student) and a CSV for you."""
-        from infra.classroom.cards import write_cards
 
-        write_cards(session, output, serve_url, lab)
+def _render(o):
+    settings = _settings(o.target, o.session, api_server_address=o.api_server_address, base_domain=o.base_domain)
+    print(_commands().classroom_render(settings, o.students, o.roster, o.lab, o.tenancy, o.format,
+                                       _whole(o.group_size, "group_size")))
 
-    @task(help=_helps("session", "address", "port"))
-    @user_errors
-    def serve(c, session="default", address=None, port=8765):
-        """Serve each student's kubeconfig at an unguessable URL (the cards' QR codes) until Ctrl-C."""
-        from infra.classroom.serve import serve_kubeconfigs
 
-        serve_kubeconfigs(session, address, _whole(port, "port"))
+def _down(o):
+    _commands().classroom_down(o.session)
 
-    @task(help=_helps("session", "lab", "html", "watch", "lang", "parallel"))
-    @user_errors
-    def status(c, session="default", lab=None, html=None, watch=0, lang="fr", parallel=None):
-        """Run the lab's checks for every student; print a students x checks board (and an HTML one)."""
-        from infra.classroom.board import classroom_status
 
-        classroom_status(session, lab, html, _whole(watch, "watch", low=0), lang, _whole(parallel, "parallel"))
+def _cards(o):
+    from infra.classroom.cards import write_cards
 
-    bodies = {"up": up, "render": render, "down": down, "cards": cards, "serve": serve, "status": status}
+    write_cards(o.session, o.output, o.serve_url, o.lab)
 
-    @task(positional=["action"], help={"action": " | ".join(ACTIONS), **HELP})
-    def action(c, action, students=None, roster=None, target=None, session=None, tenancy=None, lab=None,
-               format=None, server=None, yes=False, group_size=None, parallel=None, hours=None, workers=None,
-               http_port=None, https_port=None, output=None, serve_url=None, address=None, port=None, html=None,
-               watch=None, lang=None, api_server_address=None, base_domain=None):
-        """`invoke classroom <action> ...`: the same as `invoke classroom.<action> ...`."""
-        if action not in bodies:
-            raise Exit(f"error: unknown action '{action}': use one of {', '.join(ACTIONS)}", code=1)
-        given = dict(students=students, roster=roster, target=target, session=session, tenancy=tenancy, lab=lab,
-                     format=format, server=server, yes=yes or None, group_size=group_size, parallel=parallel,
-                     hours=hours, workers=workers, http_port=http_port, https_port=https_port, output=output,
-                     serve_url=serve_url, address=address, port=port, html=html, watch=watch, lang=lang,
-                     api_server_address=api_server_address, base_domain=base_domain)
-        body = bodies[action]
-        accepted = inspect.signature(body.body).parameters
-        unused = sorted(name for name, value in given.items() if value is not None and name not in accepted)
-        if unused:
-            raise Exit(f"error: `classroom {action}` takes no --{unused[0].replace('_', '-')}", code=1)
-        body(c, **{name: value for name, value in given.items() if value is not None})
 
-    collection = Collection("classroom")
-    collection.add_task(action, name="action", default=True)
-    for name, body in bodies.items():
-        collection.add_task(body, name=name)
-    return collection
+def _serve(o):
+    from infra.classroom.serve import serve_kubeconfigs
+
+    serve_kubeconfigs(o.session, o.address, _whole(o.port, "port"))
+
+
+def _status(o):
+    from infra.classroom.board import classroom_status
+
+    classroom_status(o.session, o.lab, o.html, _whole(o.watch, "watch", low=0), o.lang, _whole(o.parallel, "parallel"))
+
+
+def classroom_collection() -> Collection:
+    """`invoke classroom <action>` and `invoke classroom.<action>`, from the one description above."""
+    return group_collection(CLASSROOM, {"up": _up, "render": _render, "down": _down, "cards": _cards,
+                                        "serve": _serve, "status": _status})

@@ -179,7 +179,7 @@ def issue_kubeconfigs(session: str, students: list[Student], kubeconfig: str | P
     A student whose kubeconfig is still valid (`still_valid`) keeps it: adding a student to the class
     re-issues nobody else's token. After `session extend`, every token is re-issued to the new expiry."""
     from kubernetes import client, config
-    from infra.driver import write_private
+    from infra.paths import write_private
 
     seconds = expiration_seconds(expires, now)
     access = cluster_access(kubeconfig, context, server)

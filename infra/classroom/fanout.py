@@ -119,16 +119,16 @@ def plan_tenants(settings: StackSettings, students: list[Student], group_size: i
 
 def _tenant_up(tenant: Tenant, lab: Lab | None) -> dict:
     from infra import sessions
-    from infra.classroom.commands import _current_lab, roster_file
-    from infra.driver import write_private
+    from infra.classroom.record import roster_file, stack_lab
+    from infra.paths import write_private
 
     driver = make_tenant_driver(tenant.session)
     settings = tenant.settings
-    lab_slug = lab.slug if lab else _current_lab(driver, settings)
-    sessions.record(settings)
+    lab_slug = lab.slug if lab else stack_lab(driver, settings)
     file = write_private(roster_file(tenant.session), dump_roster(tenant.students, "cluster"))
-    driver.up(replace(settings, lab=lab_slug, roster=str(file)),
-              f"cluster of {tenant.name} ({len(tenant.students)} student(s)) on {settings.stack_name}")
+    with sessions.recording(settings):
+        driver.up(replace(settings, lab=lab_slug, roster=str(file)),
+                  f"cluster of {tenant.name} ({len(tenant.students)} student(s)) on {settings.stack_name}")
     return {"lab": lab_slug}
 
 
@@ -136,11 +136,14 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
                parallel: int | None = None, yes: bool = False, server: str | None = None):
     """Create (or converge) every tenant's cluster in parallel, then issue each student's kubeconfig."""
     from infra import sessions
-    from infra.classroom.commands import (ClassroomRecord, _download_tokens, _drop_departed, _previous_record,
-                                          _server_of, _still_started, apply_starting_points, roster_file)
-    from infra.classroom.credentials import expiration_seconds, issue_kubeconfigs
+    from infra.classroom.credentials import cluster_access, expiration_seconds, issue_kubeconfigs
+    from infra.classroom.record import (ClassroomRecord, drop_departed, issue_download_tokens, previous_record,
+                                        roster_file, still_started)
+    from infra.classroom.starting_points import apply_starting_points
     from infra.clusters import get_target
-    from infra.driver import run_log, session_kubeconfig, write_private
+    from infra.clusters.capabilities import target_capabilities
+    from infra.driver import run_log, session_kubeconfig
+    from infra.paths import write_private
 
     tenants = plan_tenants(settings, students, group_size)
     if parallel is not None and parallel < 1:
@@ -155,15 +158,16 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     tenants = [replace(tenant, settings=replace(tenant.settings, expires_at=settings.expires_at,
                                                 max_nodes=settings.max_nodes, workers=settings.workers))
                for tenant in tenants]
-    session_record = sessions.record(settings)
+    now = sessions.utc_now()
+    session_record = sessions.planned(settings, now)
     expiration_seconds(session_record.expires)  # an expired session: say so before any cluster is made
     write_private(roster_file(settings.session), dump_roster(students, "cluster"))
 
-    previous = _previous_record(settings.session)
+    previous = previous_record(settings.session)
     record = ClassroomRecord(session=settings.session, target=settings.target, tenancy="cluster",
                              lab=lab.slug if lab else "", expires_at=session_record.expires_at,
-                             base_domain=target.capabilities(settings).base_domain,
-                             started=_still_started(previous, students))
+                             base_domain=target_capabilities(settings).base_domain,
+                             started=still_started(previous, students))
     # Every cluster is recorded before its stack is touched, so `classroom down` and `session down`
     # destroy it whatever happens next (a layer failing, a cloud quota reached after the network was
     # made, Ctrl-C). An earlier run's cluster this run no longer plans (fewer students, other groups)
@@ -181,31 +185,35 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
 
     failures: dict[str, str] = {}
     ready: list[Tenant] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_tenant_up, tenant, lab): tenant for tenant in tenants}
-        for done in as_completed(futures):
-            tenant = futures[done]
-            entry = record.tenants[tenant.name]
-            try:
-                entry.update(lab=done.result()["lab"], status="ready")
-                ready.append(tenant)
-                core.console.print(f"{tenant.name}: cluster ready ({len(ready)}/{len(tenants)})")
-            except LabsError as exc:
-                entry["status"] = "failed"
-                failures[tenant.name] = str(exc)
-                core.console.print(f"[red]{tenant.name}: {exc}[/red]")
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_tenant_up, tenant, lab): tenant for tenant in tenants}
+            for done in as_completed(futures):
+                tenant = futures[done]
+                entry = record.tenants[tenant.name]
+                try:
+                    entry.update(lab=done.result()["lab"], status="ready")
+                    ready.append(tenant)
+                    core.console.print(f"{tenant.name}: cluster ready ({len(ready)}/{len(tenants)})")
+                except LabsError as exc:
+                    entry["status"] = "failed"
+                    failures[tenant.name] = str(exc)
+                    core.console.print(f"[red]{tenant.name}: {exc}[/red]")
+    finally:  # the class's own session record, once a tenant's cluster created something (its record says so)
+        if any(sessions.load(tenant.session) for tenant in tenants):
+            sessions.record(settings, now)
     ready.sort(key=tenants.index)
     for tenant in ready:
         kubeconfig = session_kubeconfig(tenant.session)
         entry = record.tenants[tenant.name]
         try:  # one cluster's TokenRequest failing does not deprive the others of their kubeconfigs
-            entry["server"] = server or _server_of(kubeconfig)
+            entry["server"] = server or cluster_access(kubeconfig).server
             issue_kubeconfigs(settings.session, tenant.students, kubeconfig, session_record.expires, server=server)
         except LabsError as exc:
             failures[tenant.name] = str(exc)
             core.console.print(f"[red]{tenant.name}: {exc}[/red]")
-    _drop_departed(settings.session, [s for t in ready for s in t.students])
-    _download_tokens(settings.session, students)
+    drop_departed(settings.session, [s for t in ready for s in t.students])
+    issue_download_tokens(settings.session, students)
     record.save()
     starting_error = None
     if lab:  # each ready student's namespace, in their own cluster
@@ -257,7 +265,8 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
     a release that fails is reported and the cluster is destroyed anyway (it stops billing), with the
     `session orphans` command that lists what may remain."""
     from infra.clusters import CLOUD_TARGETS, get_target
-    from infra.driver import remove_session_files, session_kubeconfig
+    from infra.driver import session_kubeconfig
+    from infra.sessions import remove_files
 
     cloud = record.target in CLOUD_TARGETS
 
@@ -273,7 +282,7 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
             core.console.print(f"[yellow]{name}: {line}; destroying its cluster anyway[/yellow]", soft_wrap=True)
         driver.destroy_session()
         get_target(record.target).cleanup(StackSettings(session=session, target=record.target))
-        remove_session_files(session)
+        remove_files(session)
         if cloud and (failures or not whole):
             why = "its `up` had failed" if not whole else "its release failed"
             core.console.print(f"{name}: {why}: check that nothing of it still bills with "
@@ -299,9 +308,9 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
 
 def remove_tenant_clusters(session: str) -> list[str]:
     """`session down`: the classroom's own clusters (cluster tenancy) go with the session."""
-    from infra.classroom.commands import _previous_record
+    from infra.classroom.record import previous_record
 
-    record = _previous_record(session)
+    record = previous_record(session)
     if record is None or record.tenancy != "cluster":
         return []
     return cluster_down(record)

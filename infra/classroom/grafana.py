@@ -121,18 +121,18 @@ def port_forward(kubectl: str, kubeconfig: str | None, context: str | None, name
 
 def admin_password(kubeconfig: str | None, context: str | None) -> str:
     """Grafana's admin password, from the monitoring layer's Secret (never printed)."""
-    from infra.commands import _kubectl
+    from infra.commands import kubectl
     from infra.layers.monitoring import GRAFANA_ADMIN_PASSWORD_KEY, GRAFANA_ADMIN_SECRET, NAMESPACE
 
-    done = _kubectl(["-n", NAMESPACE, "get", "secret", GRAFANA_ADMIN_SECRET, "-o",
-                     f"jsonpath={{.data.{GRAFANA_ADMIN_PASSWORD_KEY}}}"], kubeconfig, context)
+    done = kubectl(["-n", NAMESPACE, "get", "secret", GRAFANA_ADMIN_SECRET, "-o",
+                    f"jsonpath={{.data.{GRAFANA_ADMIN_PASSWORD_KEY}}}"], kubeconfig, context)
     return base64.b64decode(done.stdout.strip()).decode()
 
 
 def grafana_accounts(session: str, students: list[Student], kubeconfig: str | None,
                      context: str | None = None) -> dict[str, str]:
     """Each student's Grafana user, made or refreshed; returns {student id: password} (kept 0600)."""
-    from infra.classroom.commands import kept_secrets
+    from infra.classroom.record import kept_secrets
     from infra.layers.monitoring import GRAFANA_PORT, GRAFANA_SERVICE, NAMESPACE
 
     passwords = kept_secrets(session, PASSWORDS, students, 12)

@@ -15,8 +15,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from infra.classroom.cards import DOWNLOAD_PATH
-from infra.classroom.commands import download_tokens, load_classroom
 from infra.classroom.credentials import student_kubeconfig
+from infra.classroom.record import download_tokens, load_classroom
 from infra.errors import LabsError
 
 EVERYWHERE = "0.0.0.0"
@@ -109,7 +109,7 @@ def make_server(session: str, address: str, port: int, log=print) -> tuple[Threa
 
 
 def serve_kubeconfigs(session: str, address: str | None, port: int) -> None:
-    from infra.classroom.commands import load_record
+    from infra.classroom.record import load_record
     from infra.commands import console
 
     address = address or EVERYWHERE

@@ -1,7 +1,8 @@
 """Targets: where a lab cluster runs. One module per target behind one small interface.
 
-A target module defines a class with:
-  - `capabilities(settings) -> Capabilities`: what the cluster provides, read by the layers;
+What each target's cluster provides (`Capabilities`) is plain data in `infra.clusters.capabilities`
+(`target_capabilities(settings)`), read by the layers and the checks without importing a target's
+Pulumi code. A target module defines a class with:
   - `preflight(settings)`: checks before anything is created (daemon up, ports free);
   - `create(settings) -> component`: a ComponentResource `labs:cluster:<Name>` exposing `.provider`
     (the explicit pulumi_kubernetes.Provider every layer uses) and `.kubeconfig` (a secret Output),
@@ -145,9 +146,15 @@ class Capabilities:
         return self.provider in CLOUD_TARGETS
 
 
-def get_target(name: str):
-    """The target object for `name`, or one clear line listing the targets that exist."""
+def check_target(name: str) -> str:
+    """`name`, or one clear line listing the targets that exist."""
     if name not in TARGETS:
         raise LabsError(f"unknown target '{name}': choose one of {', '.join(TARGETS)} (e.g. --target=kind)")
+    return name
+
+
+def get_target(name: str):
+    """The target object for `name` (this imports its module, and Pulumi with it)."""
+    check_target(name)
     module, _, cls = TARGETS[name].partition(":")
     return getattr(importlib.import_module(module), cls)()

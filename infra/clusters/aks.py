@@ -35,14 +35,11 @@ import base64
 
 import pulumi
 
-from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities, cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, cloud
 from infra.settings import StackSettings
 
 PROVIDER = "aks"
 POOL = "system"
-STORAGE_CLASSES = ("managed-csi", "managed-csi-premium", "azurefile-csi", "azurefile-csi-premium")
-CSI_DRIVER = "disk.csi.azure.com"
-SNAPSHOT_CLASS = "csi-azuredisk-vsc"
 SCALE_DOWN_AFTER = "2m"
 
 
@@ -161,24 +158,6 @@ class AksClusterComponent(pulumi.ComponentResource):
 
 class AksTarget:
     name = PROVIDER
-
-    def capabilities(self, settings: StackSettings) -> Capabilities:
-        return cloud.cloud_capabilities(
-            settings,
-            default_storage_class="managed-csi",
-            premium_storage_class="managed-csi-premium",
-            storage_classes=STORAGE_CLASSES,
-            default_provisioner=CSI_DRIVER,
-            csi_driver=CSI_DRIVER,
-            snapshot_class=SNAPSHOT_CLASS,
-            metrics_server=True,
-            node_autoscaling="node-pool",
-            network_policy_enforced=True,  # Cilium (the cluster's network_profile)
-            # StandardSSD_LRS, as managed-csi; the session's tags on every disk.
-            volume_parameters={"skuName": "StandardSSD_LRS", "tags": cloud.tag_list(settings)},
-            snapshot_parameters={"tags": cloud.tag_list(settings)},  # azuredisk's VolumeSnapshotClass `tags`
-            load_balancer_annotations={"service.beta.kubernetes.io/azure-pip-tags": cloud.tag_list(settings)},
-        )
 
     def preflight(self, settings: StackSettings) -> None:
         cloud.require_sdk(PROVIDER)

@@ -20,7 +20,7 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from infra.errors import LabsError
+from infra.errors import LabsError, tool_error_line
 from infra.settings import PROJECT, StackSettings, config_bounds
 
 # target -> (extra in pyproject.toml, modules it provides)
@@ -127,23 +127,6 @@ def node_counts(settings: StackSettings) -> tuple[int, int, int]:
                         f"fix stacks/Pulumi.{settings.target}.yaml")
     low = max(low, floor)
     return min(max(settings.workers, low, 1), high), low, high
-
-
-def fit_class(settings: StackSettings, students: int) -> StackSettings:
-    """Settings whose pool holds the class: maxNodes raised to the nodes `students` need (the node
-    size's real capacity, infra.pricing.nodes_for) and the pool created with them (up to the
-    workers a stack accepts, MAX_WORKERS; the autoscaler, on every cloud, adds the rest as pods pend). What the
-    estimate prices is then what the pool grows to, not a count it can never reach."""
-    from infra.pricing import nodes_for
-
-    if not students:
-        return settings
-    nodes, _, high = node_counts(settings)
-    need, too_many = nodes_for(students, node_size(settings), nodes, MAX_POOL_NODES)
-    if too_many:
-        raise LabsError(f"{students} students need more than {MAX_POOL_NODES} {machine_type(settings)} nodes: "
-                        "choose a larger --node-size (M or L)")
-    return replace(settings, max_nodes=max(high, need), workers=max(settings.workers, min(need, MAX_WORKERS)))
 
 
 # --- the autoscaler lab's node group ---------------------------------------------------------------
@@ -496,7 +479,6 @@ def list_orphans(settings: StackSettings, run=None) -> list[dict[str, str]]:
     for what, argv in commands:
         done = run(argv)
         if done.returncode != 0:
-            detail = (done.stderr or done.stdout or "").strip().splitlines()
-            raise LabsError(f"`{' '.join(argv[:4])} ...` failed: {detail[-1] if detail else 'no output'}")
+            raise LabsError(f"`{' '.join(argv[:4])} ...` failed: {tool_error_line(done.stderr or done.stdout)}")
         found.extend(_parse_orphans(what, settings.target, done.stdout))
     return found

@@ -52,13 +52,12 @@ import json
 
 import pulumi
 
-from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities, cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, cloud
+from infra.clusters.capabilities import EKS_CSI_DRIVER, EKS_STORAGE_CLASS, gp3_parameters
 from infra.settings import StackSettings
 
 PROVIDER = "eks"
 NODE_GROUP = "labs"
-STORAGE_CLASS = "gp3"
-CSI_DRIVER = "ebs.csi.aws.com"
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
 AUTOSCALER_SERVICE_ACCOUNT = ("cluster-autoscaler", "cluster-autoscaler")  # the autoscaler layer's
 VPC_CIDR = "10.0.0.0/16"
@@ -109,18 +108,6 @@ def autoscaler_policy(cluster: str) -> str:
          "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
          "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}}},
     ]})
-
-
-def tag_parameters(settings: StackSettings) -> dict[str, str]:
-    """The session tags as EBS CSI `tagSpecification_N` parameters (StorageClass and, since driver
-    v1.6.0, VolumeSnapshotClass: the driver's docs/tagging.md)."""
-    return {f"tagSpecification_{index}": f"{key}={value}"
-            for index, (key, value) in enumerate(cloud.labels(settings).items(), start=1)}
-
-
-def gp3_parameters(settings: StackSettings) -> dict[str, str]:
-    """EBS CSI StorageClass parameters: gp3, encrypted, the session tags on every volume."""
-    return {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4", **tag_parameters(settings)}
 
 
 def network(aws, settings: StackSettings, name: str, tags: dict, opts) -> tuple:
@@ -286,10 +273,10 @@ class EksClusterComponent(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(self.cluster.kubeconfig_json.apply(lambda text: text or ""))
         self.provider = cloud.k8s_provider(self, self.kubeconfig, [self.node_group])
         self.storage_class = k8s.storage.v1.StorageClass(
-            STORAGE_CLASS,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS, labels=cloud.MANAGED_BY_LABEL,
+            EKS_STORAGE_CLASS,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=EKS_STORAGE_CLASS, labels=cloud.MANAGED_BY_LABEL,
                                                 annotations={DEFAULT_CLASS_ANNOTATION: "true"}),
-            provisioner=CSI_DRIVER,
+            provisioner=EKS_CSI_DRIVER,
             parameters=gp3_parameters(settings),
             reclaim_policy="Delete",
             volume_binding_mode="WaitForFirstConsumer",
@@ -311,7 +298,7 @@ class EksClusterComponent(pulumi.ComponentResource):
                                "scaling": {"desired": nodes, "min": low, "max": high}},
                 "addons": list(ADDONS),
                 "vpc_cni": {"network_policy": True},
-                "storage_class": STORAGE_CLASS,
+                "storage_class": EKS_STORAGE_CLASS,
                 "cluster_autoscaler_service_account": self.autoscaler_service_account,
                 "tags": tags,
             },
@@ -362,26 +349,6 @@ class EksClusterComponent(pulumi.ComponentResource):
 
 class EksTarget:
     name = PROVIDER
-
-    def capabilities(self, settings: StackSettings) -> Capabilities:
-        return cloud.cloud_capabilities(
-            settings,
-            default_storage_class=STORAGE_CLASS,
-            storage_classes=(STORAGE_CLASS, "gp2"),
-            default_provisioner=CSI_DRIVER,
-            csi_driver=CSI_DRIVER,
-            snapshot_class="",  # the snapshot-controller add-on brings CRDs and controller, no class
-            metrics_server=False,
-            node_autoscaling="cluster-autoscaler-aws",
-            network_policy_enforced=True,  # the VPC CNI's network policy agent (vpc_cni_options)
-            always_layers=("autoscaler",),  # the node group grows with the class under every lab
-            volume_parameters=gp3_parameters(settings),  # the parameters of the `gp3` class
-            snapshot_parameters=tag_parameters(settings),
-            load_balancer_annotations={
-                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-                "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags": cloud.tag_list(settings),
-            },
-        )
 
     def preflight(self, settings: StackSettings) -> None:
         cloud.require_sdk(PROVIDER)

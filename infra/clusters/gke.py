@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities, cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, cloud
 from infra.errors import LabsError
 from infra.settings import StackSettings
 
@@ -42,8 +42,6 @@ PROVIDER = "gke"
 POOL = "labs"
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 AUTH_PLUGIN_INSTALL = "gcloud components install gke-gcloud-auth-plugin (or your package manager's google-cloud-cli-gke-gcloud-auth-plugin)"
-STORAGE_CLASSES = ("standard-rwo", "premium-rwo", "standard")
-CSI_DRIVER = "pd.csi.storage.gke.io"
 PROJECT_AT_UP = "gcpproject-not-set"
 DATAPATH = "ADVANCED_DATAPATH"  # GKE Dataplane V2 (eBPF), which enforces NetworkPolicies
 
@@ -190,24 +188,6 @@ class GkeClusterComponent(pulumi.ComponentResource):
 
 class GkeTarget:
     name = PROVIDER
-
-    def capabilities(self, settings: StackSettings) -> Capabilities:
-        return cloud.cloud_capabilities(
-            settings,
-            default_storage_class="standard-rwo",
-            premium_storage_class="premium-rwo",
-            storage_classes=STORAGE_CLASSES,
-            default_provisioner=CSI_DRIVER,
-            csi_driver=CSI_DRIVER,
-            snapshot_class="",  # GKE runs the snapshot controller but creates no VolumeSnapshotClass
-            metrics_server=True,
-            node_autoscaling="node-pool",
-            # pd-balanced, as standard-rwo; the session's labels on every disk (GCE label syntax).
-            volume_parameters={"type": "pd-balanced", "labels": cloud.tag_list(settings)},
-            cluster_dns="kube-dns",  # GKE Standard's default DNS add-on (not CoreDNS)
-            istio_platform="gke",
-            network_policy_enforced=True,  # Dataplane V2 (the cluster's datapath_provider)
-        )
 
     def preflight(self, settings: StackSettings) -> None:
         cloud.require_sdk(PROVIDER)

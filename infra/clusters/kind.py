@@ -11,8 +11,6 @@ A dynamic provider needs no extra plugin download, and its create/delete are pla
 """
 from __future__ import annotations
 
-import ipaddress
-import re
 import socket
 import subprocess
 from pathlib import Path
@@ -22,7 +20,6 @@ import pulumi.dynamic as dynamic
 import pulumi_kubernetes as k8s
 
 from infra import paths
-from infra.clusters import Capabilities
 from infra.clusters.cli import checked
 from infra.errors import LabsError
 from infra.settings import StackSettings
@@ -109,32 +106,6 @@ def kind_config(settings: StackSettings) -> dict:
         # address (kind adds it to the serving certificate's SANs); its port stays kind's pick.
         config["networking"] = {"apiServerAddress": settings.api_server_address}
     return config
-
-
-def base_domain(settings: StackSettings) -> str:
-    """Where web UIs and lab apps are published: *.localhost resolves to 127.0.0.1 in browsers and
-    curl, this machine only; with a LAN API server address, the wildcard DNS name of that address
-    (sslip.io answers <anything>.<ip>.sslip.io with <ip>), so students' machines reach the ingress."""
-    if settings.base_domain:
-        return settings.base_domain
-    return f"{settings.api_server_address}.sslip.io" if settings.api_server_address else "localhost"
-
-
-# sslip.io and nip.io answer <anything>.<a.b.c.d>.sslip.io (or <a-b-c-d>) with the IP a.b.c.d.
-WILDCARD_IP = re.compile(r"(?:^|[.-])(\d{1,3}([.-])\d{1,3}\2\d{1,3}\2\d{1,3})\.(?:sslip|nip)\.io$")
-
-
-def host_address(settings: StackSettings) -> str:
-    """The LAN address students' machines reach this machine's host ports at ("" when only this machine
-    does): the API server's LAN address, else the IP a wildcard DNS base domain names (the host ports
-    listen on every address)."""
-    if settings.api_server_address:
-        return settings.api_server_address
-    found = WILDCARD_IP.search(base_domain(settings).lower())
-    try:
-        return str(ipaddress.IPv4Address(found.group(1).replace("-", "."))) if found else ""
-    except ValueError:  # 999.1.2.3: not an IP, and the wildcard service answers nothing for it
-        return ""
 
 
 def address_is_local(address: str) -> bool:
@@ -306,26 +277,6 @@ def port_in_use(port: int) -> bool:
 
 class KindTarget:
     name = "kind"
-
-    def capabilities(self, settings: StackSettings) -> Capabilities:
-        return Capabilities(
-            provider="kind",
-            load_balancer=False,
-            ingress_exposure="host-ports",
-            http_port=settings.http_port,
-            https_port=settings.https_port,
-            default_storage_class="standard",
-            storage_classes=("standard",),
-            default_provisioner="rancher.io/local-path",  # not CSI: no expansion, no snapshots
-            metrics_server=False,
-            kubelet_certs_verifiable=False,  # kind kubelets serve self-signed certificates
-            base_domain=base_domain(settings),
-            host_address=host_address(settings),
-            nodes=1 + settings.workers,
-            # kindnetd (kind's default CNI, which the cluster config keeps) enforces NetworkPolicies
-            # since kind v0.24; kind v0.32.0: images/kindnetd/cmd/kindnetd/main.go (kube-network-policies).
-            network_policy_enforced=True,
-        )
 
     def preflight(self, settings: StackSettings) -> None:
         from infra.doctor import docker_daemon_ready

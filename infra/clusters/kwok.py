@@ -29,7 +29,6 @@ import pulumi.dynamic as dynamic
 import pulumi_kubernetes as k8s
 
 from infra import paths
-from infra.clusters import Capabilities
 from infra.clusters.cli import checked
 from infra.errors import LabsError
 from infra.settings import StackSettings
@@ -157,7 +156,7 @@ class KwokClusterProvider(dynamic.ResourceProvider):
     @staticmethod
     def _apply_nodes(session: str, kubeconfig: str, nodes: list[dict]) -> None:
         """The fake nodes, through kubectl with the new cluster's kubeconfig (kept 0600 in the session)."""
-        from infra.driver import write_private
+        from infra.paths import write_private
         from infra.toolchain import require_tool
 
         config = write_private(workdir(session) / "admin.kubeconfig", kubeconfig)
@@ -203,24 +202,6 @@ class KwokClusterComponent(pulumi.ComponentResource):
 
 class KwokTarget:
     name = "kwok"
-
-    def capabilities(self, settings: StackSettings) -> Capabilities:
-        """kind's, less what needs a process in a pod, a host port or a load balancer."""
-        from dataclasses import replace
-
-        from infra.clusters.kind import KindTarget
-
-        return replace(
-            KindTarget().capabilities(settings),
-            provider="kwok",
-            ingress_exposure="cluster-ip",
-            base_domain=settings.base_domain or "localhost",
-            host_address="",
-            containers_run=False,
-            control_plane_visible=False,
-            kube_proxy_metrics=False,
-            network_policy_enforced=False,  # no data path: nothing to enforce a policy on
-        )
 
     def preflight(self, settings: StackSettings) -> None:
         from infra.toolchain import require_tool

@@ -2,7 +2,8 @@
 
 This module is plain data (no Pulumi import) so the catalog can validate lab.yaml files and resolve
 dependency closures instantly. Each layer's component, chart pins and values live in its own
-module, named in `component`.
+module, named in `component`; the pins (ChartPin) and workloads (Workload) it declares are plain data
+defined here, so the bundle, the image list and the footprint read them without Pulumi.
 """
 from __future__ import annotations
 
@@ -10,6 +11,29 @@ import importlib
 from dataclasses import dataclass
 
 from infra.errors import LabsError
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """A chart at an exact version from ../shared/charts/INDEX.md."""
+
+    chart: str
+    repo: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A container a chart runs, and the dotted path of its `resources` in the chart's values."""
+
+    container: str  # may name a top-level value, as a chart's template does: "{cloudProvider}-cluster-autoscaler"
+    resources_path: str  # e.g. "prometheus.prometheusSpec.resources"
+    per_node: bool = False  # a DaemonSet: one per node
+    replicas: int = 1
+
+    def container_in(self, values: dict) -> str:
+        """The container's name in a release with these values."""
+        return self.container.format_map({k: v for k, v in values.items() if isinstance(v, str)})
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ import yaml
 from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities
 from infra.clusters.cloud import LAB_GROUP
 from infra.errors import LabsError
-from infra.layers.base import MANAGED_BY, ChartPin, Layer, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import MANAGED_BY, Layer
 
 KWOK_REPO = "https://kwok.sigs.k8s.io/charts/"
 KWOK_PIN = ChartPin(chart="kwok", repo=KWOK_REPO, version="0.3.0")

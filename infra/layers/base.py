@@ -13,32 +13,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.clusters import Capabilities
+from infra.layers import ChartPin
 from infra.settings import StackSettings
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "k8s-labs"}
-
-
-@dataclass(frozen=True)
-class ChartPin:
-    """A chart at an exact version from ../shared/charts/INDEX.md."""
-
-    chart: str
-    repo: str
-    version: str
-
-
-@dataclass(frozen=True)
-class Workload:
-    """A container a chart runs, and the dotted path of its `resources` in the chart's values."""
-
-    container: str  # may name a top-level value, as a chart's template does: "{cloudProvider}-cluster-autoscaler"
-    resources_path: str  # e.g. "prometheus.prometheusSpec.resources"
-    per_node: bool = False  # a DaemonSet: one per node
-    replicas: int = 1
-
-    def container_in(self, values: dict) -> str:
-        """The container's name in a release with these values."""
-        return self.container.format_map({k: v for k, v in values.items() if isinstance(v, str)})
+# The IngressClass the ingress layer serves (infra.layers.ingress): every web UI's Ingress names it.
+INGRESS_CLASS = "traefik"
 
 
 @dataclass(frozen=True)
@@ -92,8 +72,6 @@ class Layer(pulumi.ComponentResource):
         """
         if "ingress" not in self.ctx.layers:
             return None
-        from infra.layers.ingress import INGRESS_CLASS
-
         host = self.ctx.hostname(name)
         backend = k8s.networking.v1.IngressBackendArgs(
             service=k8s.networking.v1.IngressServiceBackendArgs(

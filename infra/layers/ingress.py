@@ -22,12 +22,12 @@ from __future__ import annotations
 import pulumi
 
 from infra.clusters import Capabilities
-from infra.layers.base import ChartPin, Layer, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import INGRESS_CLASS, Layer
 
 PIN = ChartPin(chart="traefik", repo="https://traefik.github.io/charts", version="41.3.0")
 NAMESPACE = "traefik"
 SERVICE = "traefik"  # the chart's fullname: the release is named after the chart
-INGRESS_CLASS = "traefik"
 GATEWAY_CLASS = "traefik"
 GATEWAY = "traefik-gateway"
 WEB_ENTRYPOINT_PORT = 8000  # Traefik's container port for `web`; the Gateway listener must match it

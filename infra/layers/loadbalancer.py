@@ -37,7 +37,8 @@ from __future__ import annotations
 import pulumi_kubernetes as k8s
 
 from infra.clusters import Capabilities
-from infra.layers.base import MANAGED_BY, ChartPin, Layer, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import MANAGED_BY, Layer
 
 PIN = ChartPin(chart="metallb", repo="https://metallb.github.io/metallb", version="0.16.1")
 RELEASE = "metallb"

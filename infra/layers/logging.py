@@ -67,7 +67,8 @@ from __future__ import annotations
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.layers.base import MANAGED_BY, ChartPin, Layer, LayerContext, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import MANAGED_BY, Layer, LayerContext
 
 NAMESPACE = "logging"
 LOKI_RELEASE = "loki"

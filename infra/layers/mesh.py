@@ -105,7 +105,8 @@ from __future__ import annotations
 import pulumi_kubernetes as k8s
 
 from infra.clusters import Capabilities
-from infra.layers.base import MANAGED_BY, ChartPin, Layer, LayerContext, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import MANAGED_BY, Layer, LayerContext
 
 ISTIO_VERSION = "1.30.3"
 ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"

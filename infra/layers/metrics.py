@@ -30,7 +30,8 @@ check_k8s warnings: none expected. `resources` (its `limits` are commented out i
 from __future__ import annotations
 
 from infra.clusters import Capabilities
-from infra.layers.base import ChartPin, Layer, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import Layer
 
 PIN = ChartPin(chart="metrics-server", repo="https://kubernetes-sigs.github.io/metrics-server/", version="3.13.1")
 RELEASE = "metrics-server"

@@ -89,7 +89,8 @@ import pulumi_kubernetes as k8s
 
 from infra.clusters import Capabilities
 from infra.errors import LabsError
-from infra.layers.base import MANAGED_BY, ChartPin, Layer, LayerContext, Workload
+from infra.layers import ChartPin, Workload
+from infra.layers.base import MANAGED_BY, Layer, LayerContext
 from infra.layers.password import GeneratedPassword
 
 PIN = ChartPin(
