@@ -7,13 +7,13 @@ listing labs stays instant; the Pulumi program lives in `infra.program`.
 Layering (tests/test_structure.py reads it): a module imports only modules of its own level or of the
 levels listed before it, never a later one, never in a circle, and never another module's `_private`
 name. A name ending in `.*` stands for the submodules of that package not named elsewhere.
-  1 foundation: errors paths settings progress kinds quantities toolchain doctor source_build
-  2 model: check_spec catalog manifests layers clusters clusters.cli clusters.cloud clusters.capabilities
+  1 foundation: errors paths settings progress kinds quantities toolchain source_build
+  2 model: check_spec catalog manifests layers clusters clusters.cli clusters.cloud clusters.capabilities doctor
     bundle pricing sessions classroom classroom.roster classroom.objects
   3 program: layers.* clusters.* classroom.tenancy program recording __main__
   4 engines: driver recovery render footprint images imagecache checks
   5 lab commands: commands
   6 classroom: classroom.*
   7 classroom commands: classroom.commands
-  8 entry points: instructor classroom.cli
+  8 entry points: instructor classroom.cli cli
 """
