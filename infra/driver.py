@@ -20,6 +20,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import url2pathname
@@ -117,6 +118,27 @@ def run_program() -> None:
     build(StackSettings.from_pulumi_config())
 
 
+# The Kubernetes SDK's modules the program uses (k8s.<group>.<version> in infra/).
+PROGRAM_SDK_MODULES = tuple(f"pulumi_kubernetes.{name}" for name in (
+    "admissionregistration.v1", "apps.v1", "core.v1", "helm.v3", "meta.v1", "networking.v1", "rbac.v1",
+    "storage.v1", "yaml.v2"))
+_program_modules_lock = threading.Lock()
+
+
+def load_program_modules() -> None:
+    """Load the program and the SDK modules it uses, whole, before any program runs. The SDK loads its
+    modules lazily (importlib's LazyLoader), which is not thread-safe: two programs started at once in
+    this process (a classroom's cluster per student) saw a half-loaded module ("module
+    'pulumi_kubernetes.meta.v1' has no attribute 'ObjectMetaArgs'")."""
+    import importlib
+
+    groups = {name.rsplit(".", 1)[0] for name in PROGRAM_SDK_MODULES}  # lazy too: pulumi_kubernetes.meta
+    with _program_modules_lock:
+        for name in ("infra.program", *sorted(groups | set(PROGRAM_SDK_MODULES))):
+            module = importlib.import_module(name)
+            getattr(module, "load_now", None)  # a lazy module loads on its first (non-introspection) attribute
+
+
 class PulumiDriver:
     """Brings a session's stack up or down with the Pulumi CLI."""
 
@@ -127,6 +149,7 @@ class PulumiDriver:
     def _workspace(self, delete_unreachable: bool = False):
         from pulumi import automation as auto
 
+        load_program_modules()
         pulumi_bin = Path(require_tool("pulumi"))
         backend = paths.backend_url(self.session)
         if backend.startswith("file://"):

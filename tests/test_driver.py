@@ -521,3 +521,26 @@ def test_a_note_the_kind_provider_prints_is_shown_after_the_run(tmp_path):
     shown = screen.getvalue()
     assert "note: deleted a leftover cluster labs-monday (an interrupted create, or a lost state)" in shown
     assert "chart traefik" not in shown  # the engine's other info lines stay in the run log
+
+
+def test_the_program_sdk_modules_are_every_kubernetes_module_infra_uses():
+    """Each `k8s.<group>.<version>` of infra/ is loaded whole before programs run side by side."""
+    import re
+
+    from infra.paths import PROJECT_ROOT
+
+    used = {f"pulumi_kubernetes.{match}" for file in (PROJECT_ROOT / "infra").rglob("*.py")
+            for match in re.findall(r"\bk8s\.([a-z_]+\.v\d\w*)", file.read_text())}
+    assert used and used <= set(driver.PROGRAM_SDK_MODULES)
+
+
+def test_loading_the_program_modules_leaves_no_lazy_module_behind():
+    import subprocess
+    import sys
+
+    script = ("import sys, types; from infra.driver import PROGRAM_SDK_MODULES, load_program_modules; "
+              "load_program_modules(); "
+              "names = {m for n in PROGRAM_SDK_MODULES for m in (n, n.rsplit('.', 1)[0])}; "
+              "print(sorted(n for n in names if type(sys.modules[n]) is not types.ModuleType))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
