@@ -135,7 +135,7 @@ def test_a_bundle_file_whose_chart_yaml_differs_from_the_pin_is_ignored_with_a_w
     assert (release.inputs["chart"], release.inputs["version"]) == ("traefik", "41.3.0")
     assert release.inputs["repositoryOpts"]["repo"] == "https://traefik.github.io/charts"
     err = capsys.readouterr().err
-    assert f"warning: bundle bundle:charts/traefik-41.3.0.tgz" in err and said in err
+    assert "warning: bundle bundle:charts/traefik-41.3.0.tgz" in err and said in err
     assert "from" not in render("ingress", KIND, catalog)["releases"][0]
 
 

@@ -9,7 +9,6 @@ created. No Pulumi import here: the render and the program are imported only whe
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
