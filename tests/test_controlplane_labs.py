@@ -28,10 +28,7 @@ MANAGED_BY = "app.kubernetes.io/managed-by=k8s-labs"
 SKIPPED: dict[str, int] = {}  # lab -> checks `lab test` skipped (they need running containers)
 # Labs whose own files are wrong outside the `default` session, known and filed: their `lab test` must
 # fail here (when it passes, the defect is fixed and the entry goes).
-KNOWN_LAB_DEFECTS = {
-    "persistent-volume": "issue 14: the solution pins its PV to node labs-default-worker, which exists only "
-                         "in a session named `default`",
-}
+KNOWN_LAB_DEFECTS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
