@@ -92,3 +92,14 @@ def test_lab_11s_volume_is_pinned_to_one_node_in_every_session():
         nodes = [node["metadata"]["name"] for node in kwok.node_manifests(session, 2)
                  if selected(node["metadata"]["labels"])]
         assert nodes == [f"labs-{session}-worker"], (session, nodes)
+
+
+def test_lab_19s_class_costs_are_what_invoke_cost_estimates():
+    """Lab 19's check wants the `invoke cost` totals for 12 students and 8 hours: a price table update
+    must update the check too (else every student fails it)."""
+    from infra import commands
+
+    fields = next(c for c in LABS["19-cloud"].checks if c["id"] == "target-comparison")["fields"]
+    for cloud in ("gke", "eks", "aks"):
+        estimate = commands.cost_estimate(commands.stack_settings(target=cloud), 12, 8)
+        assert fields[f"data.{cloud}-class-cost"] == f"{estimate.total:.2f}", cloud
