@@ -276,7 +276,6 @@ CONFIG = ("  - {id: config, kind: exists, apiVersion: v1, object: ConfigMap, nam
           " hint: {fr: Crée settings, en: Create settings}}\n")
 HTTP = "  - {id: reachable, kind: http, host: web.localhost, contains: hello, hint: {fr: Publie, en: Publish}}\n"
 PROMQL = "  - {id: scraped, kind: promql, query: 'up{job=\"web\"}', hint: {fr: Scrape, en: Scrape}}\n"
-PROMETHEUS_QUERY = ("/api/v1/namespaces/monitoring/services/prometheus-operated:9090", "/api/v1/query")
 
 
 def _web(namespace: str) -> dict:
@@ -319,15 +318,15 @@ def data_path_labs(tmp_path, monkeypatch):
         def reset(ref, settings, *args, **kwargs):
             cluster.objects = dict(baseline)
             cluster.http_answers.clear()
-            cluster.service_answers.clear()
+            cluster.promql.clear()
+            cluster.services.clear()
             cluster.add(*starting.get(ref, []))
 
         def solve(ref, settings, *args, **kwargs):
             cluster.add(*solution[ref])
             if ref in ("web", "data", "halfway"):  # the data path works once solved (where containers run)
                 cluster.http_answers[("web.localhost", "/")] = (200, "hello\n")
-                cluster.service_answers[PROMETHEUS_QUERY] = {
-                    "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
+                cluster.answer_promql('up{job="web"}', 1)
 
         monkeypatch.setattr(commands, "lab_up", lambda ref, settings, *a, **k: reset(ref, settings))
         for target in ("kind.KindTarget", "kwok.KwokTarget"):  # Docker and the tools are there
@@ -386,7 +385,7 @@ def test_lab_check_where_every_check_is_skipped_says_nothing_was_decided(data_pa
     out = capsys.readouterr().out
     assert "92-data: nothing decided: every check needs running containers (2 skipped on kwok)" in out
     assert "checks passed" not in out and "✓" not in out
-    assert data_path_labs.http_asked == [] and PROMETHEUS_QUERY in data_path_labs.service_answers
+    assert data_path_labs.http_asked == [] and 'up{job="web"}' in data_path_labs.promql
 
 
 def _report_row(out: str, lab_id: str) -> str:
