@@ -132,6 +132,7 @@ class FakeCluster:
         self.http_answers: dict[tuple[str, str], tuple[int, str]] = {}  # (host, path) -> (status, body)
         self.token_requests: list[tuple[str, str, dict]] = []  # (namespace, service account, spec) per TokenRequest
         self.requests: list[str] = []  # the path of every GET, in order
+        self.rolling: dict[str, int] = {}  # object path -> reads left before its rollout is done
         self.server = Server(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.add({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "rancher.io/local-path",
@@ -159,6 +160,19 @@ class FakeCluster:
         """Loki has `line` for `query`, written at `at` (epoch seconds, default now)."""
         self.services.add(LOKI)
         self.logs.setdefault(query, []).append((time.time() if at is None else at, line))
+
+    def roll_out_slowly(self, path: str, reads: int) -> None:
+        """The workload at `path` reports a rollout in progress (no pod ready or updated) for its next
+        `reads` reads, then its converged status: what `kubectl apply` leaves behind for a while."""
+        self.rolling[path] = reads
+
+    def _read(self, path: str) -> dict:
+        obj = self.objects[path]
+        if self.rolling.get(path, 0) > 0:
+            self.rolling[path] -= 1
+            return {**obj, "status": {**obj.get("status", {}), "readyReplicas": 0, "updatedReplicas": 0,
+                                      "availableReplicas": 0, "numberAvailable": 0, "updatedNumberScheduled": 0}}
+        return obj
 
     def _proxy(self, service: str, api: str, query: dict) -> tuple[int, object]:
         if service not in self.services:
@@ -236,7 +250,7 @@ class FakeCluster:
                              and _selected(obj, query.get("labelSelector", ""))]
                     return self._send(200, {"kind": "List", "items": items})
                 if url.path in cluster.objects:
-                    return self._send(200, cluster.objects[url.path])
+                    return self._send(200, cluster._read(url.path))
                 return self._send(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
 
             def do_POST(self):

@@ -421,3 +421,39 @@ def test_lab_test_on_kind_decides_the_same_labs(data_path_labs, capsys):
     for lab in ("91-web", "92-data", "93-halfway"):
         assert _report_row(out, lab).count("ok") == 4
     assert "web.localhost" in data_path_labs.http_asked
+
+
+def test_lab_test_judges_the_starter_once_its_rollouts_are_done(tmp_path, monkeypatch, capsys):
+    """A lab whose starting point already satisfies its only check (the rollout of a Deployment the
+    starter itself applies) must not pass "starter fails": right after `kubectl apply` the rollout is not
+    done, and judging then would call the starter failing. `lab test` waits for the starter to settle."""
+    from pathlib import Path
+
+    from infra.catalog import Catalog
+    from infra.driver import session_kubeconfig
+    from infra.paths import write_private
+    from tests.conftest import write_lab
+    from tests.fake_cluster import FakeCluster
+
+    root = tmp_path / "labs"
+    folder = write_lab(root, "95-settles", _check_lab("settles", 95, ROLLOUT))
+    (folder / "manifests" / "web.yaml").write_text(__import__("yaml").safe_dump(_web("lab-settles")))
+    catalog = Catalog.load(root)
+    monkeypatch.setattr(commands.out, "_width", 200)
+    monkeypatch.setattr(commands, "Catalog", type("FixedCatalog", (), {"load": staticmethod(lambda *a: catalog)}))
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
+    monkeypatch.setattr("infra.checks.time.sleep", lambda seconds: None)  # retries without waiting
+    path = "/apis/apps/v1/namespaces/lab-settles/deployments/web"
+    with FakeCluster() as cluster:
+        def reset(ref, settings, *args, **kwargs):  # kubectl apply of the starter: rolling out for 3 reads
+            cluster.add(_web("lab-settles"))
+            cluster.roll_out_slowly(path, reads=3)
+
+        monkeypatch.setattr(commands, "lab_up", reset)
+        monkeypatch.setattr(commands, "lab_reset", reset)
+        monkeypatch.setattr(commands, "lab_solve", lambda *a, **k: None)
+        write_private(session_kubeconfig("default"), Path(cluster.kubeconfig(tmp_path)).read_text())
+        assert not commands.lab_test("all", commands.stack_settings("kind"), timeout=0)
+        assert cluster.rolling[path] == 0  # the rollout was waited for, not judged mid-way
+    row = _report_row(capsys.readouterr().out, "95-settles")
+    assert " no " in row and "failed" in row  # starter fails: no; the lab is reported failed
