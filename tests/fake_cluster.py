@@ -65,6 +65,8 @@ def simulate(obj: dict) -> list[dict]:
         obj["status"] = {"currentReplicas": spec.get("maxReplicas", 1), "desiredReplicas": spec.get("maxReplicas", 1)}
     elif kind == "Pod":
         obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    elif kind == "Service" and spec.get("type") == "LoadBalancer":
+        obj["status"] = {"loadBalancer": {"ingress": [{"ip": "172.18.255.200", "ipMode": "VIP"}]}}  # MetalLB's pool
     return [obj, *pods]
 
 
@@ -198,6 +200,41 @@ class FakeCluster:
                 meta.setdefault("creationTimestamp", rfc3339(time.time()))  # as the API server stamps it
                 namespace = None if item["kind"] in CLUSTER_SCOPED else meta.get("namespace")
                 self.objects[resource_path(item["apiVersion"], item["kind"], namespace, meta["name"])] = item
+        self._slice_endpoints()
+        self._accept_routes()
+
+    def _accept_routes(self) -> None:
+        """HTTPRoute status as a Gateway controller writes it: Accepted by each parent, ResolvedRefs when
+        every backendRef names a Service of the route's namespace (BackendNotFound otherwise)."""
+        for route in [obj for obj in self.objects.values() if obj["kind"] == "HTTPRoute"]:
+            namespace = route["metadata"].get("namespace")
+            refs = [ref for rule in (route.get("spec") or {}).get("rules") or [] for ref in rule.get("backendRefs") or []]
+            resolved = all(resource_path("v1", "Service", ref.get("namespace", namespace), ref["name"]) in self.objects
+                           for ref in refs)
+            conditions = [{"type": "Accepted", "status": "True", "reason": "Accepted"},
+                          {"type": "ResolvedRefs", "status": "True" if resolved else "False",
+                           "reason": "ResolvedRefs" if resolved else "BackendNotFound"}]
+            route["status"] = {"parents": [{"parentRef": ref, "controllerName": "traefik.io/gateway-controller",
+                                            "conditions": conditions}
+                                           for ref in (route.get("spec") or {}).get("parentRefs") or []]}
+
+    def _slice_endpoints(self) -> None:
+        """An EndpointSlice per Service with a selector, as the EndpointSlice controller keeps them: one
+        endpoint per pod of the Service's namespace whose labels match the selector, ready when the pod is."""
+        objects = list(self.objects.values())
+        for service in (obj for obj in objects if obj["kind"] == "Service" and (obj.get("spec") or {}).get("selector")):
+            meta = service["metadata"]
+            selector = ",".join(f"{key}={value}" for key, value in service["spec"]["selector"].items())
+            pods = [obj for obj in objects if obj["kind"] == "Pod" and obj["metadata"].get("namespace") == meta.get("namespace")
+                    and _selected(obj, selector)]
+            piece = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+                     "metadata": {"name": f"{meta['name']}-fake", "namespace": meta.get("namespace"),
+                                  "labels": {"kubernetes.io/service-name": meta["name"]}},
+                     "endpoints": [{"addresses": [f"10.244.0.{index + 10}"], "targetRef": {"kind": "Pod", "name": pod["metadata"]["name"]},
+                                    "conditions": {"ready": any(c.get("type") == "Ready" and c.get("status") == "True"
+                                                                for c in (pod.get("status") or {}).get("conditions") or [])}}
+                                   for index, pod in enumerate(pods)]}
+            self.objects[resource_path("discovery.k8s.io/v1", "EndpointSlice", meta.get("namespace"), piece["metadata"]["name"])] = piece
 
     def kubeconfig(self, folder: Path) -> str:
         file = folder / "kubeconfig"

@@ -25,8 +25,12 @@ def answer_solved_labs(cluster: FakeCluster) -> None:
     run: the whoami page, the series and log lines the solutions' workloads produce. Keyed by host and
     query as the real services are, never derived from the checks under test."""
     cluster.http_answers[("blue.localhost", "/")] = (200, "Hostname: blue-7d4b9c\nName: blue\n")
-    cluster.log('{namespace="lab-logging", app="orders"} | json | level="error"',
-                '{"ts":"2026-11-28T10:02:20Z","level":"error","service":"orders","order_id":1010,"msg":"payment declined"}')
+    cluster.http_answers[("green.localhost", "/")] = (200, "Hostname: green-5f6a8b\nName: green\n")
+    cluster.http_answers[("apps.localhost", "/green")] = (200, "Hostname: green-5f6a8b\nName: green\nGET / HTTP/1.1\n")
+    cluster.http_answers[("gw.localhost", "/blue")] = (200, "Hostname: blue-7d4b9c\nName: blue\nGET / HTTP/1.1\n")
+    cluster.log('{namespace="lab-logging", app="orders"} | json | level="error" | duration_ms > 0',
+                '{"ts":"2026-11-28T10:02:20Z","level":"error","service":"orders","order_id":1010,"duration_ms":120,'
+                '"msg":"payment declined"}')
     cluster.answer_promql('count(up{namespace="lab-monitoring", job="podinfo"} == 1)', 2)  # the 2 podinfo replicas
     cluster.fire_alert("LabHighErrorRate", namespace="lab-alerting", severity="warning")
     cluster.answer_promql(MTLS_WAYPOINT_TO_V1, 12)
