@@ -6,6 +6,8 @@ APIs' formats for the solved state only (see infra/checks.py).
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from infra.catalog import Catalog
@@ -13,7 +15,7 @@ from infra.check_spec import validate_spec
 from infra.checks import ClusterReader, ClusterUnreachable, evaluate, run_checks
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
-from tests.fake_cluster import LOKI, PROMETHEUS, FakeCluster, load_objects
+from tests.fake_cluster import LOKI, PROMETHEUS, FakeCluster, load_objects, rfc3339
 
 MTLS_WAYPOINT_TO_V1 = ('sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",'
                       'source_workload="waypoint",destination_workload="web-v1",'
@@ -34,6 +36,16 @@ def answer_solved_labs(cluster: FakeCluster) -> None:
     cluster.answer_promql('count(up{namespace="lab-monitoring", job="podinfo"} == 1)', 2)  # the 2 podinfo replicas
     cluster.fire_alert("LabHighErrorRate", namespace="lab-alerting", severity="warning")
     cluster.answer_promql(MTLS_WAYPOINT_TO_V1, 12)
+    # What Helm writes (lab 20: install, upgrade, failed upgrade, rollback) and the scheduler's Lease once
+    # it was stopped and restarted during lab 18; objects no `kubectl apply` of the solution leaves.
+    for revision, status in enumerate(("superseded", "superseded", "failed", "deployed"), start=1):
+        cluster.add({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+                     "metadata": {"name": f"sh.helm.release.v1.web.v{revision}", "namespace": "lab-helm",
+                                  "labels": {"owner": "helm", "name": "web", "status": status, "version": str(revision)}}})
+    cluster.add({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                 "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
+                 "spec": {"holderIdentity": "labs-default-control-plane_6f1c2d3e", "leaseTransitions": 1,
+                          "acquireTime": rfc3339(time.time() + 60)}})  # a minute after the lab started
 
 
 def run_lab(lab, tmp_path, folders, solved: bool):

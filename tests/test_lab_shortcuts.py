@@ -3,7 +3,8 @@
 A shortcut lives in tests/shortcuts/<lab id>/<name>.yaml, never in labs/ (students read labs/). Its
 first document says which check it must fail, `shortcut: {fails: <check id>[, without: [Kind/name]]}`;
 the other documents are what the student applied in place of the solution's objects of the same kind
-and name (`without`: solution objects the student never applied). The fake API server
+and name, or what their tools wrote (Helm's release Secrets); `without`: solution objects the student
+never applied. The fake API server
 (tests/fake_cluster.py) gets the lab's starting point, the rest of its solution and the shortcut's
 objects, with the statuses a converged cluster reports; the named check must pass on the solution
 alone and fail on the shortcut. A check no shortcut can fail is a check to rethink.
@@ -21,6 +22,7 @@ from infra.clusters import kwok
 from infra.kinds import CLUSTER_SCOPED
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster, load_objects
+from tests.test_checks import answer_solved_labs
 
 SHORTCUTS = Path(__file__).parent / "shortcuts"
 LABS = {lab.id: lab for lab in Catalog.load(LABS_DIR).labs}
@@ -42,13 +44,17 @@ def load_shortcut(file: Path, namespace: str) -> tuple[dict, list[dict]]:
     return header["shortcut"], objects
 
 
-def run_check(lab, check_id: str, objects: list[dict], tmp_path: Path):
+def run_check(lab, check_id: str, objects: list[dict], tmp_path: Path, solved: bool = False):
+    """The check, on a fake cluster holding `objects`; `solved`: plus what the solved labs leave beyond
+    their files (Helm's release records, the restarted scheduler's Lease: tests/test_checks.py)."""
     check = next((c for c in lab.checks if c["id"] == check_id), None)
     assert check, f"{lab.id} has no check {check_id!r}"
     assert check["kind"] not in NEEDS_CONTAINERS and not check.get("needs_containers"), \
         f"{check_id} cannot be decided from objects: test that shortcut on a cluster"
     with FakeCluster() as cluster:
         cluster.add(*objects)
+        if solved:
+            answer_solved_labs(cluster)
         reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
         return run_checks([check], reader, lab.namespace, "en").results[0]
 
@@ -65,7 +71,7 @@ def test_the_check_for_the_skipped_step_fails_on_the_shortcut(file, tmp_path):
     shortcut, applied = load_shortcut(file, lab.namespace)
     starter = load_objects(lab.path / "manifests", namespace=lab.namespace)
     solution = load_objects(lab.path / "solution", namespace=lab.namespace)
-    solved = run_check(lab, shortcut["fails"], starter + solution, tmp_path)
+    solved = run_check(lab, shortcut["fails"], starter + solution, tmp_path, solved=True)
     assert solved.passed, f"{shortcut['fails']} fails on the solution itself: {solved.detail}"
 
     without = set(shortcut.get("without") or [])
