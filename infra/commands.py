@@ -598,7 +598,15 @@ def _solution_passes(run) -> bool | None:
     return True if run.decided else None
 
 
-def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
+# How long `lab test` lets the solution's checks converge, by default (`lab test --timeout`). The slowest is
+# lab 17's alert after a reset: the PrometheusRule reaches Prometheus through a ConfigMap volume (the
+# kubelet's sync, up to 60 s, plus its cache, 60 s), the new pods need two scrapes (2 x 30 s, the operator's
+# default interval) before rate() has a value, then the rule's `for:` (1m) and one more evaluation (30 s):
+# about 270 s. tests/test_lab_shortcuts.py keeps lab 17's rule within this budget.
+LAB_TEST_TIMEOUT_S = 300
+
+
+def lab_test(ref: str, settings: StackSettings, timeout: float = LAB_TEST_TIMEOUT_S) -> bool:
     """For instructors before class, on a real cluster: up, checks fail, solve, checks pass, reset,
     checks fail again. Prints a report; True when no lab misbehaved. "Checks fail" is judged once the
     starting point has settled (its rollouts done, at most STARTER_SETTLE_S).

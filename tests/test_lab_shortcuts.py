@@ -109,3 +109,21 @@ def test_lab_19s_class_costs_are_what_invoke_cost_estimates():
     for cloud in ("gke", "eks", "aks"):
         estimate = commands.cost_estimate(commands.stack_settings(target=cloud), 12, 8)
         assert fields[f"data.{cloud}-class-cost"] == f"{estimate.total:.2f}", cloud
+
+
+# After a reset, before lab 17's alert can fire (see infra.commands.LAB_TEST_TIMEOUT_S): the rule's way to
+# Prometheus through a ConfigMap volume (kubelet sync 60 s + cache 60 s), two scrapes at the operator's
+# default 30 s interval for rate(), then the rule's `for:` and one evaluation (30 s).
+RULE_PICKUP_S, SCRAPES_S, EVALUATION_S = 120, 2 * 30, 30
+
+
+def test_lab_test_waits_long_enough_for_lab_17s_alert():
+    from infra import cli, commands
+
+    rule = next(obj for obj in load_objects(LABS["17-alerting"].path / "solution", namespace="lab-alerting")
+                if obj["kind"] == "PrometheusRule")["spec"]["groups"][0]["rules"][0]
+    amount, unit = int(rule["for"][:-1]), rule["for"][-1]
+    for_s = amount * {"s": 1, "m": 60, "h": 3600}[unit]
+    assert RULE_PICKUP_S + SCRAPES_S + for_s + EVALUATION_S <= commands.LAB_TEST_TIMEOUT_S
+    action = next(action for action in cli.LAB.actions if action.name == "test")
+    assert action.options["timeout"] == commands.LAB_TEST_TIMEOUT_S
