@@ -36,12 +36,17 @@ def answer_solved_labs(cluster: FakeCluster) -> None:
     cluster.answer_promql('count(up{namespace="lab-monitoring", job="podinfo"} == 1)', 2)  # the 2 podinfo replicas
     cluster.fire_alert("LabHighErrorRate", namespace="lab-alerting", severity="warning")
     cluster.answer_promql(MTLS_WAYPOINT_TO_V1, 12)
-    # What Helm writes (lab 20: install, upgrade, failed upgrade, rollback) and the scheduler's Lease once
-    # it was stopped and restarted during lab 18; objects no `kubectl apply` of the solution leaves.
+    # What Helm writes (lab 20: install, upgrade, failed upgrade, rollback), `kubectl debug` adds to a pod
+    # (lab 03) and the scheduler's Lease once it was stopped and restarted (lab 18): state no `kubectl
+    # apply` of a solution leaves.
     for revision, status in enumerate(("superseded", "superseded", "failed", "deployed"), start=1):
         cluster.add({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
                      "metadata": {"name": f"sh.helm.release.v1.web.v{revision}", "namespace": "lab-helm",
                                   "labels": {"owner": "helm", "name": "web", "status": status, "version": str(revision)}}})
+    solo = next(obj for obj in load_objects(LABS_DIR / "03-pods" / "manifests", namespace="lab-pods") if obj["kind"] == "Pod")
+    solo["spec"]["ephemeralContainers"] = [{"name": "debugger-8xk2p", "image": "busybox:1.36.1", "targetContainerName": "whoami",
+                                            "stdin": True, "tty": True}]  # what `kubectl debug` adds (lab 03)
+    cluster.add(solo)
     cluster.add({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                  "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
                  "spec": {"holderIdentity": "labs-default-control-plane_6f1c2d3e", "leaseTransitions": 1,
