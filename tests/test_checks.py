@@ -47,6 +47,11 @@ def answer_solved_labs(cluster: FakeCluster) -> None:
     solo["spec"]["ephemeralContainers"] = [{"name": "debugger-8xk2p", "image": "busybox:1.36.1", "targetContainerName": "whoami",
                                             "stdin": True, "tty": True}]  # what `kubectl debug` adds (lab 03)
     cluster.add(solo)
+    cluster.add({"apiVersion": "v1", "kind": "Pod",  # lab 21: what istiod's injector leaves on a restarted pod
+                 "metadata": {"name": "web-7c8b9d6f5-h3j5k", "namespace": "lab-service-mesh-sidecar",
+                              "labels": {"app.kubernetes.io/name": "web", "security.istio.io/tlsMode": "istio"}},
+                 "spec": {"containers": [{"name": "whoami", "image": "traefik/whoami:v1.11.0"}],
+                          "initContainers": [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]}})
     cluster.add({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                  "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
                  "spec": {"holderIdentity": "labs-default-control-plane_6f1c2d3e", "leaseTransitions": 1,
