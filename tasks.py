@@ -160,6 +160,17 @@ def bundle(c, bundle=None, check=False, lab="all"):
     offline.download(bundle, say=lambda line: print(line, flush=True))
 
 
+@task(help={"check": "write nothing: exit 1 when labs/lab.schema.json is not what the catalog's validator says"})
+@user_errors
+def lab_schema(c, check=False):
+    """Write labs/lab.schema.json, the JSON Schema editors check lab.yaml with, from the catalog's validator.
+
+    --check: only say whether the file is current."""
+    from infra.lab_schema import regenerate
+
+    print(regenerate(check=check))
+
+
 def images_list(o):
     instructor.images_list(o.lab, _settings(o), o.sources)
 
@@ -177,7 +188,7 @@ def images_cache_down(o):
     instructor.images_cache_down(o.volumes)
 
 
-ns = Collection(doctor, setup, bundle)
+ns = Collection(doctor, setup, bundle, lab_schema)
 ns.add_task(action_task(None, COST, cost))
 ns.add_collection(group_collection(LAB, {
     "list": lab_list, "show": lab_show, "up": lab_up, "down": lab_down, "render": lab_render,

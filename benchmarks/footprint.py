@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from pathlib import Path
 
 from _timing import ROOT, write_result
 

@@ -10,13 +10,20 @@ release URL) runs `invoke bundle` once on a connected machine and carries the fo
 
 Who reads it:
   - `Layer.release` (infra.layers.base): a chart the bundle holds at the pinned version is installed
-    from its .tgz (`chart=<path>`, no repository, no version); otherwise from the repository as before;
+    from its .tgz (`chart=<path>`, no repository, no version); otherwise from the local chart cache
+    (below); otherwise from the repository as before;
   - the gateway-api and storage layers: a remote manifest the index names is applied from its file;
   - `lab render`: a release or manifest taken from the bundle says so (`"from": "bundle:charts/..."`),
     relative to the bundle, so the render stays the same on every machine;
   - `images list`: a chart's default values from its bundled .tgz when ../shared has no reference data.
 An entry is used only at the pinned version, read from Chart.yaml inside the archive (name and
 version), never from the file name; a mismatch is ignored with one warning line.
+
+The local chart cache (`infra.paths.cache_dir()`: ~/.cache/k8s-labs, or LABS_CACHE_DIR) has the
+bundle's layout and checks: before each `up`, the driver brings in the lab's pinned charts that neither
+the bundle nor the cache holds (`cache_charts`, digest checked), so a later `up` of a lab whose charts
+are cached needs no chart repository (a Wi-Fi blip does not block switching labs). A chart that cannot
+be downloaded then comes from its repository, as without a cache. One lookup: bundle, cache, network.
 
 Which charts and manifests exist comes from the layer modules themselves (`layer_needs`): every
 module-level ChartPin, and every module-level https URL of a YAML manifest (`*_URL`, `*_URLS`). A test
@@ -43,9 +50,11 @@ from typing import Callable, Iterable
 import yaml
 
 from infra.errors import LabsError
-from infra.paths import bundle_dir
+from infra.paths import bundle_dir, cache_dir
 
 PREFIX = "bundle:"  # how the render names a bundle file: bundle:charts/traefik-41.3.0.tgz
+CACHE_PREFIX = "cache:"  # and a file of the local chart cache: cache:charts/traefik-41.3.0.tgz
+CACHE_TIMEOUT = 20  # seconds per HTTP request when `up` fills the cache: a dead network must not stall it
 CHARTS = "charts"
 MANIFESTS = "manifests"
 INDEX = "index.json"
@@ -108,13 +117,20 @@ class Bundle:
     """A bundle folder; every lookup checks what it finds and returns None for anything unusable."""
 
     root: Path
+    prefix: str = PREFIX
+    what: str = "the offline bundle"
 
     @classmethod
     def here(cls, root: Path | str | None = None) -> "Bundle":
         return cls(Path(root).expanduser() if root else bundle_dir())
 
+    @classmethod
+    def chart_cache(cls) -> "Bundle":
+        """The local chart cache: a bundle of the charts `up` downloaded."""
+        return cls(cache_dir(), CACHE_PREFIX, "the local chart cache")
+
     def label(self, path: Path) -> str:
-        return PREFIX + path.relative_to(self.root).as_posix()
+        return self.prefix + path.relative_to(self.root).as_posix()
 
     # --- charts ------------------------------------------------------------------------------------
 
@@ -239,16 +255,41 @@ def _texts_in(tf: tarfile.TarFile, chart: str, version: str, names: tuple[str, .
 
 # --- what the program asks for ---------------------------------------------------------------------
 
+def chart_stores() -> list[Bundle]:
+    """Where a chart is looked for before its repository, in order: the offline bundle, the local cache."""
+    return [Bundle.here(), Bundle.chart_cache()]
+
+
 def chart_source(pin) -> Path | None:
-    """The bundled .tgz to install `pin` (a ChartPin) from, or None: the repository, as without a bundle."""
-    bundle = Bundle.here()
-    path = bundle.chart_file(pin.chart, pin.version)
-    if path is None:
-        return None
-    label = bundle.label(path)
-    _charts_used[str(path)] = (pin.chart, pin.repo, pin.version, label)
-    _program_note(f"chart {pin.chart} {pin.version} from the offline bundle ({label}), not {pin.repo}")
-    return path
+    """The local .tgz to install `pin` (a ChartPin) from (the bundle's, else the cache's), or None:
+    the repository, as without either."""
+    for store in chart_stores():
+        path = store.chart_file(pin.chart, pin.version)
+        if path is not None:
+            label = store.label(path)
+            _charts_used[str(path)] = (pin.chart, pin.repo, pin.version, label)
+            _program_note(f"chart {pin.chart} {pin.version} from {store.what} ({label}), not {pin.repo}")
+            return path
+    return None
+
+
+def cache_charts(pins: Iterable, say: Callable[[str], None]) -> None:
+    """Download into the local cache each of `pins` that neither the bundle nor the cache holds. A
+    chart that cannot be downloaded is said in one line and left to its repository (the release then
+    fetches it, or says why it cannot)."""
+    cache, indexes = Bundle.chart_cache(), {}
+    for pin in sorted(pins, key=lambda pin: (pin.chart, pin.version, pin.repo)):
+        if any(store.chart_file(pin.chart, pin.version) is not None for store in chart_stores()):
+            continue
+        try:
+            download_chart(cache, pin, lambda line: say(f"chart cache: {line}"), indexes, CACHE_TIMEOUT)
+        except LabsError as exc:
+            say(f"note: chart {pin.chart} {pin.version} not cached ({exc}); Helm fetches it from {pin.repo}")
+
+
+def lab_charts(lab: str) -> list:
+    """The chart pins of a lab's layer closure (none without a lab)."""
+    return needs_of(lab)[0].sorted_charts() if lab else []
 
 
 def manifest_source(url: str) -> str:
@@ -273,11 +314,16 @@ def bundled_chart(chart_input) -> tuple[str, str, str, str] | None:
         return None
     if chart_input in _charts_used:
         return _charts_used[chart_input]
-    path, bundle = Path(chart_input), Bundle.here()
-    try:
-        label = bundle.label(path)
-    except ValueError:
+    path = Path(chart_input)
+    labels = []
+    for store in chart_stores():
+        try:
+            labels.append(store.label(path))
+        except ValueError:
+            continue
+    if not labels:
         return None
+    label = labels[0]
     chart = path.name[: -len(".tgz")].rsplit("-", 1)[0]
     try:
         name, version = read_chart_meta(path, chart)

@@ -12,17 +12,18 @@ from pathlib import Path
 import yaml
 
 from infra import layers as layer_registry
-from infra.check_spec import validate_spec
+from infra.check_spec import LANGS, validate_spec
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
 
 # libyaml's safe loader when PyYAML has it (10x faster: `lab list` parses every lab.yaml).
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_FOLDER = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)$")
-_LANGS = ("fr", "en")
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # a lab's slug: its folder's name after NN-
+_FOLDER = re.compile(rf"^(\d{{2}})-({SLUG})$")
 _REQUIRED_FILES = ("README.fr.md", "README.en.md")
 _REQUIRED_DIRS = ("manifests", "solution")
-_FIELDS = {
+# lab.yaml: every field and its type (labs/lab.schema.json is generated from these, infra/lab_schema.py)
+FIELDS = {
     "slide": str,
     "slug": str,
     "layers": list,
@@ -74,10 +75,10 @@ def load_lab(folder: Path) -> Lab:
         raise _fail(file, None, f"not valid YAML{line}: fix the syntax") from None
     if not isinstance(data, dict):
         raise _fail(file, None, "must be a mapping of fields (slide, slug, layers, duration, namespace, objectives, checks)")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        raise _fail(file, unknown[0], f"unknown field (allowed: {', '.join(_FIELDS)})")
-    for field, kind in _FIELDS.items():
+        raise _fail(file, unknown[0], f"unknown field (allowed: {', '.join(FIELDS)})")
+    for field, kind in FIELDS.items():
         if field not in data:
             raise _fail(file, field, "missing")
         if not isinstance(data[field], kind) or isinstance(data[field], bool):
@@ -94,13 +95,13 @@ def load_lab(folder: Path) -> Lab:
             known = ", ".join(sorted(layer_registry.LAYERS))
             raise _fail(file, "layers", f"unknown layer '{layer}' (known: {known})")
     objectives = data["objectives"]
-    for lang in _LANGS:
+    for lang in LANGS:
         items = objectives.get(lang)
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
             raise _fail(file, f"objectives.{lang}", "must be a non-empty list of sentences")
-    extra_langs = sorted(set(objectives) - set(_LANGS))
+    extra_langs = sorted(set(objectives) - set(LANGS))
     if extra_langs:
-        raise _fail(file, f"objectives.{extra_langs[0]}", f"unknown language (use {', '.join(_LANGS)})")
+        raise _fail(file, f"objectives.{extra_langs[0]}", f"unknown language (use {', '.join(LANGS)})")
     if not data["checks"]:
         raise _fail(file, "checks", "needs at least one check (see infra/check_spec.py for the vocabulary)")
     checks = tuple(validate_spec(check, f"{file}: checks[{i}]") for i, check in enumerate(data["checks"]))
@@ -119,7 +120,7 @@ def load_lab(folder: Path) -> Lab:
         slide=data["slide"],
         layers=tuple(data["layers"]),
         duration=data["duration"],
-        objectives={lang: tuple(objectives[lang]) for lang in _LANGS},
+        objectives={lang: tuple(objectives[lang]) for lang in LANGS},
         namespace=data["namespace"],
         checks=checks,
         path=folder,

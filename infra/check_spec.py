@@ -1,4 +1,5 @@
-"""The lab checks' vocabulary in lab.yaml, and its validation (plain Python: the catalog reads it).
+"""The lab checks' vocabulary in lab.yaml, and its validation (plain Python: the catalog reads it,
+and labs/lab.schema.json is generated from it).
 
 Each check in lab.yaml has an `id`, a `kind` (below), its fields, and a `hint` in French and English.
 `namespace` defaults to the lab's `namespace` and is overridden by `lab check --namespace` (classroom).
@@ -66,6 +67,7 @@ KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required fields, opt
 POSITIVE = ("count", "min_replicas", "min", "revisions", "transitions")
 COMPARISONS = (">=", "<=", "in", "matches")
 ROLLOUT_KINDS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
+CHECK_ID = r"[a-z0-9][a-z0-9-]*"  # a check's id: a short lowercase name
 
 
 def validate_spec(check: object, where: str) -> dict:
@@ -88,7 +90,7 @@ def validate_spec(check: object, where: str) -> dict:
     unknown = sorted(set(spec) - required - optional - COMMON)
     if unknown:
         raise LabsError(f"{where}: field '{unknown[0]}': not a field of a '{kind}' check")
-    if not isinstance(spec.get("id"), str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", spec["id"]):
+    if not isinstance(spec.get("id"), str) or not re.fullmatch(CHECK_ID, spec["id"]):
         raise LabsError(f"{where}: field 'id': a short lowercase name (letters, digits, '-')")
     hint = spec.get("hint")
     if not isinstance(hint, dict) or any(not isinstance(hint.get(lang), str) or not hint[lang].strip() for lang in LANGS):

@@ -5,6 +5,7 @@ fail on bad input (lab, target, options, prerequisites) runs before anything is 
 """
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -110,9 +111,12 @@ def lab_down(settings: StackSettings) -> None:
     from infra.clusters.cloud import with_expiry
 
     driver = make_driver(settings.session)
-    if settings.stack_name in driver.list_stacks():
-        settings = replace(driver.stack_settings(settings.stack_name), session=settings.session,
-                           target=settings.target)
+    if settings.stack_name not in driver.list_stacks():
+        # A wrong --session, or after `session down`: an `up` would build a whole cluster to take nothing down.
+        console.print(f"nothing to take down: session '{settings.session}' has no {settings.target} cluster "
+                      f"(`invoke session list` shows the sessions)", soft_wrap=True)
+        return
+    settings = replace(driver.stack_settings(settings.stack_name), session=settings.session, target=settings.target)
     driver.up(with_expiry(replace(settings, lab="")), f"removing lab layers from {settings.stack_name}")
 
 
@@ -159,16 +163,23 @@ def cost(settings: StackSettings, students: int, hours: float):
     return est
 
 
-def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0) -> StackSettings:
-    """On a cloud: show the estimate for the session's planned hours, ask before anything is billed
+def confirm_cloud_cost(settings: StackSettings, yes: bool, students: int = 0, clusters: int = 1) -> StackSettings:
+    """On a cloud: show the estimate for the session's planned hours (`students` per cluster; with
+    cluster tenancy, `clusters` of them: the total is said for all), ask before anything is billed
     (or `--yes`), and fix the session's expiry tag. No terminal (CI) counts as "no"."""
     import sys
 
     if settings.target not in CLOUD_TARGETS:
         return settings
     from infra.clusters.cloud import with_expiry
+    from infra.pricing import fit_class
 
-    print_estimate(cost_estimate(settings, students, settings.expires_hours), console)
+    settings = fit_class(settings, students)  # the pool holds the class: what is priced is what it grows to
+    est = cost_estimate(settings, students, settings.expires_hours)
+    print_estimate(est, console)
+    if clusters > 1:
+        console.print(f"[bold]cluster tenancy: {clusters} clusters × ${est.total:,.2f} = indicative total "
+                      f"${clusters * est.total:,.2f}[/bold] for {est.hours:g} h")
     if not yes:
         if not sys.stdin.isatty():
             raise LabsError("no terminal to confirm the cost estimate above: nothing was created "
@@ -254,15 +265,22 @@ def ingress_address(kubeconfig: str | None, context: str | None) -> str:
     return ""
 
 
+SSLIP_DOMAIN = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})\.sslip\.io$")
+
+
 def publish_at_ingress_address(settings: StackSettings, lab, driver, kube: tuple[str | None, str | None]):
     """On a cloud with no baseDomain, web UIs and lab apps would sit under a name nobody resolves: once
     the ingress load balancer has its address, publish them at <address>.sslip.io (a public wildcard
     DNS name answering with that address). A second, quick `up` changes only host names; the session
-    keeps the domain (infra.sessions), so later commands do not change it again."""
+    keeps the domain (infra.sessions). The address is checked again on every `up`: switching labs can
+    recreate Traefik's load balancer with another address (the old one may go to someone else), and
+    the web UIs follow it. A base domain of the instructor's own (not <IP>.sslip.io) is left alone."""
     from infra.clusters.cloud import DEFAULT_BASE_DOMAIN
 
-    if settings.target not in CLOUD_TARGETS or settings.base_domain or lab is None \
-            or "ingress" not in lab.layer_closure():
+    if settings.target not in CLOUD_TARGETS or lab is None or "ingress" not in lab.layer_closure():
+        return settings
+    published = SSLIP_DOMAIN.match(settings.base_domain or "")
+    if settings.base_domain and not published:
         return settings
     address = ingress_address(*kube)
     if not address:
@@ -270,6 +288,11 @@ def publish_at_ingress_address(settings: StackSettings, lab, driver, kube: tuple
                       f"{DEFAULT_BASE_DOMAIN} until you run this command again (or give --base-domain=<a wildcard "
                       "DNS name of yours pointing at it>)[/yellow]", soft_wrap=True)
         return settings
+    if published and published.group(1) == address:
+        return settings
+    if published:
+        console.print(f"[yellow]the ingress load balancer's address changed ({published.group(1)} -> {address}): "
+                      f"web UIs and lab apps move to *.{address}.sslip.io[/yellow]", soft_wrap=True)
     from infra.sessions import record
 
     settings = replace(settings, base_domain=f"{address}.sslip.io")
@@ -670,17 +693,46 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
     return counts["failed"] == 0
 
 
-def release_cloud_stack(driver, session: str, stack: str, target: str) -> dict:
-    """Lab layers, then LoadBalancer Services and claims of a cloud stack, before its destroy."""
+def release_cloud_stack(driver, session: str, stack: str, target: str) -> list[str]:
+    """Before a cloud stack's destroy, release what bills outside Pulumi's state: the lab layers (an
+    `up` without a lab: Traefik's load balancer goes with them), then every LoadBalancer Service and
+    claim through the cluster's kubeconfig (infra.clusters.cloud.release_billable).
+
+    Never raises: returns what failed, one line each, so the destroy runs anyway. The cluster is
+    asked first: one that cannot be reached (never created, deleted, expired credentials) gets no
+    `up`, which would create a deleted cluster again only to destroy it."""
     from infra.clusters.cloud import release_billable, with_expiry
     from infra.driver import session_kubeconfig
 
-    settings = replace(driver.stack_settings(stack), session=session, target=target, lab="")
-    require_target_sdk(settings)
-    driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
-    kubeconfig = str(session_kubeconfig(session))
-    return release_billable(lambda args, check=True: kubectl(args, kubeconfig, None, check=check),
-                            say=lambda line: console.print(f"{stack}: {line}"))
+    try:
+        settings = replace(driver.stack_settings(stack), session=session, target=target, lab="")
+    except LabsError as exc:
+        settings, failures = None, [f"{stack}: {exc}"]
+    else:
+        failures = []
+        if settings.network_only:
+            return []  # a classroom's shared network: no cluster, nothing billed outside the state
+    kubeconfig = session_kubeconfig(session)
+    on_cluster = lambda args, check=True: kubectl(args, str(kubeconfig), None, check=check)  # noqa: E731
+    try:
+        probe = on_cluster(["get", "--raw", "/readyz"], check=False) if kubeconfig.is_file() else None
+    except LabsError as exc:  # no kubectl, or it did not answer in time
+        return [*failures, f"{stack}: {exc}: its load balancers and disks were not released"]
+    if probe is None or probe.returncode != 0:
+        why = ((probe.stderr or probe.stdout or "").strip().splitlines() or ["no answer"])[-1] if probe \
+            else "it has no kubeconfig (it never came up)"
+        return [*failures, f"{stack}: cannot reach its cluster ({why}): its load balancers and disks were not released"]
+    if settings is not None:
+        try:
+            require_target_sdk(settings)
+            driver.up(with_expiry(settings), f"removing lab layers from {stack} before destroying it")
+        except LabsError as exc:
+            failures.append(f"{stack}: {exc}")
+    try:
+        released = release_billable(on_cluster, say=lambda line: console.print(f"{stack}: {line}"))
+    except LabsError as exc:
+        return [*failures, f"{stack}: {exc}: what it had not released yet may remain"]
+    return [*failures, *(f"{stack}: {line}" for line in released["failures"])]
 
 
 def session_orphans(session: str, settings: StackSettings) -> list[dict]:

@@ -165,7 +165,7 @@ def check_provider_plugin() -> CheckResult:
     path = toolchain.provider_plugin_path()
     if path.is_file() and os.access(path, os.X_OK):
         return CheckResult(PROVIDER_PLUGIN, True, f"{version} ({path})", "", KWOK)
-    fix = (f"run `invoke setup --from-source` (builds it), or let Pulumi download it on the first `lab up` "
+    fix = ("run `invoke setup --from-source` (builds it), or let Pulumi download it on the first `lab up` "
            "where releases are reachable")
     return CheckResult(PROVIDER_PLUGIN, False, f"{version} not installed", fix, KWOK)
 

@@ -19,6 +19,8 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import url2pathname
@@ -34,10 +36,28 @@ from infra.toolchain import require_tool
 
 
 def ensure_passphrase() -> Path:
-    """The state passphrase file, created once with a random passphrase, readable by its owner only."""
+    """The state passphrase file, created once with a random passphrase, readable by its owner only.
+
+    Parallel commands on a fresh machine (a classroom's tenant clusters) race to create it: each
+    writes a whole private temporary file, and a hard link publishes it under the final name only
+    if that name is free (atomic; never replaces). The losers drop theirs and use the winner's, so
+    no stack is ever initialised with a passphrase that another command then overwrites."""
     file = paths.passphrase_file()
-    if not file.exists():
-        paths.write_private(file, secrets.token_urlsafe(32))
+    if file.exists():
+        return file
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, draft = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")  # O_CREAT|O_EXCL, mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, file)
+        except FileExistsError:
+            pass  # another command won the race: its passphrase is the one
+    finally:
+        os.unlink(draft)
     return file
 
 
@@ -54,6 +74,15 @@ def pulumi_error_line(exc: Exception) -> str:
     for passphrase in filter(None, passphrases):
         line = line.replace(passphrase, "[secret]")
     return line
+
+
+def cluster_vanished(settings: StackSettings) -> bool:
+    """True when the target answers that the session's cluster does not exist (kind), so an `up` may
+    drop the objects the state still holds of it; False for targets that cannot tell."""
+    from infra.clusters import get_target
+
+    check = getattr(get_target(settings.target), "cluster_vanished", None)
+    return bool(check and check(settings))
 
 
 def run_log(session: str) -> Path:
@@ -89,6 +118,27 @@ def run_program() -> None:
     build(StackSettings.from_pulumi_config())
 
 
+# The Kubernetes SDK's modules the program uses (k8s.<group>.<version> in infra/).
+PROGRAM_SDK_MODULES = tuple(f"pulumi_kubernetes.{name}" for name in (
+    "admissionregistration.v1", "apps.v1", "core.v1", "helm.v3", "meta.v1", "networking.v1", "rbac.v1",
+    "storage.v1", "yaml.v2"))
+_program_modules_lock = threading.Lock()
+
+
+def load_program_modules() -> None:
+    """Load the program and the SDK modules it uses, whole, before any program runs. The SDK loads its
+    modules lazily (importlib's LazyLoader), which is not thread-safe: two programs started at once in
+    this process (a classroom's cluster per student) saw a half-loaded module ("module
+    'pulumi_kubernetes.meta.v1' has no attribute 'ObjectMetaArgs'")."""
+    import importlib
+
+    groups = {name.rsplit(".", 1)[0] for name in PROGRAM_SDK_MODULES}  # lazy too: pulumi_kubernetes.meta
+    with _program_modules_lock:
+        for name in ("infra.program", *sorted(groups | set(PROGRAM_SDK_MODULES))):
+            module = importlib.import_module(name)
+            getattr(module, "load_now", None)  # a lazy module loads on its first (non-introspection) attribute
+
+
 class PulumiDriver:
     """Brings a session's stack up or down with the Pulumi CLI."""
 
@@ -99,6 +149,7 @@ class PulumiDriver:
     def _workspace(self, delete_unreachable: bool = False):
         from pulumi import automation as auto
 
+        load_program_modules()
         pulumi_bin = Path(require_tool("pulumi"))
         backend = paths.backend_url(self.session)
         if backend.startswith("file://"):
@@ -115,8 +166,8 @@ class PulumiDriver:
         if delete_unreachable:
             # A final destroy: objects of a cluster that is already gone are dropped from the state
             # instead of failing the destroy (and leaving the network and the cluster's cloud
-            # resources behind). Never set for `up`: a cloud API briefly out of reach must not
-            # drop layers from the state.
+            # resources behind). For `up`, only when the target said its cluster no longer exists
+            # (`cluster_vanished`): an API server briefly out of reach must not drop layers from the state.
             env["PULUMI_K8S_DELETE_UNREACHABLE"] = "true"
         try:  # PulumiCommand runs `pulumi version`
             command = auto.PulumiCommand(root=str(pulumi_bin.parent.parent), skip_version_check=True)
@@ -163,8 +214,13 @@ class PulumiDriver:
         """Converge the session's stack to `settings`; returns the stack outputs (secrets stay secret)."""
         from pulumi import automation as auto
 
+        from infra.bundle import cache_charts, lab_charts
+
+        vanished = cluster_vanished(settings)  # asks the target first: Docker down stops here, before a refresh
+        cache_charts(lab_charts(settings.lab), lambda line: self.console.print(line, markup=False, highlight=False,
+                                                                              soft_wrap=True))
         with self._pulumi_errors(title):
-            workspace = self._workspace()
+            workspace = self._workspace(delete_unreachable=vanished)
             stack = self._stack(workspace, settings.stack_name)
             stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
             self._resume_interrupted(stack, settings)
@@ -227,11 +283,22 @@ class PulumiDriver:
         return StackSettings().with_config(config, f"stack {stack_name}")
 
     def destroy_session(self) -> list[str]:
-        """Destroy and remove every stack of the session; returns their names."""
+        """Destroy and remove every stack of the session; returns their names.
+
+        Everything a kind stack manages lives inside its cluster (or only in the state): deleting the
+        cluster by name, then removing the stack's state, ends as its destroy would (nothing remains),
+        in seconds, and no release's stuck deletion can block it. Other stacks are destroyed."""
+        from infra.clusters.kind import KindTarget
+
+        kind = StackSettings(session=self.session, target="kind")
         with self._pulumi_errors(f"destroying session '{self.session}'"):
             workspace = self._workspace(delete_unreachable=True)
             names = self._session_stacks(workspace)
             for name in names:
+                if name.split("/")[-1] == kind.stack_name:
+                    KindTarget().cleanup(kind)
+                    workspace.remove_stack(name, force=True)  # --force: its resources went with the cluster
+                    continue
                 stack = self._stack(workspace, name)
                 self._run(f"destroying {name}", lambda on_event: stack.destroy(refresh=True, on_event=on_event,
                                                                               on_output=self._log, color="never"),

@@ -2,12 +2,15 @@
 
 Three sources, all read without a cluster, Docker or network:
   - the Helm releases of the render: for each pinned chart, the images its templates would run,
-    composed here from the chart's default values (`../shared/charts/<chart>/<version>/values.yaml`,
-    the offline reference data; else the chart's .tgz in the offline bundle, infra.bundle) deep-merged
-    with the values our layers set (the autoscaler's pinned image, Istio's `docker.io/istio` hub and
-    tag, ...). A tag the chart leaves empty defaults to the chart's appVersion (with a `v` prefix
-    where the chart's templates add one). Without either, only the images our values name and each
-    chart's main images at its appVersion (table below) are known: those are flagged as derived from appVersion;
+    composed here from the pinned chart's own default values deep-merged with the values our layers
+    set (the autoscaler's pinned image, Istio's `docker.io/istio` hub and tag, ...). The chart comes
+    from the first of: the reference data (`../shared/charts/<chart>/<version>/`), the offline bundle
+    (infra.bundle), the chart cache (`<cache>/charts/<chart>-<version>.tgz`), else its repository:
+    downloaded once into that cache, checked against the digest of the repository's index (a
+    subchart is read from its parent's archive). A tag the chart leaves empty defaults to the chart's
+    appVersion (with a `v` prefix where the chart's templates add one). A chart none of these can give
+    (no network) leaves only the images our values name and each chart's main images at its appVersion
+    (table below): those are flagged as derived from appVersion, and the report says why;
   - the objects the layers create directly (the render's objects: containers' images);
   - the lab's own `manifests/` and `solution/` (containers' images).
 
@@ -123,8 +126,9 @@ class Image:
 class ImageReport:
     labs: list[str]
     images: dict[str, Image] = field(default_factory=dict)
-    reference_data: bool = True  # ../shared/charts was there
+    reference_data: bool = True  # every chart's own values were read (reference data, bundle, cache or download)
     uncovered: set[str] = field(default_factory=set)  # "chart version" without an image rule
+    unavailable: dict[str, str] = field(default_factory=dict)  # "chart version" -> why its values could not be had
 
     def add(self, ref: str, source: str, from_app_version: bool = False) -> None:
         ref = normalize(ref)
@@ -156,19 +160,50 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def chart_defaults(chart: str, version: str, root: Path | None = None) -> tuple[dict | None, str | None]:
-    """(default values, appVersion) of a chart from the reference data, or (None, table appVersion)."""
-    folder = (root or charts_dir()) / chart / version
-    table = APP_VERSIONS.get((chart, version)) or (version if chart in ISTIO_CHARTS else None)
-    if (folder / "values.yaml").is_file():
-        texts = {name: (folder / name).read_text(encoding="utf-8")
-                 for name in ("values.yaml", "Chart.yaml") if (folder / name).is_file()}
-    else:  # no reference data: the chart itself, when the offline bundle holds it at this version
-        from infra.bundle import Bundle
+def chart_texts(chart: str, version: str, root: Path | None = None, repo: str = "") -> dict[str, str]:
+    """Chart.yaml and values.yaml of `chart` at `version`: from the reference data, the offline bundle,
+    the chart cache, else (with the pin's `repo`) downloaded into the cache. LabsError (one line) when
+    none of them has it and the download fails."""
+    from infra.bundle import Bundle, chart_stores, download_chart
+    from infra.layers import ChartPin
 
-        texts = Bundle.here().chart_texts(chart, version) or {}
-        if "values.yaml" not in texts:
-            return None, table
+    folder = (root or charts_dir()) / chart / version
+    if (folder / "values.yaml").is_file():
+        return {name: (folder / name).read_text(encoding="utf-8")
+                for name in ("values.yaml", "Chart.yaml") if (folder / name).is_file()}
+    for source in chart_stores():
+        texts = source.chart_texts(chart, version)
+        if texts and "values.yaml" in texts:
+            return texts
+    if not repo:
+        raise LabsError(f"chart {chart} {version} is neither in {folder.parent.parent}, the offline bundle nor the "
+                        "chart cache, and has no repository to download it from")
+    if repo in _UNREACHABLE:  # one failed download per repository and run: no wait per chart
+        raise LabsError(_UNREACHABLE[repo])
+    try:
+        download_chart(Bundle.chart_cache(), ChartPin(chart, repo, version), say=lambda line: None, indexes=_INDEXES)
+    except LabsError as exc:
+        _UNREACHABLE[repo] = str(exc)
+        raise
+    texts = Bundle.chart_cache().chart_texts(chart, version) or {}
+    if "values.yaml" not in texts:
+        raise LabsError(f"chart {chart} {version} from {repo} has no values.yaml")
+    return texts
+
+
+_INDEXES: dict[str, dict] = {}  # repository index.yaml files already fetched by this process
+_UNREACHABLE: dict[str, str] = {}  # repository -> why its download failed in this process
+
+
+def chart_defaults(chart: str, version: str, root: Path | None = None, repo: str = ""
+                   ) -> tuple[dict | None, str | None, str]:
+    """(default values, appVersion, "") of a chart (`chart_texts`), or (None, the table's appVersion,
+    why the chart could not be had)."""
+    table = APP_VERSIONS.get((chart, version)) or (version if chart in ISTIO_CHARTS else None)
+    try:
+        texts = chart_texts(chart, version, root, repo)
+    except LabsError as exc:
+        return None, table, str(exc)
     values = yaml.safe_load(texts["values.yaml"]) or {}
     if isinstance(values.get("_internal_defaults_do_not_set"), dict):  # Istio charts wrap their defaults
         values = values["_internal_defaults_do_not_set"]
@@ -177,7 +212,7 @@ def chart_defaults(chart: str, version: str, root: Path | None = None) -> tuple[
         app = str((yaml.safe_load(texts["Chart.yaml"]) or {}).get("appVersion") or "")
     if chart in ISTIO_CHARTS:
         app = version  # git placeholder 1.0.0; published charts carry the release
-    return values, app or table
+    return values, app or table, ""
 
 
 def _get(values: dict, dotted: str, default=None):
@@ -416,15 +451,17 @@ CHART_RULES = {
 
 
 def chart_images(report: ImageReport, chart: str, version: str, values: dict, source: str,
-                 root: Path | None = None) -> None:
-    """Add the images `chart` at `version` runs with `values` (our layer's values) to the report."""
+                 root: Path | None = None, repo: str = "") -> None:
+    """Add the images `chart` at `version` (from `repo` when it must be downloaded; a subchart: from
+    its parent's archive) runs with `values` (our layer's values) to the report."""
     rule = CHART_RULES.get(chart)
     if rule is None:
         report.uncovered.add(f"{chart} {version}")
         return
-    defaults, app = chart_defaults(chart, version, root)
+    defaults, app, problem = chart_defaults(chart, version, root, repo)
     if defaults is None:
         report.reference_data = False
+        report.unavailable[f"{chart} {version}"] = problem
     merged = deep_merge(defaults or {}, {})
     profile = (values or {}).get("profile")
     if chart in ISTIO_CHARTS and profile in ISTIO_PROFILES:
@@ -489,7 +526,8 @@ def lab_images(ref: str, settings, catalog=None, root: Path | None = None) -> Im
         for release in document["releases"]:
             origin = f", {release['from']}" if release.get("from") else ""  # taken from the offline bundle
             source = f"release {release['name']} ({release['chart']} {release['version']}{origin})"
-            chart_images(report, release["chart"], release["version"], release["values"], source, root)
+            chart_images(report, release["chart"], release["version"], release["values"], source, root,
+                         release["repo"])
         for obj in document["objects"]:
             meta = obj.get("metadata") or {}
             for image in container_images(obj):

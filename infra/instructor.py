@@ -21,7 +21,7 @@ def _say(line: str) -> None:
 
 def images_list(ref: str, settings: StackSettings, sources: bool = False) -> list[str]:
     """Print the images the lab(s) need, grouped by registry; returns the references."""
-    from infra.images import UPSTREAM_REGISTRIES, charts_dir, lab_images
+    from infra.images import UPSTREAM_REGISTRIES, lab_images
 
     report = lab_images(ref, settings)
     for registry, images in report.by_registry().items():
@@ -36,9 +36,10 @@ def images_list(ref: str, settings: StackSettings, sources: bool = False) -> lis
               highlight=False)
     if not report.reference_data:
         derived = sum(image.from_app_version for image in report.images.values())
-        _say(f"note: chart reference data absent ({charts_dir()}): the {derived} images marked *appVersion take "
-             "their tag from the chart's appVersion, unconfirmed by its values.yaml; images that only the "
-             "chart's values name (sidecars, hooks) are not listed")
+        chart, why = sorted(report.unavailable.items())[0]
+        _say(f"note: {len(report.unavailable)} chart(s) could not be read, e.g. {chart}: {why}. The {derived} images "
+             "marked *appVersion take their tag from the chart's appVersion, unconfirmed by its values.yaml; images "
+             "that only the chart's values name (sidecars, hooks) are not listed")
     for chart in sorted(report.uncovered):
         _say(f"warning: no image rule for chart {chart}: its images are not listed (add one in infra/images.py)")
     return report.refs
@@ -116,42 +117,66 @@ def session_extend(session: str, hours: int) -> None:
 def session_down(session: str) -> None:
     """Destroy every stack of the session, delete its cluster, remove its state and stack files.
 
-    Cloud stacks first release what bills outside Pulumi's state, in this order: an `up` without a
-    lab (the lab layers go, Traefik's load balancer with them), then every remaining LoadBalancer
-    Service and PersistentVolumeClaim through the cluster's kubeconfig (the cloud controllers
-    delete the load balancers and disks), and only then the destroy, which removes the cluster
-    before its network (Pulumi deletes dependents first).
+    A kind stack is not destroyed release by release: its cluster is deleted, then its state removed
+    (`PulumiDriver.destroy_session`).
+
+    Cloud stacks first release what bills outside Pulumi's state (`commands.release_cloud_stack`). A
+    step that fails (the cluster failed to create, was deleted, cannot be reached, its credentials
+    expired) is reported and the teardown goes on: the destroy always runs, so the cluster stops
+    billing. When anything failed, the command ends with one line naming every failure and exits
+    non-zero; when the destroy itself fails, the session's state is kept so the same command can run
+    again.
 
     A session whose state holds nothing (a first `up` that failed before creating anything) needs no
     destroy: its files go without the Pulumi CLI.
     """
     from infra.classroom.fanout import remove_tenant_clusters
     from infra.clusters import CLOUD_TARGETS, LOCAL_TARGET_TOOLS, TARGETS, get_target
+    from infra.errors import LabsError
     from infra.paths import check_session_name
     from infra.sessions import created_resources, remove_files
 
     check_session_name(session)
-    remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
+    failures: list[str] = []
+    try:
+        remove_tenant_clusters(session)  # a classroom's cluster per student, each a session of its own
+    except LabsError as exc:
+        failures.append(str(exc))
     destroyed: list[str] = []
+    clouds: list[str] = []
     if created_resources(session) != []:
         driver = commands.make_driver(session)
         for stack in driver.list_stacks():
             target = stack[len(session) + 1:] if stack.startswith(f"{session}-") else stack.rsplit("-", 1)[-1]
             if target in CLOUD_TARGETS:
-                commands.release_cloud_stack(driver, session, stack, target)
-        destroyed = driver.destroy_session()
+                clouds.append(target)
+                failures += commands.release_cloud_stack(driver, session, stack, target)
+        try:
+            destroyed = driver.destroy_session()
+        except LabsError as exc:
+            raise LabsError(_failed_steps([*failures, str(exc)]) + "; the session's state is kept: run "
+                            f"`invoke session down --session={session}` again") from None
+    orphans = [f"invoke session orphans --target={target} --session={session}" for target in sorted(set(clouds))]
     # A local cluster whose state was lost would survive the destroy: delete it by name as well (no
     # kind or kwokctl CLI, as on a cloud-only machine, means no cluster of ours to delete).
     from infra import toolchain
 
     for target, tool in LOCAL_TARGET_TOOLS.items():
         if toolchain.find_tool(tool):
-            get_target(target).cleanup(StackSettings(session=session, target=target))
+            try:
+                get_target(target).cleanup(StackSettings(session=session, target=target))
+            except LabsError as exc:
+                failures.append(str(exc))
     from infra.imagecache import unwire
 
     unwire(session)  # its containerd mirrors (hosts.toml); the cache itself serves the other sessions
     remove_files(session)
     console.print(f"session '{session}' removed ({', '.join(destroyed) or 'no stacks'}; targets known: {', '.join(TARGETS)})")
-    clouds = sorted({name[len(session) + 1:] for name in destroyed} & set(CLOUD_TARGETS))
-    for target in clouds:
-        console.print(f"check that nothing of it still bills: invoke session orphans --target={target} --session={session}")
+    for command in orphans:
+        console.print(f"check that nothing of it still bills: {command}")
+    if failures:
+        raise LabsError(_failed_steps(failures) + (f"; check what may remain: {'; '.join(orphans)}" if orphans else ""))
+
+
+def _failed_steps(failures: list[str]) -> str:
+    return f"{len(failures)} step(s) of the teardown failed: " + " | ".join(failures)

@@ -1,7 +1,7 @@
 """Where things live: the project checkout, per-user state, per-user tools.
 
 Every location can be overridden by an environment variable so tests and instructors with unusual
-machines can move it (LABS_STATE_DIR, LABS_TOOLS_DIR).
+machines can move it (LABS_STATE_DIR, LABS_TOOLS_DIR, LABS_BUNDLE, LABS_CACHE_DIR).
 """
 from __future__ import annotations
 
@@ -30,6 +30,16 @@ def tools_dir() -> Path:
     """Per-user folder where `invoke setup` installs kind, kubectl and the Pulumi CLI."""
     override = os.environ.get("LABS_TOOLS_DIR")
     return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share") / "k8s-labs" / "tools"
+
+
+def cache_dir() -> Path:
+    """Per-user cache (Go builds; charts `lab up` and `images list` downloaded, kept by pinned version
+    so the next `up` needs no network for them): LABS_CACHE_DIR, else
+    $XDG_CACHE_HOME/k8s-labs, else ~/.cache/k8s-labs."""
+    override = os.environ.get("LABS_CACHE_DIR")
+    if override:
+        return Path(override)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "k8s-labs"
 
 
 def pulumi_home() -> Path:

@@ -12,7 +12,8 @@ prices as known when this table was written; the pages cited for them could not 
 this workplace. Update the table (and PRICES_DATE) when you check them.
 
 The estimate (see `estimate`):
-  nodes          = max(nodes at creation, ceil(students / STUDENTS_PER_NODE[size])), capped at maxNodes
+  nodes          = max(nodes at creation, ceil(students / students_per_node(node size))), capped at maxNodes
+                   (the node size's real vCPUs and pod limit: infra.clusters.cloud.NODE_SIZES)
   control plane  = fee per hour × hours
   nodes          = nodes × node price per hour × hours
   fixed network  = what the cluster always has (AKS: its outbound load balancer and public IP)
@@ -30,9 +31,12 @@ HOURS_PER_MONTH = 730
 CURRENCY = "USD"
 
 # Classroom assumptions (tune them here): each student runs lab workloads requesting about half a
-# vCPU, exposes one LoadBalancer Service (Services lab) and claims one volume (rounded up to the
-# provider's smallest billed disk: 10 GB covers pd-balanced's minimum and Azure's small tiers).
-STUDENTS_PER_NODE = {"S": 4, "M": 8, "L": 16}  # 2, 4 and 8 vCPUs per node
+# vCPU in a handful of pods, exposes one LoadBalancer Service (Services lab) and claims one volume
+# (rounded up to the provider's smallest billed disk: 10 GB covers pd-balanced's minimum and Azure's
+# small tiers). Where a node size caps its pods (EKS), the node's own system pods come first.
+STUDENT_CPU_M = 500
+STUDENT_PODS = 5
+SYSTEM_PODS_PER_NODE = 8  # DaemonSets (CNI, kube-proxy, CSI node, metrics) and the layers' share
 LOAD_BALANCERS_PER_STUDENT = 1
 DISK_GB_PER_STUDENT = 10
 
@@ -97,10 +101,10 @@ PRICES: dict[str, ProviderPrices] = {
                             "aws.amazon.com/blogs/containers/amazon-eks-extended-support-for-kubernetes-versions-pricing: "
                             "'standard support ... $0.10 per cluster per hour' ($0.60 in extended support)"),
         nodes={
-            "t3.medium": Price(0.0416, "per node-hour", f"half of t3.large (t3 sizes scale linearly) {_RECALLED}"),
             "t3.large": Price(0.0832, "per node-hour",
                               "go-cloud.io (EC2 pricing guide): 't3.large instance in us-east-1, which costs $0.0832/hour'"),
             "t3.xlarge": Price(0.1664, "per node-hour", f"twice t3.large (t3 sizes scale linearly) {_RECALLED}"),
+            "t3.2xlarge": Price(0.3328, "per node-hour", f"four times t3.large (t3 sizes scale linearly) {_RECALLED}"),
         },
         load_balancer=Price(0.0325, "per NLB-hour",
                             "NLB $0.0225/hour in us-east-1 (clustercost.com 'AWS Network Load Balancer Pricing "
@@ -115,11 +119,10 @@ PRICES: dict[str, ProviderPrices] = {
                             "Free tier (the target's `sku.tier: Free`): no control-plane fee; the Standard tier "
                             "(uptime SLA) is $0.10/hour (techcommunity.microsoft.com, 'AKS introduces Uptime SLA')"),
         nodes={
-            "Standard_B2s": Price(0.0416, "per node-hour", f"East US, Linux, pay-as-you-go {_RECALLED} "
-                                  "(learningbro.com shows '~$0.05' as an illustration)"),
-            "Standard_D2s_v5": Price(0.096, "per node-hour", f"East US, Linux, pay-as-you-go {_RECALLED}"),
             "Standard_D4s_v5": Price(0.192, "per node-hour", f"East US, Linux, pay-as-you-go {_RECALLED} "
                                      "(learningbro.com shows '~$0.19')"),
+            "Standard_D8s_v5": Price(0.384, "per node-hour", f"twice D4s_v5 (Dsv5 sizes scale linearly) {_RECALLED}"),
+            "Standard_D16s_v5": Price(0.768, "per node-hour", f"four times D4s_v5 (Dsv5 sizes scale linearly) {_RECALLED}"),
         },
         load_balancer=Price(0.015, "per Service-hour",
                             "every LoadBalancer Service adds a rule to the cluster's Standard load balancer "
@@ -163,30 +166,40 @@ class Estimate:
         return self.total / self.students if self.students else None
 
 
-def nodes_for(students: int, size: str, at_creation: int, maximum: int) -> tuple[int, bool]:
+def students_per_node(node) -> int:
+    """Students one node holds: its vCPUs at STUDENT_CPU_M each, and, where the node size caps its
+    pods (EKS), what its pod limit leaves after its own system pods."""
+    by_cpu = node.vcpu * 1000 // STUDENT_CPU_M
+    if not node.max_pods:
+        return by_cpu
+    return max(1, min(by_cpu, (node.max_pods - SYSTEM_PODS_PER_NODE) // STUDENT_PODS))
+
+
+def nodes_for(students: int, node, at_creation: int, maximum: int) -> tuple[int, bool]:
     """Nodes the class needs (at least the pool's size at creation); True when capped at maximum."""
-    wanted = max(at_creation, math.ceil(students / STUDENTS_PER_NODE[size]) if students else 0)
+    wanted = max(at_creation, math.ceil(students / students_per_node(node)) if students else 0)
     return min(wanted, maximum), wanted > maximum
 
 
 def estimate(target: str, students: int, hours: float, size: str = "S", nodes_at_creation: int = 2,
              max_nodes: int = 5, region: str = "") -> Estimate:
-    from infra.clusters.cloud import MACHINE_TYPES, NODE_DISK_GB
+    from infra.clusters.cloud import NODE_DISK_GB, NODE_SIZES
 
     if students < 0 or hours <= 0:
         from infra.errors import LabsError
 
         raise LabsError("--students must be 0 or more and --hours more than 0")
     prices = PRICES[target]
-    machine = MACHINE_TYPES[target][size]
+    node = NODE_SIZES[target][size]
+    machine = node.sku
     node_price = prices.nodes[machine]
-    nodes, capped = nodes_for(students, size, nodes_at_creation, max_nodes)
+    nodes, capped = nodes_for(students, node, nodes_at_creation, max_nodes)
     load_balancers = 1 + LOAD_BALANCERS_PER_STUDENT * students
     disk_gb = nodes * NODE_DISK_GB + students * DISK_GB_PER_STUDENT
     lines = [
         Line("control plane", f"1 cluster × {hours:g} h", f"${prices.control_plane.usd:g}/h",
              prices.control_plane.usd * hours),
-        Line(f"nodes ({machine})", f"{nodes} × {hours:g} h", f"${node_price.usd:g}/h", nodes * node_price.usd * hours),
+        Line(f"nodes ({machine}, {node.vcpu} vCPU / {node.memory_gib} GiB)", f"{nodes} × {hours:g} h", f"${node_price.usd:g}/h", nodes * node_price.usd * hours),
     ]
     if prices.fixed_network.usd:
         lines.append(Line("cluster network (outbound LB, IP)", f"1 × {hours:g} h", f"${prices.fixed_network.usd:g}/h",
@@ -203,3 +216,23 @@ def estimate(target: str, students: int, hours: float, size: str = "S", nodes_at
     if region and region != prices.region:
         notes.append(f"prices are for {prices.region}; the stack's region {region} may cost more or less")
     return Estimate(target, prices.region, students, hours, nodes, machine, tuple(lines), tuple(notes))
+
+
+def fit_class(settings, students: int):
+    """Settings whose pool holds the class: maxNodes raised to the nodes `students` need (the node
+    size's real capacity, `nodes_for`) and the pool created with them (up to the workers a stack
+    accepts; the autoscaler, on every cloud, adds the rest as pods pend). What the estimate prices is
+    then what the pool grows to, not a count it can never reach."""
+    from dataclasses import replace
+
+    from infra.clusters.cloud import MAX_POOL_NODES, MAX_WORKERS, machine_type, node_counts, node_size
+    from infra.errors import LabsError
+
+    if not students:
+        return settings
+    nodes, _, high = node_counts(settings)
+    need, too_many = nodes_for(students, node_size(settings), nodes, MAX_POOL_NODES)
+    if too_many:
+        raise LabsError(f"{students} students need more than {MAX_POOL_NODES} {machine_type(settings)} nodes: "
+                        "choose a larger --node-size (M or L)")
+    return replace(settings, max_nodes=max(high, need), workers=max(settings.workers, min(need, MAX_WORKERS)))

@@ -11,19 +11,29 @@ import pulumi
 from infra.catalog import Catalog
 from infra.clusters import get_target
 from infra.clusters.capabilities import target_capabilities
-from infra.layers import LAYERS, component_class
+from infra.layers import LAYERS, closure as layer_closure, component_class
 from infra.layers.base import LayerContext
 from infra.settings import StackSettings
+
+
+def stack_layers(lab, caps) -> list[str]:
+    """The layers of a stack: the lab's, and those the target runs under every lab (EKS: cluster-autoscaler)."""
+    return layer_closure([*(lab.layers if lab else ()), *caps.always_layers])
 
 
 def build(settings: StackSettings, catalog: Catalog | None = None) -> dict:
     """Register the stack's resources; returns the components by name (used by tests)."""
     target = get_target(settings.target)
+    if settings.network_only:  # the network a classroom's EKS clusters share: no cluster, no layer
+        network = target.create_network(settings)
+        pulumi.export("vpc_id", network.vpc_id)
+        pulumi.export("subnet_ids", network.subnet_ids)
+        return {"network": network}
     cluster = target.create(settings)
+    caps = target_capabilities(settings)
     lab = (catalog or Catalog.load()).resolve(settings.lab) if settings.lab else None
-    closure = lab.layer_closure() if lab else []
-    ctx = LayerContext(settings=settings, capabilities=target_capabilities(settings), layers=tuple(closure),
-                       cluster=cluster)
+    closure = stack_layers(lab, caps)
+    ctx = LayerContext(settings=settings, capabilities=caps, layers=tuple(closure), cluster=cluster)
     layers: dict = {}
     for name in closure:
         requires = {dep: layers[dep] for dep in LAYERS[name].requires}

@@ -1,7 +1,9 @@
 """Live progress of a Pulumi operation, built from the engine's events (rich).
 
 Shows one line per resource with what is happening to it, ends with a summary, and keeps the
-engine's error diagnostics so a failure can name the failing resource and its message.
+engine's error diagnostics so a failure can name the failing resource and its message. A line a
+provider of ours prints as `note: ...` (the kind cluster's, on stderr: the engine passes it on as an
+"info#err" diagnostic) is shown once the display ends, whether the run succeeded or not.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class ProgressDisplay:
     title: str
     rows: dict[str, str] = field(default_factory=dict)  # urn -> what is happening to it
     failures: list[Failure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     changes: dict[str, int] = field(default_factory=dict)
     _live: Live | None = None
@@ -56,6 +59,8 @@ class ProgressDisplay:
         if self._live:
             self._live.update(self._table())
             self._live.__exit__(*exc)
+        for note in self.notes:
+            self.console.print(note, markup=False, highlight=False, soft_wrap=True)
 
     def handle(self, event) -> None:
         """on_event callback for the Automation API."""
@@ -71,6 +76,9 @@ class ProgressDisplay:
         elif event.diagnostic_event and event.diagnostic_event.severity == "error":
             diag = event.diagnostic_event
             self.failures.append(Failure(short_name(diag.urn) if diag.urn else "stack", diag.message.strip()))
+        elif event.diagnostic_event and event.diagnostic_event.severity.startswith("info") \
+                and event.diagnostic_event.message.startswith("note: "):
+            self.notes.append(event.diagnostic_event.message.strip())
         elif event.summary_event:
             self.changes = {str(k): v for k, v in (event.summary_event.resource_changes or {}).items()}
         if self._live:

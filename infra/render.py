@@ -128,6 +128,9 @@ def _manifest(name: str, source) -> dict:
 def render_lab(lab: Lab | None, settings: StackSettings, catalog: Catalog) -> dict:
     """The render document of `settings` (lab None: the cluster alone, e.g. a classroom without a lab).
     A classroom's tenancy adds a `students` list (infra.classroom) beside `objects`."""
+    from infra.clusters.capabilities import target_capabilities
+    from infra.program import stack_layers
+
     registrations, outputs = record_program(settings, catalog)
     labels = {reg.urn: _label(reg) for reg in registrations}
     cluster: dict = {}
@@ -165,7 +168,7 @@ def render_lab(lab: Lab | None, settings: StackSettings, catalog: Catalog) -> di
         "slide": lab.slide if lab else "",
         "target": settings.target,
         "cluster": cluster,
-        "layers": lab.layer_closure() if lab else [],
+        "layers": stack_layers(lab, target_capabilities(settings)),
         "releases": releases,
         "manifests": manifests,
         "objects": objects,

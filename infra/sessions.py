@@ -176,7 +176,7 @@ def _cloud_expiry(settings) -> datetime | None:
 
 
 # Settings that are not the cluster's shape: given per command, or fixed elsewhere (the expiry).
-_NOT_REMEMBERED = ("session", "target", "lab", "roster", "expiresAt", "expiresHours")
+_NOT_REMEMBERED = ("session", "target", "lab", "roster", "expiresAt", "expiresHours", "networkOnly")
 
 
 def _cluster_options(settings) -> dict[str, str]:

@@ -14,6 +14,13 @@ CLOUDS = ("gke", "eks", "aks")
 NODE_SIZES = ("S", "M", "L")
 
 
+def _flag(raw: object) -> bool:
+    text = str(raw).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(text)
+    return text == "true"
+
+
 def _node_size(raw: object) -> str:
     size = str(raw).strip().upper()
     if size not in NODE_SIZES:
@@ -59,9 +66,16 @@ _KEYS = {
     "releaseChannel": ("release_channel", str, None, ("gke",)),
     "vpcId": ("vpc_id", str, None, ("eks",)),
     "subnetIds": ("subnet_ids", str, None, ("eks",)),
+    # EKS cluster tenancy: the classroom session's stack holding only the network its clusters share.
+    "networkOnly": ("network_only", _flag, None, ("eks",)),
 }
 
-_MESSAGES = {int: "a whole number", _node_size: f"one of {', '.join(NODE_SIZES)}",
+def config_bounds(key: str) -> tuple[int, int]:
+    """The range a whole-number setting accepts (e.g. maxNodes: 1 to 50)."""
+    return _KEYS[key][2]
+
+
+_MESSAGES = {int: "a whole number", _flag: "true or false", _node_size: f"one of {', '.join(NODE_SIZES)}",
              _ipv4: "an IPv4 address of this machine (e.g. 192.168.1.10)"}
 
 
@@ -92,6 +106,7 @@ class StackSettings:
     release_channel: str = "REGULAR"  # GKE release channel
     vpc_id: str = ""  # EKS: an existing VPC ("" = the target creates one)
     subnet_ids: str = ""  # EKS: comma-separated subnets of that VPC
+    network_only: bool = False  # EKS: only the network (a classroom's clusters share it), no cluster
 
     @property
     def zone_list(self) -> list[str]:

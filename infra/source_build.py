@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 
 from infra import toolchain
 from infra.errors import LabsError
-from infra.paths import pulumi_home, tools_dir
+from infra.paths import cache_dir, pulumi_home, tools_dir
 
 GO_MINIMUM = (1, 26)
 GO_DOWNLOAD = "https://go.dev/dl/"
@@ -47,14 +47,6 @@ Printer = Callable[[str], None]
 
 
 # -- where things go -----------------------------------------------------------------------------------
-
-def cache_dir() -> Path:
-    """Per-user cache: LABS_CACHE_DIR, else $XDG_CACHE_HOME/k8s-labs, else ~/.cache/k8s-labs."""
-    override = os.environ.get("LABS_CACHE_DIR")
-    if override:
-        return Path(override)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "k8s-labs"
-
 
 def go_dir() -> Path:
     return cache_dir() / "go"

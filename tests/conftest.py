@@ -19,6 +19,7 @@ def isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("LABS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LABS_TOOLS_DIR", str(tmp_path / "tools"))
     monkeypatch.setenv("LABS_BUNDLE", str(tmp_path / "bundle"))  # the machine's own bundle changes renders
+    monkeypatch.setenv("LABS_CACHE_DIR", str(tmp_path / "cache"))  # charts (lab up, images list), Go builds
     monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
     return tmp_path
 
@@ -30,6 +31,7 @@ def user_dirs_in(root: Path):
         patch.setenv("LABS_STATE_DIR", str(root / "state"))
         patch.setenv("LABS_TOOLS_DIR", str(root / "tools"))
         patch.setenv("LABS_BUNDLE", str(root / "bundle"))
+        patch.setenv("LABS_CACHE_DIR", str(root / "chart-cache"))
         patch.delenv("PULUMI_BACKEND_URL", raising=False)
         yield
 

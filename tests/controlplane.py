@@ -52,6 +52,16 @@ def require_controlplane() -> None:
     pytest.skip(why)
 
 
+def throwaway_cli(tmp_path_factory, prefix: str, length: int = 6) -> "Cli":
+    """The CLI of a test module's own session: a fresh state folder and a unique session name
+    `<prefix>-<hex>` (`length` hex digits: a session name is at most 20 characters). Skips (or, in
+    CI, fails) without the real toolchain."""
+    import uuid
+
+    require_controlplane()
+    return Cli(tmp_path_factory.mktemp(prefix), f"{prefix}-{uuid.uuid4().hex[:length]}")
+
+
 class Cli:
     """`invoke ...` exactly as an instructor types it, with its own state folder and the real tools."""
 
@@ -83,6 +93,10 @@ class Cli:
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
+
+    def student_kubeconfig(self, student: str) -> Path:
+        """The kubeconfig `classroom up` wrote for a student of this session's classroom."""
+        return self.state / "sessions" / self.session / "students" / student / "kubeconfig"
 
     def objects(self, *kinds: str) -> list[dict]:
         return json.loads(self.kubectl("get", ",".join(kinds), "-A", "-o", "json").stdout)["items"]

@@ -135,7 +135,7 @@ def test_a_bundle_file_whose_chart_yaml_differs_from_the_pin_is_ignored_with_a_w
     assert (release.inputs["chart"], release.inputs["version"]) == ("traefik", "41.3.0")
     assert release.inputs["repositoryOpts"]["repo"] == "https://traefik.github.io/charts"
     err = capsys.readouterr().err
-    assert f"warning: bundle bundle:charts/traefik-41.3.0.tgz" in err and said in err
+    assert "warning: bundle bundle:charts/traefik-41.3.0.tgz" in err and said in err
     assert "from" not in render("ingress", KIND, catalog)["releases"][0]
 
 
@@ -447,3 +447,67 @@ def test_source_summary_counts_what_the_bundle_serves(bundle_root):
     assert offline.source_summary(["gateway-api", "ingress"]) == (
         f"note: 1 of 1 charts and 0 of 1 remote manifests from the offline bundle {bundle_root}; "
         "the rest from the network")
+
+
+# --- the local chart cache (issue 16): bundle, then cache, then the network that fills the cache --------
+
+@pytest.fixture
+def cache_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "chart-cache"
+    monkeypatch.setenv("LABS_CACHE_DIR", str(root))
+    return root
+
+
+def test_a_cached_chart_is_installed_when_no_bundle_holds_it_and_the_bundle_wins(catalog, bundle_root, cache_root):
+    cached = put_chart(cache_root, TRAEFIK)
+    release = releases_of(ingress_registrations(catalog))["traefik"]
+    assert release.inputs["chart"] == str(cached) and "repositoryOpts" not in release.inputs
+    (released,) = render("ingress", KIND, catalog)["releases"]
+    assert (released["chart"], released["version"], released["from"]) == ("traefik", "41.3.0",
+                                                                           "cache:charts/traefik-41.3.0.tgz")
+    bundled = put_chart(bundle_root, TRAEFIK)
+    assert offline.chart_source(TRAEFIK) == bundled
+
+
+def test_up_fills_the_cache_once_and_then_needs_no_network(server, bundle_root, cache_root):
+    served, base = server
+    data = serve_repo(served, "demo", "1.2.3")
+    pin = ChartPin("demo", f"{base}/charts", "1.2.3")
+    assert offline.chart_source(pin) is None  # nothing local yet: the repository
+    lines: list[str] = []
+    offline.cache_charts([pin], lines.append)
+    assert (cache_root / "charts" / "demo-1.2.3.tgz").read_bytes() == data
+    assert lines == [f"chart cache: chart demo 1.2.3: {base}/charts/pkg/demo-1.2.3.tgz -> charts/demo-1.2.3.tgz "
+                     f"({len(data) // 1024} KiB, sha256 checked)"]
+    assert offline.chart_source(pin) == cache_root / "charts" / "demo-1.2.3.tgz"
+    # The repository gone (a Wi-Fi blip): the next up asks nothing of it and installs from the cache.
+    (served / "charts" / "index.yaml").unlink()
+    lines.clear()
+    offline.cache_charts([pin], lines.append)
+    assert lines == [] and offline.chart_source(pin) == cache_root / "charts" / "demo-1.2.3.tgz"
+    assert leftovers(cache_root) == []
+
+
+def test_a_chart_the_bundle_holds_is_not_downloaded_into_the_cache(server, bundle_root, cache_root):
+    _, base = server  # serves nothing: a download would fail
+    pin = ChartPin("demo", f"{base}/charts", "1.2.3")
+    put_chart(bundle_root, pin)
+    lines: list[str] = []
+    offline.cache_charts([pin], lines.append)
+    assert lines == [] and not cache_root.exists()
+
+
+def test_a_chart_that_cannot_be_cached_is_left_to_its_repository_in_one_line(server, cache_root):
+    closed = "http://127.0.0.1:9/charts"  # discard port: nothing listens there
+    pin = ChartPin("demo", closed, "1.0.0")
+    lines: list[str] = []
+    offline.cache_charts([pin], lines.append)
+    (line,) = lines
+    assert line.startswith(f"note: chart demo 1.0.0 not cached (cannot download {closed}/index.yaml: ")
+    assert line.endswith(f"Helm fetches it from {closed}") and "\n" not in line
+    assert offline.chart_source(pin) is None and leftovers(cache_root) == []
+
+
+def test_the_cache_holds_the_charts_of_the_labs_layers(catalog):
+    pins = offline.lab_charts("ingress")
+    assert TRAEFIK in pins and offline.lab_charts("") == []

@@ -175,10 +175,10 @@ def test_a_check_without_both_hints_is_rejected():
 
 def test_field_paths_reach_keys_with_dots_in_brackets(cluster):
     web = deployment("web")
-    web["spec"]["template"]["spec"]["nodeSelector"] = {"labs.k8s/simulated": "true"}
+    web["spec"]["template"]["spec"]["nodeSelector"] = {"labs.k8s/autoscaled": "true"}
     cluster.add(web)
     check = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web",
-                  fields={"spec.template.spec.nodeSelector[labs.k8s/simulated]": "true",
+                  fields={"spec.template.spec.nodeSelector[labs.k8s/autoscaled]": "true",
                           "spec.template.spec.containers.0.name": "c"})
     assert evaluate(check, cluster.reader, "lab")[0]
 

@@ -350,6 +350,51 @@ def test_a_relative_certificate_authority_is_read_beside_the_kubeconfig(tmp_path
     assert "\n" not in str(error.value)
 
 
+def test_namespace_tenancy_refuses_a_cluster_that_does_not_enforce_network_policies(classroom_driver, monkeypatch,
+                                                                                     capsys):
+    """A kind cluster whose CNI would not enforce NetworkPolicies (its capability says so): one line, nothing made."""
+    from dataclasses import replace as change
+
+    from infra.clusters import capabilities
+
+    monkeypatch.setitem(capabilities.BY_TARGET, "kind", lambda settings: change(
+        capabilities.kind_capabilities(settings), network_policy_enforced=False))
+    with pytest.raises(SystemExit) as exit_:
+        invoke("classroom", "up", "--students=2", "--session=monday")
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: --tenancy=namespace needs NetworkPolicies enforced, and the kind cluster does "
+                              "not enforce them")
+    assert up_calls() == [] and not (paths.session_dir("monday") / "classroom").exists()
+    monkeypatch.setattr("infra.classroom.fanout.make_tenant_driver", classroom_driver)
+    invoke("classroom", "up", "--students=2", "--session=mon", "--tenancy=cluster")  # a cluster each: allowed
+    assert len(up_calls()) == 2
+
+
+def test_a_kwok_classroom_isolates_at_the_api_level_and_says_so(classroom_driver, monkeypatch, capsys):
+    """kwok runs no container: nothing flows to enforce a policy on, so the classroom goes on with a note."""
+    monkeypatch.setattr("infra.clusters.kwok.KwokTarget.preflight", lambda self, settings: None)
+    invoke("classroom", "up", "--students=2", "--session=monday", "--target=kwok")
+    ((_, settings),) = up_calls()
+    assert settings.stack_name == "monday-kwok" and settings.roster
+    err = " ".join(capsys.readouterr().err.split())
+    assert "kwok runs no container, so its NetworkPolicies are not enforced" in err and "classroom ready" in err
+
+
+def test_every_target_but_kwok_enforces_network_policies():
+    from infra.clusters import TARGETS
+    from infra.clusters.capabilities import target_capabilities
+    from infra.settings import StackSettings
+
+    enforced = {name: target_capabilities(StackSettings.for_target(name)).network_policy_enforced for name in TARGETS}
+    assert enforced == {"kind": True, "kwok": False, "gke": True, "eks": True, "aks": True}
+    # kind's claim holds because its program keeps kind's own CNI (kindnetd enforces policies since kind v0.24)
+    from infra.clusters import kind
+
+    for settings in (StackSettings(), StackSettings(api_server_address="192.168.1.10")):
+        assert not kind.kind_config(settings).get("networking", {}).get("disableDefaultCNI")
+
+
 def _jwt(claims: dict) -> str:
     import base64
     import json

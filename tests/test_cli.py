@@ -115,6 +115,16 @@ def test_lab_down_keeps_the_cluster_and_drops_the_layers(driver):
     assert op == "up" and settings.lab == "" and settings.stack_name == "monday-kind"
 
 
+def test_lab_down_without_a_stack_creates_nothing_and_says_so(driver, monkeypatch, capsys):
+    """A wrong --session, or `lab down` after `session down`: an up would build a whole cluster."""
+    monkeypatch.setattr(FakeDriver, "list_stacks", lambda self: [])
+    invoke("lab", "down", "--session=typo")
+    (instance,) = driver.instances
+    assert instance.calls == []
+    assert capsys.readouterr().err.strip() == ("nothing to take down: session 'typo' has no kind cluster "
+                                               "(`invoke session list` shows the sessions)")
+
+
 def test_lab_down_keeps_the_options_the_cluster_was_made_with(driver):
     """The stack's own settings, not the committed defaults: a port or node count change would
     replace the kind cluster `lab down` is meant to keep."""

@@ -99,10 +99,16 @@ def test_node_size_is_validated_with_one_line():
     assert StackSettings(target="gke").with_config({"nodeSize": "m"}, "x").node_size == "M"
 
 
-def test_node_sizes_map_per_provider():
+def test_node_sizes_map_per_provider_with_their_real_capacity_and_a_source():
     assert cloud.MACHINE_TYPES["gke"] == {"S": "e2-standard-2", "M": "e2-standard-4", "L": "e2-standard-8"}
-    assert cloud.MACHINE_TYPES["eks"] == {"S": "t3.medium", "M": "t3.large", "L": "t3.xlarge"}
-    assert cloud.MACHINE_TYPES["aks"] == {"S": "Standard_B2s", "M": "Standard_D2s_v5", "L": "Standard_D4s_v5"}
+    assert cloud.MACHINE_TYPES["eks"] == {"S": "t3.large", "M": "t3.xlarge", "L": "t3.2xlarge"}
+    assert cloud.MACHINE_TYPES["aks"] == {"S": "Standard_D4s_v5", "M": "Standard_D8s_v5", "L": "Standard_D16s_v5"}
+    for target in ("gke", "eks"):
+        assert [cloud.NODE_SIZES[target][size].vcpu for size in "SML"] == [2, 4, 8]
+    assert [cloud.NODE_SIZES["aks"][size].vcpu for size in "SML"] == [4, 8, 16]  # a System pool: 4 at least
+    assert not any(node.sku.startswith("Standard_B") for node in cloud.NODE_SIZES["aks"].values())
+    assert all(node.source and node.memory_gib >= 4 * 1 for sizes in cloud.NODE_SIZES.values()
+               for node in sizes.values())
 
 
 def test_node_counts_keep_workers_within_the_autoscaling_bounds():
@@ -132,7 +138,8 @@ def test_clouds_provide_load_balancers_and_expose_the_ingress_through_one(target
     assert c.cloud and c.load_balancer and c.ingress_exposure == "load-balancer"
     assert (c.http_port, c.https_port) == (80, 443)
     assert c.csi_driver == c.default_provisioner and c.volume_expansion and c.snapshot_controller
-    assert c.node_autoscaling and (c.min_nodes, c.max_nodes) == (1, 5) and c.nodes == 2
+    assert c.node_autoscaling and (c.min_nodes, c.max_nodes) == ((2, 5) if target == "aks" else (1, 5))
+    assert c.nodes == 2
     assert c.storage_classes[0] == c.default_storage_class
     assert c.base_domain == cloud.DEFAULT_BASE_DOMAIN
 

@@ -19,6 +19,7 @@ from infra.settings import StackSettings
 from tests.conftest import write_pulumi_state
 
 EVENTS: list[tuple] = []
+PROVISIONED = {"pv.kubernetes.io/provisioned-by": "pd.csi.storage.gke.io"}  # as the CSI provisioner annotates
 
 
 class FakeDriver:
@@ -39,10 +40,15 @@ class FakeDriver:
     def stack_settings(self, name):
         return FakeDriver.config[name]
 
+    failing_up = ""  # stderr of a `pulumi up` that fails (the real driver turns it into one LabsError)
+    failing_destroy = ""
+
     def up(self, settings, title):
         EVENTS.append(("up", settings.stack_name, settings.lab, settings.expires_at))
         FakeDriver.ups.append(settings)
         write_pulumi_state(self.session, settings.stack_name)
+        if FakeDriver.failing_up:
+            self._fail(title, FakeDriver.failing_up)
         kubeconfig = paths.session_dir(self.session) / "kubeconfig"  # as the real driver writes it
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
@@ -50,7 +56,22 @@ class FakeDriver:
 
     def destroy_session(self):
         EVENTS.append(("destroy", tuple(FakeDriver.stacks)))
+        if FakeDriver.failing_destroy:
+            self._fail(f"destroying session '{self.session}'", FakeDriver.failing_destroy)
         return list(FakeDriver.stacks)
+
+    def _fail(self, title, stderr):
+        """Fail as the Pulumi CLI does (exit code 255, its stderr), through the real driver's error handling."""
+        from types import SimpleNamespace
+
+        from pulumi import automation as auto
+        from rich.console import Console
+
+        from infra.driver import PulumiDriver
+
+        real = PulumiDriver(self.session, Console(file=open("/dev/null", "w")))
+        with real._pulumi_errors(title, SimpleNamespace(failures=[])):
+            raise auto.CommandError(auto.CommandResult(stdout="Updating (monday-gke):\n", stderr=stderr, code=255))
 
 
 class FakeKubectl:
@@ -58,6 +79,7 @@ class FakeKubectl:
 
     def __init__(self, reachable=True):
         self.reachable = reachable
+        self.timing_out: set[str] = set()  # kubectl verbs that reach their --timeout
         self.kubeconfigs: set = set()
         self.state = {
             "services": [
@@ -66,13 +88,23 @@ class FakeKubectl:
                 {"metadata": {"namespace": "default", "name": "kubernetes"}, "spec": {"type": "ClusterIP"}},
             ],
             "persistentvolumes": [
-                {"metadata": {"name": "pv-kept"}, "spec": {"persistentVolumeReclaimPolicy": "Retain"}},
-                {"metadata": {"name": "pv-data"}, "spec": {"persistentVolumeReclaimPolicy": "Delete"}},
+                {"metadata": {"name": "pv-kept", "annotations": PROVISIONED},
+                 "spec": {"persistentVolumeReclaimPolicy": "Retain"}},
+                {"metadata": {"name": "pv-data", "annotations": PROVISIONED},
+                 "spec": {"persistentVolumeReclaimPolicy": "Delete"}},
+                # its claim is gone already (deleted by a student, or by the no-lab `up` just before)
+                {"metadata": {"name": "pv-released", "annotations": PROVISIONED},
+                 "spec": {"persistentVolumeReclaimPolicy": "Delete"}, "status": {"phase": "Released"}},
+                # made by hand (a lab's hostPath volume): no disk behind it, nothing deletes it
+                {"metadata": {"name": "pv-static"}, "spec": {"persistentVolumeReclaimPolicy": "Delete"}},
             ],
             "persistentvolumeclaims": [
                 {"metadata": {"namespace": "lab-storage", "name": "data"}, "spec": {"volumeName": "pv-data"}},
                 {"metadata": {"namespace": "default", "name": "scratch"}, "spec": {"volumeName": "pv-kept"}},
             ],
+            "volumesnapshots": [{"metadata": {"namespace": "lab-storage", "name": "before-upgrade"}}],
+            "volumesnapshotcontents": [
+                {"metadata": {"name": "snapcontent-1"}, "spec": {"deletionPolicy": "Retain"}}],
             "pods": [
                 {"metadata": {"namespace": "default", "name": "writer"},
                  "spec": {"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "scratch"}}]}},
@@ -84,9 +116,19 @@ class FakeKubectl:
         self.kubeconfigs.add((kubeconfig, context))
         if args[0] == "get":
             if not self.reachable:
-                return subprocess.CompletedProcess(args, 1, "", "Unable to connect to the server")
+                return subprocess.CompletedProcess(
+                    args, 1, "", "E1204 10:00:00.000000 memcache.go:265] couldn't get current server API group list\n"
+                    "Unable to connect to the server: dial tcp 34.1.2.3:443: i/o timeout\n")
+            if args[1] == "--raw":
+                return subprocess.CompletedProcess(args, 0, "ok", "")
+            if args[1] not in self.state:  # as kubectl answers for a kind the cluster does not serve
+                return subprocess.CompletedProcess(
+                    args, 1, "", f'error: the server doesn\'t have a resource type "{args[1]}"\n')
             return subprocess.CompletedProcess(args, 0, json.dumps({"items": self.state[args[1]]}), "")
         EVENTS.append(("kubectl", *args))
+        if args[0] in self.timing_out:  # as kubectl reports a --timeout reached (exit code 1)
+            return subprocess.CompletedProcess(
+                args, 1, "", "error: timed out waiting for the condition on persistentvolumes/pv-data\n")
         return subprocess.CompletedProcess(args, 0, "", "")
 
 
@@ -94,6 +136,7 @@ class FakeKubectl:
 def fakes(monkeypatch):
     EVENTS.clear()
     FakeDriver.instances, FakeDriver.stacks, FakeDriver.config, FakeDriver.ups = [], [], {}, []
+    FakeDriver.failing_up = FakeDriver.failing_destroy = ""
     kubectl = FakeKubectl()
     monkeypatch.setattr(commands, "make_driver", FakeDriver)
     monkeypatch.setattr(commands, "kubectl", kubectl)
@@ -186,6 +229,19 @@ def test_web_uis_move_under_the_load_balancers_address_and_stay_there(fakes, mon
     assert [s.base_domain for s in FakeDriver.ups[2:]] == ["34.1.2.3.sslip.io"]  # kept: one up, no new domain
 
 
+def test_web_uis_follow_the_load_balancer_when_its_address_changes(fakes, monkeypatch, capsys):
+    """Switching labs recreated Traefik's load balancer with another address: the freed one may go to
+    someone else, so web UIs and lab apps move to the new one (one more quick up)."""
+    _load_balancer(fakes, monkeypatch, {"ingress": [{"ip": "34.1.2.3"}]})
+    invoke("lab", "up", "--lab=ingress", "--target=gke", "--session=monday", "--yes")
+    _load_balancer(fakes, monkeypatch, {"ingress": [{"ip": "35.9.8.7"}]})
+    invoke("lab", "up", "--lab=monitoring", "--target=gke", "--session=monday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups[2:]] == ["34.1.2.3.sslip.io", "35.9.8.7.sslip.io"]
+    assert "address changed (34.1.2.3 -> 35.9.8.7)" in " ".join(capsys.readouterr().err.split())
+    invoke("lab", "up", "--lab=monitoring", "--target=gke", "--session=monday", "--yes")
+    assert [s.base_domain for s in FakeDriver.ups[4:]] == ["35.9.8.7.sslip.io"]  # remembered: no extra up
+
+
 def test_an_aws_load_balancer_name_is_resolved_and_no_address_yet_is_said(fakes, monkeypatch, capsys):
     _load_balancer(fakes, monkeypatch, {"ingress": [{"hostname": "k8s-traefik-0123.elb.us-east-1.amazonaws.com"}]})
     monkeypatch.setattr("socket.gethostbyname", lambda name: "52.20.30.40")
@@ -212,6 +268,7 @@ def _cloud_session(target="gke"):
     FakeDriver.config = {stack: replace(StackSettings.for_target(target), session="monday", lab="ingress",
                                         expires_at="2026-07-23t18-00z")}
     cloud.session_expiry(StackSettings(session="monday", target=target))  # as the first `lab up` left it
+    (paths.session_dir("monday") / "kubeconfig").write_text("apiVersion: v1\nkind: Config\n")  # and this
     for name in FakeDriver.stacks:
         write_pulumi_state("monday", name)
 
@@ -229,7 +286,7 @@ def test_session_down_releases_load_balancers_and_disks_before_the_destroy(fakes
     namespace_deleted = _index(lambda e: e[1:4] == ("delete", "namespace", "lab-storage"))
     claim_deleted = _index(lambda e: e[1:4] == ("delete", "persistentvolumeclaim", "scratch"))
     pod_deleted = _index(lambda e: e[1:4] == ("delete", "pod", "writer"))
-    volumes_waited = _index(lambda e: e[1:3] == ("wait", "--for=delete"))
+    volumes_waited = _index(lambda e: e[1:3] == ("wait", "--for=delete") and e[3].startswith("persistentvolume/"))
     destroyed = _index(lambda e: e[0] == "destroy")
     assert layers_gone < retain_patched < min(lb_deletes)
     assert max(lb_deletes) < namespace_deleted < claim_deleted < pod_deleted < volumes_waited < destroyed
@@ -238,10 +295,25 @@ def test_session_down_releases_load_balancers_and_disks_before_the_destroy(fakes
     assert all("--wait=true" in EVENTS[i] for i in lb_deletes)
     assert not any(e[1:4] == ("delete", "pod", "bystander") for e in EVENTS)
     assert not any(e[1:4] == ("delete", "namespace", "default") for e in EVENTS)
-    assert {"persistentvolume/pv-data", "persistentvolume/pv-kept"} <= set(EVENTS[volumes_waited])
+    waited = {arg for arg in EVENTS[volumes_waited] if arg.startswith("persistentvolume/")}
+    # every volume a provisioner made, Released ones included; never a hand-made one (nothing deletes it)
+    assert waited == {"persistentvolume/pv-data", "persistentvolume/pv-kept", "persistentvolume/pv-released"}
     # the cluster's own kubeconfig (from the no-lab up), never a kind context
     assert fakes.kubeconfigs == {(str(paths.session_dir("monday") / "kubeconfig"), None)}
     assert EVENTS[-1] == ("kind-cleanup",) and not paths.session_dir("monday").exists()
+    # volume snapshots (a cloud snapshot outlives the cluster): deleted, their contents waited for
+    content_patched = _index(lambda e: e[1:4] == ("patch", "volumesnapshotcontent", "snapcontent-1"))
+    snapshot_deleted = _index(lambda e: e[1:4] == ("delete", "volumesnapshot", "before-upgrade"))
+    contents_waited = _index(lambda e: e[1:4] == ("wait", "--for=delete", "volumesnapshotcontent/snapcontent-1"))
+    assert content_patched < snapshot_deleted < contents_waited < namespace_deleted
+
+
+def test_a_cluster_without_snapshot_crds_has_no_snapshot_to_wait_for(fakes):
+    _cloud_session("gke")
+    del fakes.state["volumesnapshots"], fakes.state["volumesnapshotcontents"]
+    invoke("session", "down", "--session=monday")
+    assert not [e for e in EVENTS if "volumesnapshot" in " ".join(map(str, e))]
+    assert "destroy" in [e[0] for e in EVENTS]
 
 
 def test_the_no_lab_up_keeps_the_stacks_settings_and_expiry(fakes):
@@ -252,13 +324,87 @@ def test_the_no_lab_up_keeps_the_stacks_settings_and_expiry(fakes):
     assert up == ("up", "monday-eks", "", kept)
 
 
-def test_an_unreachable_cluster_still_gets_destroyed(fakes, capsys):
+def test_an_unreachable_cluster_gets_no_up_and_is_still_destroyed(fakes, capsys):
+    """A cluster that cannot be reached (deleted, expired credentials): no `up` (it would create a
+    deleted cluster again), the destroy runs, and the command says what was not released, exit 1."""
     _cloud_session("aks")
     fakes.reachable = False
-    invoke("session", "down", "--session=monday")
-    assert [e[0] for e in EVENTS] == ["up", "destroy", "kind-cleanup"]
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "down", "--session=monday")
+    assert exit_.value.code == 1
+    assert [e[0] for e in EVENTS] == ["destroy", "kind-cleanup"]
+    assert not paths.session_dir("monday").exists()
     err = " ".join(capsys.readouterr().err.split())
-    assert "could not reach the cluster" in err and "invoke session orphans --target=aks --session=monday" in err
+    assert ("monday-aks: cannot reach its cluster (Unable to connect to the server: dial tcp 34.1.2.3:443: i/o "
+            "timeout): its load balancers and disks were not released") in err
+    assert "check what may remain: invoke session orphans --target=aks --session=monday" in err
+
+
+GKE_AUTH_EXPIRED = (
+    "error: update failed\n"
+    "error: kubernetes:helm.sh/v3:Release resource 'traefik': Get \"https://34.1.2.3/api?timeout=32s\": getting "
+    "credentials: exec: executable gke-gcloud-auth-plugin failed with exit code 1\n")
+
+
+def test_a_failed_first_step_is_reported_and_the_destroy_still_runs(fakes, capsys):
+    """The no-lab `up` fails as `pulumi up` does (exit 255, its stderr): load balancers and disks are still
+    released through the cluster's API, the destroy runs, and every failure is in the last line."""
+    _cloud_session("gke")
+    FakeDriver.failing_up = GKE_AUTH_EXPIRED
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "down", "--session=monday")
+    assert exit_.value.code == 1
+    kinds = [e[0] for e in EVENTS]
+    assert kinds[0] == "up" and "destroy" in kinds and kinds[-1] == "kind-cleanup"
+    assert any(e[1:3] == ("delete", "service") for e in EVENTS[:kinds.index("destroy")])  # released anyway
+    assert not paths.session_dir("monday").exists()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: 1 step(s) of the teardown failed: monday-gke: removing lab layers from monday-gke "
+                           "before destroying it failed: update failed")
+    assert last.endswith("check what may remain: invoke session orphans --target=gke --session=monday")
+
+
+def test_no_kubectl_still_destroys_the_cluster(fakes, monkeypatch, capsys):
+    """kubectl missing (the real toolchain lookup's error): nothing can be released through the API,
+    the destroy runs all the same."""
+    from infra import toolchain
+
+    monkeypatch.setattr(commands, "kubectl", lambda *args, **kwargs: toolchain.require_tool("kubectl"))
+    monkeypatch.setattr(toolchain, "find_tool", lambda name: None)
+    _cloud_session("gke")
+    with pytest.raises(SystemExit):
+        invoke("session", "down", "--session=monday")
+    assert [e[0] for e in EVENTS] == ["destroy"]
+    last = " ".join(capsys.readouterr().err.split())
+    assert "monday-gke: kubectl not found" in last and "its load balancers and disks were not released" in last
+
+
+def test_disks_still_deleting_at_the_timeout_are_reported_after_the_destroy(fakes, capsys):
+    _cloud_session("gke")
+    fakes.timing_out = {"wait"}
+    with pytest.raises(SystemExit):
+        invoke("session", "down", "--session=monday")
+    assert "destroy" in [e[0] for e in EVENTS]
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "monday-gke: volumes not deleted within 600 s (error: timed out waiting for the condition on " \
+           "persistentvolumes/pv-data): their disks may remain" in " ".join(last.split())
+
+
+def test_a_failed_destroy_keeps_the_state_and_names_every_failure(fakes, capsys):
+    _cloud_session("eks")
+    FakeDriver.failing_up = GKE_AUTH_EXPIRED
+    FakeDriver.failing_destroy = ("error: deleting EKS Cluster (labs-monday): operation error EKS: DeleteCluster, "
+                                  "https response error StatusCode: 409, ResourceInUseException: Cluster has nodegroups "
+                                  "attached\n")
+    with pytest.raises(SystemExit) as exit_:
+        invoke("session", "down", "--session=monday")
+    assert exit_.value.code == 1
+    assert [e[0] for e in EVENTS][-1] == "destroy"  # no local cleanup, no file removed: run it again
+    assert paths.session_dir("monday").exists()
+    last = " ".join(capsys.readouterr().err.split())
+    assert "2 step(s) of the teardown failed: monday-eks: removing lab layers" in last
+    assert "destroying session 'monday' failed: deleting EKS Cluster (labs-monday)" in last
+    assert "the session's state is kept: run `invoke session down --session=monday` again" in last
 
 
 def test_a_kind_only_session_goes_straight_to_the_destroy(fakes):
@@ -310,18 +456,26 @@ def fake_cli(outputs: dict[str, object]):
     return run, calls
 
 
-def test_eks_orphans_come_from_the_tagging_api(monkeypatch):
+def test_eks_orphans_come_from_the_tagging_api_and_include_students_load_balancers(monkeypatch):
+    """A student's LoadBalancer Service makes an untagged load balancer: the AWS cloud provider's own
+    `kubernetes.io/cluster/<cluster>=owned` tag finds it."""
     monkeypatch.setattr("shutil.which", lambda command: f"/usr/bin/{command}")
-    run, calls = fake_cli({"get-resources": {"ResourceTagMappingList": [
-        {"ResourceARN": "arn:aws:ec2:us-east-1:1:volume/vol-1",
-         "Tags": [{"Key": "session", "Value": "monday"}, {"Key": "expires-at", "Value": "2026-07-23t18-00z"}]}]}})
+    student_nlb = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/a1b2c3/d4e5"
+    run, calls = fake_cli({
+        "kubernetes.io/cluster/labs-monday": {"ResourceTagMappingList": [
+            {"ResourceARN": student_nlb, "Tags": [{"Key": "kubernetes.io/cluster/labs-monday", "Value": "owned"}]}]},
+        "Key=session": {"ResourceTagMappingList": [
+            {"ResourceARN": "arn:aws:ec2:us-east-1:1:volume/vol-1",
+             "Tags": [{"Key": "session", "Value": "monday"}, {"Key": "expires-at", "Value": "2026-07-23t18-00z"}]}]}})
     found = cloud.list_orphans(StackSettings(session="monday", target="eks", region="us-east-1"), run)
     assert found == [{"kind": "tagged resource", "id": "arn:aws:ec2:us-east-1:1:volume/vol-1",
-                      "expires-at": "2026-07-23t18-00z"}]
-    (argv,) = calls
-    assert argv[:3] == ["aws", "resourcegroupstaggingapi", "get-resources"]
-    assert "Key=session,Values=monday" in argv and "Key=project,Values=k8s-labs" in argv
-    assert argv[argv.index("--region") + 1] == "us-east-1"
+                      "expires-at": "2026-07-23t18-00z"},
+                     {"kind": "cluster-owned resource (a LoadBalancer Service's)", "id": student_nlb, "expires-at": ""}]
+    tagged, owned = calls
+    assert tagged[:3] == owned[:3] == ["aws", "resourcegroupstaggingapi", "get-resources"]
+    assert "Key=session,Values=monday" in tagged and "Key=project,Values=k8s-labs" in tagged
+    assert "Key=kubernetes.io/cluster/labs-monday,Values=owned" in owned  # not our subnets' `shared`
+    assert tagged[tagged.index("--region") + 1] == owned[owned.index("--region") + 1] == "us-east-1"
 
 
 def test_aks_orphans_keep_only_this_projects_tags(monkeypatch):
@@ -336,15 +490,22 @@ def test_aks_orphans_keep_only_this_projects_tags(monkeypatch):
 
 
 def test_gke_orphans_list_clusters_instances_disks_addresses_and_unlabelled_forwarding_rules(monkeypatch):
+    """Disks of GKE's own default class carry no label of ours: the PD CSI driver's description finds them."""
     monkeypatch.setattr("shutil.which", lambda command: f"/usr/bin/{command}")
-    run, calls = fake_cli({"clusters": [], "instances": [], "disks": [{"name": "pvc-1", "zone": "zones/us-central1-a",
-                                                                     "labels": {"session": "monday"}}],
+    default_class_disk = {"name": "pvc-2", "zone": "zones/us-central1-a", "description": json.dumps({
+        "kubernetes.io/created-for/pvc/name": "data", "storage.gke.io/created-by": "pd.csi.storage.gke.io"})}
+    run, calls = fake_cli({"clusters": [], "instances": [], "created-by": [default_class_disk],
+                           "disks": [{"name": "pvc-1", "zone": "zones/us-central1-a", "labels": {"session": "monday"}}],
                            "addresses": [], "forwarding-rules": []})
-    found = cloud.list_orphans(StackSettings(session="monday", target="gke", gcp_project="p"), run)
-    assert found == [{"kind": "disk", "id": "pvc-1 us-central1-a", "expires-at": ""}]
+    found = cloud.list_orphans(StackSettings(session="monday", target="gke", gcp_project="p",
+                                             zones="us-central1-a"), run)
+    assert found == [{"kind": "disk", "id": "pvc-1 us-central1-a", "expires-at": ""},
+                     {"kind": "disk (unlabelled, from the PD CSI driver)", "id": "pvc-2 us-central1-a", "expires-at": ""}]
     assert [argv[1:3] for argv in calls] == [["container", "clusters"], ["compute", "instances"],
                                              ["compute", "disks"], ["compute", "addresses"],
-                                             ["compute", "forwarding-rules"]]
+                                             ["compute", "forwarding-rules"], ["compute", "disks"]]
+    assert calls[-1][-1] == ("--filter=description~storage.gke.io/created-by AND -users:* AND -labels.session:* "
+                             "AND zone:(us-central1-a)")
     assert all(argv[3] == "list" and argv[argv.index("--project") + 1] == "p" for argv in calls)
 
 
@@ -384,3 +545,19 @@ def test_lab_commands_on_a_cloud_never_fall_back_to_a_kind_context(fakes, monkey
     monkeypatch.setattr(commands, "kubectl", lambda *args, **kwargs: None)
     with pytest.raises(LabsError, match="no kubeconfig for session 'monday' yet"):
         commands._kube_target(StackSettings(session="monday", target="gke"), None, None)
+
+
+# --- capacity follows the class ---------------------------------------------------------------------
+
+def test_the_pool_holds_the_class_it_is_priced_for(fakes, capsys):
+    """30 students on EKS S nodes (t3.large: 2 vCPUs, 4 students each): 8 nodes, within maxNodes raised
+    from 5, the pool created with them, and the estimate prices those 8, not 2 that never grow."""
+    invoke("lab", "up", "--lab=pods", "--target=eks", "--session=monday", "--yes", "--students=30")
+    (settings,) = FakeDriver.ups
+    assert (settings.workers, settings.max_nodes) == (8, 8)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "8 × 8 h" in err and "maxNodes" not in err
+    with pytest.raises(SystemExit):
+        invoke("lab", "up", "--lab=pods", "--target=eks", "--session=tuesday", "--yes", "--students=500")
+    assert "500 students need more than 50 t3.large nodes: choose a larger --node-size" in capsys.readouterr().err
+    assert len(FakeDriver.ups) == 1

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from infra.catalog import Catalog
 from infra.classroom.objects import WHOLE_CLUSTER_LABS, student_objects
 from infra.paths import LABS_DIR
 from tests.classroom_isolation import CAN, CANNOT
-from tests.controlplane import Cli, engine_changes, require_controlplane
+from tests.controlplane import Cli, engine_changes, throwaway_cli
 
 pytestmark = pytest.mark.controlplane
 
@@ -50,21 +49,16 @@ NOT_A_STUDENTS_TO_DO = {
 
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory):
-    require_controlplane()
-    cli = Cli(tmp_path_factory.mktemp("classroom"), f"cr-{uuid.uuid4().hex[:6]}")
+    cli = throwaway_cli(tmp_path_factory, "cr")
     cli.run("classroom", "up", "--target=kwok", "--students=3", "--lab=ingress")
     yield cli
     cli.run("session", "down", check=False)  # whatever a failed test left
 
 
-def kubeconfig_of(cli: Cli, student: str) -> Path:
-    return cli.state / "sessions" / cli.session / "students" / student / "kubeconfig"
-
-
 def attempt(cli: Cli, case, student: str = ATTACKER):
     filled = case.filled(own=student, other=NEIGHBOUR, domain="localhost")
     args = filled.kubectl or ("create", "-f", "-")
-    result = cli.kubectl(*args, check=False, kubeconfig=kubeconfig_of(cli, student), stdin=filled.manifest or "{}")
+    result = cli.kubectl(*args, check=False, kubeconfig=cli.student_kubeconfig(student), stdin=filled.manifest or "{}")
     return filled, result
 
 
@@ -108,23 +102,23 @@ def board_requests(cli: Cli, monkeypatch) -> list[str]:
 
 
 def test_one_more_student_creates_only_theirs_and_one_fewer_removes_only_theirs(classroom, monkeypatch):
-    others = {s: kubeconfig_of(classroom, s).read_bytes() for s in (PLAYER, NEIGHBOUR, ATTACKER)}
+    others = {s: classroom.student_kubeconfig(s).read_bytes() for s in (PLAYER, NEIGHBOUR, ATTACKER)}
     board_of_three = board_requests(classroom, monkeypatch)
     per_student = len(student_objects("student-04"))
 
     added = classroom.run("classroom", "up", "--target=kwok", "--students=4")
     assert engine_changes(added.output) == {"create": per_student, "same": engine_changes(added.output)["same"]}
-    assert {s: kubeconfig_of(classroom, s).read_bytes() for s in others} == others
-    assert kubeconfig_of(classroom, "student-04").is_file()
-    whoami = classroom.kubectl("auth", "whoami", "-o", "json", kubeconfig=kubeconfig_of(classroom, "student-04"))
+    assert {s: classroom.student_kubeconfig(s).read_bytes() for s in others} == others
+    assert classroom.student_kubeconfig("student-04").is_file()
+    whoami = classroom.kubectl("auth", "whoami", "-o", "json", kubeconfig=classroom.student_kubeconfig("student-04"))
     assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == "system:serviceaccount:student-04:student"
     board_of_four = board_requests(classroom, monkeypatch)
     assert board_of_four == board_of_three and 0 < len(board_of_four) <= len(Catalog.load(LABS_DIR).resolve("ingress").checks)
 
     removed = classroom.run("classroom", "up", "--target=kwok", "--students=3")
     assert engine_changes(removed.output) == {"delete": per_student, "same": engine_changes(removed.output)["same"]}
-    assert {s: kubeconfig_of(classroom, s).read_bytes() for s in others} == others
-    assert not kubeconfig_of(classroom, "student-04").exists()
+    assert {s: classroom.student_kubeconfig(s).read_bytes() for s in others} == others
+    assert not classroom.student_kubeconfig("student-04").exists()
     assert classroom.kubectl("get", "namespace", "student-04", check=False).returncode != 0
 
 
@@ -145,7 +139,7 @@ def pods_not_admitted(cli: Cli, namespace: str) -> list[str]:
 def test_a_student_plays_every_lab_in_their_namespace(classroom, lab):
     moved = classroom.run("classroom", "up", "--target=kwok", "--students=3", f"--lab={lab}")
     solved = classroom.run("lab", "solve", f"--lab={lab}", f"--student={PLAYER}", "--target=kwok",
-                           f"--kubeconfig={kubeconfig_of(classroom, PLAYER)}", check=lab not in NOT_A_STUDENTS_TO_DO)
+                           f"--kubeconfig={classroom.student_kubeconfig(PLAYER)}", check=lab not in NOT_A_STUDENTS_TO_DO)
     if lab in NOT_A_STUDENTS_TO_DO:
         # A step of it acts on what students share: `classroom up` told the instructor, and the API server
         # refuses that step to the student.
@@ -180,19 +174,19 @@ def test_tokens_follow_the_session_and_die_with_the_classroom(classroom, tmp_pat
     from datetime import datetime
 
     students = (PLAYER, NEIGHBOUR, ATTACKER)
-    before = {s: token_expiry(kubeconfig_of(classroom, s)) for s in students}
+    before = {s: token_expiry(classroom.student_kubeconfig(s)) for s in students}
     classroom.run("session", "extend", "--hours=12")
     classroom.run("classroom", "up", "--target=kwok", "--students=3")
     session = json.loads((classroom.state / "sessions" / classroom.session / "session.json").read_text())
     expires = datetime.fromisoformat(session["expires_at"]).timestamp()
     for student in students:
-        after = token_expiry(kubeconfig_of(classroom, student))
+        after = token_expiry(classroom.student_kubeconfig(student))
         assert after > before[student] and abs(after - expires) <= 300, (student, after, expires)
-        own = classroom.kubectl("get", "pods", kubeconfig=kubeconfig_of(classroom, student))
+        own = classroom.kubectl("get", "pods", kubeconfig=classroom.student_kubeconfig(student))
         assert own.returncode == 0
     kept = {s: tmp_path / s for s in students}
     for student, copy in kept.items():
-        copy.write_bytes(kubeconfig_of(classroom, student).read_bytes())
+        copy.write_bytes(classroom.student_kubeconfig(student).read_bytes())
 
     classroom.run("classroom", "down")
     for student, copy in kept.items():

@@ -15,21 +15,19 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from infra.paths import PROJECT_ROOT, STACKS_DIR
-from tests.controlplane import REAL_TOOLS, Cli, kill_tree, require_controlplane
+from tests.controlplane import REAL_TOOLS, Cli, kill_tree, throwaway_cli
 
 pytestmark = pytest.mark.controlplane
 
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    require_controlplane()
-    cli = Cli(tmp_path_factory.mktemp("clusters"), f"ct-{uuid.uuid4().hex[:5]}")
+    cli = throwaway_cli(tmp_path_factory, "ct", 5)
     yield cli
     cli.run("classroom", "down", check=False)
     cli.run("session", "down", check=False)
@@ -37,10 +35,6 @@ def cli(tmp_path_factory):
 
 def tenant_session(cli: Cli, student: str) -> str:
     return f"{cli.session}-{student}"
-
-
-def kubeconfig_of(cli: Cli, student: str) -> Path:
-    return cli.state / "sessions" / cli.session / "students" / student / "kubeconfig"
 
 
 def control_plane_processes(cli: Cli) -> list[str]:
@@ -67,7 +61,7 @@ def test_a_kwok_cluster_per_student_each_theirs_alone(cli):
     cli.run("classroom", "up", "--target=kwok", "--tenancy=cluster", "--students=2", "--lab=pods")
     servers = set()
     for student, other in (("student-01", "student-02"), ("student-02", "student-01")):
-        config = kubeconfig_of(cli, student)
+        config = cli.student_kubeconfig(student)
         servers.add(json.loads(cli.kubectl("config", "view", "--raw", "-o", "json", kubeconfig=config).stdout)
                     ["clusters"][0]["cluster"]["server"])
         assert cli.kubectl("auth", "can-i", "*", "*", "--all-namespaces", kubeconfig=config).stdout.strip() == "yes"

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 
 import pytest
 
 from infra.catalog import Catalog
 from infra.paths import LABS_DIR
-from tests.controlplane import Cli, engine_changes, require_controlplane
+from tests.controlplane import Cli, engine_changes, throwaway_cli
 
 pytestmark = pytest.mark.controlplane
 
@@ -36,8 +35,7 @@ KNOWN_LAB_DEFECTS = {
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    require_controlplane()
-    cli = Cli(tmp_path_factory.mktemp("controlplane"), f"cp-{uuid.uuid4().hex[:6]}")
+    cli = throwaway_cli(tmp_path_factory, "cp")
     yield cli
     cli.run("session", "down", check=False)  # whatever a failed test left
 

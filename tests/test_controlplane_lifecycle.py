@@ -10,20 +10,18 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
 from infra.paths import PROJECT_ROOT, STACKS_DIR
-from tests.controlplane import REAL_TOOLS, Cli, engine_changes, kill_tree, require_controlplane
+from tests.controlplane import REAL_TOOLS, Cli, engine_changes, kill_tree, throwaway_cli
 
 pytestmark = pytest.mark.controlplane
 
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory):
-    require_controlplane()
-    cli = Cli(tmp_path_factory.mktemp("lifecycle"), f"cl-{uuid.uuid4().hex[:6]}")
+    cli = throwaway_cli(tmp_path_factory, "cl")
     yield cli
     cli.run("session", "down", check=False)
 

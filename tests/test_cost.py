@@ -31,10 +31,10 @@ def test_the_table_is_dated_and_every_figure_names_its_source():
 def test_the_estimate_adds_control_plane_nodes_load_balancers_and_disks():
     est = pricing.estimate("gke", students=20, hours=8, size="S", nodes_at_creation=2, max_nodes=5)
     gke = pricing.PRICES["gke"]
-    nodes = math.ceil(20 / pricing.STUDENTS_PER_NODE["S"])  # 5
+    nodes = math.ceil(20 / (2 * 1000 // pricing.STUDENT_CPU_M))  # e2-standard-2: 2 vCPUs, 4 students: 5
     expected = {
         "control plane": gke.control_plane.usd * 8,
-        "nodes (e2-standard-2)": nodes * gke.nodes["e2-standard-2"].usd * 8,
+        "nodes (e2-standard-2, 2 vCPU / 8 GiB)": nodes * gke.nodes["e2-standard-2"].usd * 8,
         "load balancers": (1 + 20) * gke.load_balancer.usd * 8,
         "disks": (nodes * NODE_DISK_GB + 20 * pricing.DISK_GB_PER_STUDENT) * gke.disk.usd * 8 / 730,
     }
@@ -48,7 +48,7 @@ def test_a_cluster_alone_costs_its_nodes_at_creation_and_the_ingress_load_balanc
     est = pricing.estimate("eks", students=0, hours=1, size="M", nodes_at_creation=3, max_nodes=5)
     eks = pricing.PRICES["eks"]
     lines = {line.item: line.cost for line in est.lines}
-    assert lines["nodes (t3.large)"] == pytest.approx(3 * eks.nodes["t3.large"].usd)
+    assert lines["nodes (t3.xlarge, 4 vCPU / 16 GiB)"] == pytest.approx(3 * eks.nodes["t3.xlarge"].usd)
     assert lines["load balancers"] == pytest.approx(eks.load_balancer.usd)
     assert lines["control plane"] == pytest.approx(0.10)
     assert est.per_student is None
@@ -102,10 +102,30 @@ def test_bad_cost_input_is_one_line(capsys, argv, message):
 
 def test_node_size_changes_the_machine_priced(capsys):
     invoke("cost", "--target=aks", "--students=4", "--hours=2", "--node-size=L")
-    assert "Standard_D4s_v5" in capsys.readouterr().out
+    assert "Standard_D16s_v5" in capsys.readouterr().out
 
 
 def test_unit_prices_in_the_output_match_the_table(capsys):
     invoke("cost", "--target=eks", "--students=2", "--hours=1")
     out = capsys.readouterr().out
-    assert re.search(r"\$0\.0416/h", out) and "$0.08/GB-month" in out
+    assert re.search(r"\$0\.0832/h", out) and "$0.08/GB-month" in out
+
+
+def test_students_per_node_come_from_the_node_sizes_vcpus_and_pod_limit():
+    """A t3.large has 2 vCPUs (4 students) and 35 pods (5 students after its system pods): 4; a
+    t3.2xlarge has 8 vCPUs (16 students) but 58 pods: the pod limit decides (10)."""
+    from infra.clusters.cloud import NODE_SIZES
+
+    assert pricing.students_per_node(NODE_SIZES["eks"]["S"]) == 4
+    assert pricing.students_per_node(NODE_SIZES["eks"]["L"]) == 10
+    assert pricing.students_per_node(NODE_SIZES["aks"]["S"]) == 8  # D4s_v5: 4 vCPUs
+    est = pricing.estimate("eks", students=30, hours=1, size="L", nodes_at_creation=2, max_nodes=10)
+    assert est.nodes == 3  # 30 students, 10 per t3.2xlarge
+
+
+def test_aks_prices_the_two_node_system_pool_it_creates():
+    """Even with one worker and minNodes 1 asked, AKS creates (and the estimate prices) two nodes."""
+    from infra.commands import cost_estimate, stack_settings
+
+    est = cost_estimate(stack_settings(target="aks", workers=1, minNodes=1), students=0, hours=1)
+    assert (est.nodes, est.machine_type) == (2, "Standard_D4s_v5")

@@ -1,6 +1,7 @@
 """The Pulumi driver's local parts: passphrase file, backend per session, failure reporting."""
 from __future__ import annotations
 
+import json
 import stat
 from types import SimpleNamespace
 
@@ -9,8 +10,18 @@ from pulumi import automation as auto
 from rich.console import Console
 
 from infra import driver, paths
+from infra.clusters import kind
 from infra.errors import LabsError
 from infra.settings import StackSettings
+from tests.test_kind_target import FakeKind
+
+
+@pytest.fixture(autouse=True)
+def kind_cli(monkeypatch):
+    """The kind CLI on a Docker that runs the session's cluster (the driver asks it before an up)."""
+    fake = FakeKind(clusters=["labs-monday"])
+    monkeypatch.setattr(kind, "_kind", fake)
+    return fake
 
 
 def test_passphrase_file_is_created_once_and_private():
@@ -19,6 +30,46 @@ def test_passphrase_file_is_created_once_and_private():
     assert len(secret) >= 32
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
     assert driver.ensure_passphrase().read_text() == secret
+    assert [p.name for p in first.parent.iterdir()] == ["passphrase"]  # no draft left behind
+
+
+def test_parallel_first_commands_all_get_the_one_passphrase(monkeypatch):
+    """Tenant clusters brought up in parallel on a fresh machine: every thread checks for the file
+    before any has written it (a barrier in the generator holds them there), then they all write."""
+    import secrets
+    import threading
+
+    threads = 8
+    everyone_checked = threading.Barrier(threads)
+    generated = []
+    real_token = secrets.token_urlsafe
+
+    def token_once_all_have_checked(n):
+        everyone_checked.wait(timeout=30)
+        token = real_token(n)
+        generated.append(token)
+        return token
+
+    monkeypatch.setattr(secrets, "token_urlsafe", token_once_all_have_checked)
+    seen, failures = [], []
+
+    def first_command():
+        try:
+            seen.append(driver.ensure_passphrase().read_text())
+        except Exception as exc:  # noqa: BLE001 - the old code raised FileExistsError here
+            failures.append(exc)
+
+    workers = [threading.Thread(target=first_command) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert failures == [] and len(generated) == threads
+    # One winner: everybody read its passphrase, and it is still the file's, untouched by the losers.
+    assert len(set(seen)) == 1 and seen[0] in generated
+    file = paths.passphrase_file()
+    assert file.read_text() == seen[0] and stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert [p.name for p in file.parent.iterdir()] == ["passphrase"]
 
 
 def test_each_session_has_its_own_local_backend():
@@ -137,12 +188,13 @@ class _Workspace:
     def list_stacks(self):
         return [SimpleNamespace(name=name) for name in self.names]
 
-    def remove_stack(self, name):
-        self.removed.append(name)
+    def remove_stack(self, name, force=None):
+        self.removed.append((name, force))
 
 
-def test_session_down_on_a_shared_backend_touches_only_its_own_stacks(monkeypatch):
+def test_session_down_on_a_shared_backend_touches_only_its_own_stacks(monkeypatch, kind_cli):
     workspace = _Workspace(["monday-kind", "tuesday-kind", "monday-2-kind", "acme/monday-gke", "tuesday-eks"])
+    kind_cli.clusters |= {"labs-tuesday", "labs-monday-2"}
     destroyed = []
     pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
     monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: workspace)
@@ -150,7 +202,10 @@ def test_session_down_on_a_shared_backend_touches_only_its_own_stacks(monkeypatc
         destroy=lambda **kwargs: destroyed.append(name) or SimpleNamespace()))
     assert pulumi_driver.list_stacks() == ["monday-kind", "acme/monday-gke"]
     assert pulumi_driver.destroy_session() == ["monday-kind", "acme/monday-gke"]
-    assert destroyed == workspace.removed == ["monday-kind", "acme/monday-gke"]
+    # The kind stack: its cluster deleted by name, then its state removed (--force), no release-by-release destroy.
+    assert destroyed == ["acme/monday-gke"]
+    assert workspace.removed == [("monday-kind", True), ("acme/monday-gke", None)]
+    assert kind_cli.clusters == {"labs-tuesday", "labs-monday-2"}
 
 
 def test_the_session_backend_folder_is_created_where_pulumi_looks(monkeypatch, tmp_path):
@@ -176,10 +231,8 @@ BROKEN_STATE = ("warning: A new version of Pulumi is available.\n"
 class _Failing:
     """A LocalWorkspace and Stack stand-in whose call named `fails` raises as the Pulumi CLI would."""
 
-    name = "monday-kind"
-
-    def __init__(self, fails, error):
-        self.fails, self.error = fails, error
+    def __init__(self, fails, error, name="monday-kind"):
+        self.fails, self.error, self.name = fails, error, name
 
     def _call(self, name, answer=None):
         if name == self.fails:
@@ -187,9 +240,9 @@ class _Failing:
         return answer
 
     def list_stacks(self):
-        return self._call("list_stacks", [SimpleNamespace(name="monday-kind")])
+        return self._call("list_stacks", [SimpleNamespace(name=self.name)])
 
-    def remove_stack(self, name):
+    def remove_stack(self, name, force=None):
         return self._call("remove_stack")
 
     def set_all_config(self, config):
@@ -211,9 +264,9 @@ class _Failing:
         return self._call("destroy", SimpleNamespace())
 
 
-def _driver_failing_at(monkeypatch, fails, error):
+def _driver_failing_at(monkeypatch, fails, error, stack="monday-kind"):
     pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
-    fake = _Failing(fails, error)
+    fake = _Failing(fails, error, stack)
     monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: fake)
     monkeypatch.setattr(pulumi_driver, "_stack", lambda ws, name: fake._call("select", fake))
     return pulumi_driver
@@ -227,19 +280,22 @@ def UP(pulumi_driver):
     return pulumi_driver.up(StackSettings(session="monday"), "lab 07-ingress")
 
 
-@pytest.mark.parametrize("fails, call, said", [
-    ("select", UP, "lab 07-ingress failed: "),  # create_or_select
-    ("set_all_config", UP, "lab 07-ingress failed: "),
-    ("export_stack", UP, "lab 07-ingress failed: "),
-    ("up", UP, "lab 07-ingress failed: "),
-    ("list_stacks", lambda d: d.list_stacks(), "listing the stacks of session 'monday' failed: "),
-    ("select", lambda d: d.stack_settings("monday-kind"), "reading the settings of stack monday-kind failed: "),
-    ("get_all_config", lambda d: d.stack_settings("monday-kind"), "reading the settings of stack monday-kind failed: "),
-    ("destroy", lambda d: d.destroy_session(), "destroying monday-kind failed: "),
-    ("remove_stack", lambda d: d.destroy_session(), "destroying session 'monday' failed: "),
+@pytest.mark.parametrize("fails, call, said, stack", [
+    ("select", UP, "lab 07-ingress failed: ", "monday-kind"),  # create_or_select
+    ("set_all_config", UP, "lab 07-ingress failed: ", "monday-kind"),
+    ("export_stack", UP, "lab 07-ingress failed: ", "monday-kind"),
+    ("up", UP, "lab 07-ingress failed: ", "monday-kind"),
+    ("list_stacks", lambda d: d.list_stacks(), "listing the stacks of session 'monday' failed: ", "monday-kind"),
+    ("select", lambda d: d.stack_settings("monday-kind"), "reading the settings of stack monday-kind failed: ",
+     "monday-kind"),
+    ("get_all_config", lambda d: d.stack_settings("monday-kind"), "reading the settings of stack monday-kind failed: ",
+     "monday-kind"),
+    ("destroy", lambda d: d.destroy_session(), "destroying monday-gke failed: ", "monday-gke"),
+    ("remove_stack", lambda d: d.destroy_session(), "destroying session 'monday' failed: ", "monday-gke"),
+    ("remove_stack", lambda d: d.destroy_session(), "destroying session 'monday' failed: ", "monday-kind"),
 ])
-def test_a_pulumi_failure_anywhere_is_one_line_with_the_cli_error(monkeypatch, fails, call, said):
-    pulumi_driver = _driver_failing_at(monkeypatch, fails, _cli_error(BROKEN_STATE))
+def test_a_pulumi_failure_anywhere_is_one_line_with_the_cli_error(monkeypatch, fails, call, said, stack):
+    pulumi_driver = _driver_failing_at(monkeypatch, fails, _cli_error(BROKEN_STATE), stack)
     with pytest.raises(LabsError) as err:
         call(pulumi_driver)
     message = str(err.value)
@@ -372,3 +428,119 @@ def test_a_killed_runs_process_left_as_a_zombie_holds_no_lock(tmp_path):
             live.wait()
     finally:
         child.wait()
+
+
+def _recording_driver(monkeypatch):
+    """A driver whose workspace records what delete_unreachable each run was given."""
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=open("/dev/null", "w")))
+    fake, given = _Failing(None, None), []
+    monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: given.append(delete_unreachable)
+                        or fake)
+    monkeypatch.setattr(pulumi_driver, "_stack", lambda ws, name: fake)
+    return pulumi_driver, given
+
+
+def test_an_up_drops_unreachable_objects_only_when_kind_says_the_cluster_is_gone(monkeypatch, kind_cli):
+    """An API server briefly down must fail the refresh, not empty the state: delete_unreachable only
+    when kind answered and listed no cluster of the session (deleted behind Pulumi's back)."""
+    pulumi_driver, given = _recording_driver(monkeypatch)
+    UP(pulumi_driver)
+    kind_cli.clusters.clear()  # `kind delete cluster`, or a Docker reset
+    UP(pulumi_driver)
+    assert given == [False, True]
+
+
+def test_no_refresh_runs_before_docker_answers(monkeypatch, kind_cli):
+    pulumi_driver, given = _recording_driver(monkeypatch)
+    kind_cli.docker_up = False
+    with pytest.raises(LabsError, match=r"^`kind get clusters` failed \(Command Output: Cannot connect to the Docker "
+                                        r"daemon.*\): is Docker running\?"):
+        UP(pulumi_driver)
+    assert given == []  # no workspace opened: nothing refreshed
+    workspace = _Workspace(["monday-kind"])
+    monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: workspace)
+    with pytest.raises(LabsError, match="is Docker running"):
+        pulumi_driver.destroy_session()
+    assert workspace.removed == [] and kind_cli.clusters == {"labs-monday"}  # the state kept, the cluster too
+
+
+def test_session_down_on_kind_deletes_the_cluster_then_the_state_and_nothing_remains(monkeypatch, kind_cli, capsys):
+    """No release-by-release destroy (slow, and one stuck deletion blocks it): the cluster holds them all."""
+    from tests.test_cli import invoke
+
+    kind_cli.clusters.add("labs-tuesday")
+    workspace = _Workspace(["monday-kind"])
+    monkeypatch.setattr(driver.PulumiDriver, "_workspace", lambda self, delete_unreachable=False: workspace)
+    monkeypatch.setattr(driver.PulumiDriver, "_stack", lambda self, ws, name: pytest.fail("no stack is destroyed"))
+    paths.session_dir("monday").mkdir(parents=True)
+    (paths.session_dir("monday") / "kubeconfig").write_text("apiVersion: v1\n")
+    checkpoint = paths.session_backend("monday") / ".pulumi" / "stacks" / "k8s-labs" / "monday-kind.json"
+    checkpoint.parent.mkdir(parents=True)  # what the state holds: the cluster (as Pulumi's checkpoint says)
+    checkpoint.write_text(json.dumps({"checkpoint": {"latest": {"resources": [
+        {"urn": "urn:pulumi:monday-kind::k8s-labs::pulumi-python:dynamic:Resource::kind", "custom": True,
+         "type": "pulumi-python:dynamic:Resource"}]}}}))
+    invoke("session", "down", "--session=monday")
+    assert kind_cli.clusters == {"labs-tuesday"} and workspace.removed == [("monday-kind", True)]
+    assert not paths.session_dir("monday").exists()
+    assert "session 'monday' removed (monday-kind;" in capsys.readouterr().err
+
+
+def test_an_up_brings_the_labs_charts_into_the_local_cache_before_the_engine_runs(monkeypatch):
+    from infra import bundle
+    from infra.layers.ingress import PIN as TRAEFIK
+
+    events = []
+    monkeypatch.setattr(bundle, "cache_charts", lambda pins, say: events.append(("cache", list(pins))))
+    pulumi_driver, _ = _recording_driver(monkeypatch)
+    monkeypatch.setattr(pulumi_driver, "_workspace", lambda delete_unreachable=False: events.append(("engine",))
+                        or _Failing(None, None))
+    pulumi_driver.up(StackSettings(session="monday", lab="ingress"), "lab 07-ingress")
+    assert events[0][0] == "cache" and TRAEFIK in events[0][1] and events[1] == ("engine",)
+
+
+def test_a_note_the_kind_provider_prints_is_shown_after_the_run(tmp_path):
+    """A dynamic provider's stderr line reaches the Automation API as an "info#err" diagnostic (seen with
+    the real engine: Pulumi 3.274); the leftover kind cluster's deletion is said on screen."""
+    import io
+
+    screen = io.StringIO()
+    pulumi_driver = driver.PulumiDriver("monday", Console(file=screen, width=200))
+
+    def up(on_event):
+        on_event(SimpleNamespace(resource_pre_event=None, res_outputs_event=None, res_op_failed_event=None,
+                                 summary_event=None, diagnostic_event=SimpleNamespace(
+                                     severity="info#err", urn=None,
+                                     message="note: deleted a leftover cluster labs-monday (an interrupted create, "
+                                             "or a lost state) before creating it\n\n")))
+        on_event(SimpleNamespace(resource_pre_event=None, res_outputs_event=None, res_op_failed_event=None,
+                                 summary_event=None, diagnostic_event=SimpleNamespace(
+                                     severity="info", urn=None, message="chart traefik 41.3.0 from the bundle\n")))
+        return SimpleNamespace(outputs={})
+
+    pulumi_driver._run("lab 07-ingress", up)
+    shown = screen.getvalue()
+    assert "note: deleted a leftover cluster labs-monday (an interrupted create, or a lost state)" in shown
+    assert "chart traefik" not in shown  # the engine's other info lines stay in the run log
+
+
+def test_the_program_sdk_modules_are_every_kubernetes_module_infra_uses():
+    """Each `k8s.<group>.<version>` of infra/ is loaded whole before programs run side by side."""
+    import re
+
+    from infra.paths import PROJECT_ROOT
+
+    used = {f"pulumi_kubernetes.{match}" for file in (PROJECT_ROOT / "infra").rglob("*.py")
+            for match in re.findall(r"\bk8s\.([a-z_]+\.v\d\w*)", file.read_text())}
+    assert used and used <= set(driver.PROGRAM_SDK_MODULES)
+
+
+def test_loading_the_program_modules_leaves_no_lazy_module_behind():
+    import subprocess
+    import sys
+
+    script = ("import sys, types; from infra.driver import PROGRAM_SDK_MODULES, load_program_modules; "
+              "load_program_modules(); "
+              "names = {m for n in PROGRAM_SDK_MODULES for m in (n, n.rsplit('.', 1)[0])}; "
+              "print(sorted(n for n in names if type(sys.modules[n]) is not types.ModuleType))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

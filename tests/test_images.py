@@ -6,6 +6,8 @@ a machine without it.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -15,6 +17,7 @@ from infra.images import (APP_VERSIONS, CHART_RULES, ISTIO_CHARTS, KPS_SUBCHARTS
                           container_images, lab_images, normalize)
 from infra.layers import LAYERS
 from infra.settings import StackSettings
+from tests.test_bundle import server  # noqa: F401 - a chart repository on 127.0.0.1
 
 TRAEFIK = "docker.io/library/traefik:v3.7.11"
 WHOAMI = "docker.io/traefik/whoami:v1.11.0"
@@ -23,9 +26,14 @@ EVERY_LAYER = sorted(LAYERS)
 
 @pytest.fixture
 def no_reference_data(tmp_path, monkeypatch):
+    """No reference data, an empty bundle and chart cache, and no network: every download is refused."""
     empty = tmp_path / "no-charts"
     empty.mkdir()
     monkeypatch.setenv("LABS_CHARTS_DIR", str(empty))
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens there: connection refused
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
     return empty
 
 
@@ -243,7 +251,9 @@ def test_images_list_without_reference_data_marks_derived_tags(monkeypatch, caps
     _invoke("images.list", "--lab=ingress")
     captured = capsys.readouterr()
     assert f"{TRAEFIK}  *appVersion" in captured.out
-    assert "chart reference data absent" in captured.err and "1 images marked *appVersion" in captured.err
+    err = " ".join(captured.err.split())
+    assert "note: 1 chart(s) could not be read, e.g. traefik 41.3.0: cannot download https://traefik.github.io/charts/" in err
+    assert "1 images marked *appVersion" in err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -259,3 +269,116 @@ def test_images_bad_input_is_one_line(capsys, argv, message, monkeypatch, ingres
     assert exit_.value.code == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+# --- a chart nowhere on this machine: downloaded once from its repository, cached by version ----------
+
+def _package(shared: Path, chart: str, version: str, subcharts=()) -> bytes:
+    """The chart as its repository serves it (`helm package` layout), from the reference data's own
+    Chart.yaml and values.yaml; subcharts under <chart>/charts/<name>/. A chart whose git Chart.yaml
+    carries a placeholder version (Istio's 1.0.0) says its release, as the published package does."""
+    import io
+    import tarfile
+
+    def chart_yaml(name: str, at: str) -> bytes:
+        meta = yaml.safe_load((shared / name / at / "Chart.yaml").read_text())
+        return yaml.safe_dump({**meta, "version": at}).encode()
+
+    files = {f"{chart}/Chart.yaml": chart_yaml(chart, version),
+             f"{chart}/values.yaml": (shared / chart / version / "values.yaml").read_bytes()}
+    for sub, sub_version in subcharts:
+        files[f"{chart}/charts/{sub}/Chart.yaml"] = chart_yaml(sub, sub_version)
+        files[f"{chart}/charts/{sub}/values.yaml"] = (shared / sub / sub_version / "values.yaml").read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_chart_nowhere_here_is_downloaded_once_and_lists_what_the_reference_data_lists(shared, server, tmp_path,
+                                                                                           monkeypatch):
+    """kube-prometheus-stack with the monitoring layer's values, its subcharts inside its archive: the
+    images of the downloaded chart are those of the reference data (Prometheus, Alertmanager, the config
+    reloader, node-exporter's distroless tag), none derived from appVersion; a second run reads the cache."""
+    from infra.layers.monitoring import PIN, kube_prometheus_stack_values
+    from infra.paths import cache_dir
+    from tests.layer_helpers import kind_capabilities
+    from tests.test_bundle import serve_repo
+
+    charts = shared / "charts"
+    served, base = server
+    subcharts = [(chart, version) for chart, version, *_ in KPS_SUBCHARTS if (charts / chart / version).is_dir()]
+    serve_repo(served, PIN.chart, PIN.version, data=_package(charts, PIN.chart, PIN.version, subcharts))
+    empty = tmp_path / "no-charts"
+    empty.mkdir()
+    values = kube_prometheus_stack_values(kind_capabilities())
+
+    def listed(root, repo="") -> ImageReport:
+        report = ImageReport(labs=["monitoring"])
+        chart_images(report, PIN.chart, PIN.version, values, "release", root, repo)
+        return report
+
+    reference = listed(charts)
+    downloaded = listed(empty, f"{base}/charts")
+    assert downloaded.refs == reference.refs and downloaded.reference_data and not downloaded.unavailable
+    assert not any(image.from_app_version for image in downloaded.images.values())
+    for wanted in ("quay.io/prometheus/prometheus:", "quay.io/prometheus/alertmanager:",
+                   "quay.io/prometheus-operator/prometheus-config-reloader:", "quay.io/prometheus/node-exporter:"):
+        assert any(ref.startswith(wanted) for ref in downloaded.refs), wanted
+    assert any(ref.endswith("-distroless") and "node-exporter" in ref for ref in downloaded.refs)
+    assert (cache_dir() / "charts" / f"{PIN.chart}-{PIN.version}.tgz").is_file()
+    (served / "charts" / "index.yaml").unlink()  # the repository is gone: the cache answers
+    assert listed(empty, f"{base}/charts").refs == reference.refs
+
+
+def test_every_pinned_chart_downloaded_lists_what_the_reference_data_lists(shared, server, tmp_path):
+    """Every release of every layer, its chart served by a repository on 127.0.0.1 (one index for all),
+    with the values the layers pass: the images from the downloaded charts are the reference data's."""
+    import hashlib
+    from dataclasses import replace
+
+    from infra.render import render_lab
+
+    charts = shared / "charts"
+    served, base = server
+    root = tmp_path / "labs"
+    write_lab(root, "97-web", lab_yaml("web", layers="[ingress, loadbalancer, metrics, storage, autoscaler]"))
+    write_lab(root, "98-observe", lab_yaml("observe", layers="[monitoring, alerting, logging, mesh]", slide="Observe"))
+    catalog = Catalog.load(root)
+    releases = [release for lab in catalog.labs
+                for release in render_lab(lab, replace(StackSettings(), lab=lab.slug), catalog)["releases"]]
+    entries: dict[str, list] = {}
+    (served / "repo").mkdir()
+    for chart, version in sorted({(release["chart"], release["version"]) for release in releases}):
+        subcharts = [(sub, at) for sub, at, *_ in KPS_SUBCHARTS] if chart == "kube-prometheus-stack" else []
+        data = _package(charts, chart, version, subcharts)
+        (served / "repo" / f"{chart}-{version}.tgz").write_bytes(data)
+        entries.setdefault(chart, []).append({"name": chart, "version": version, "urls": [f"{chart}-{version}.tgz"],
+                                              "digest": hashlib.sha256(data).hexdigest()})
+    (served / "repo" / "index.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "entries": entries}))
+    empty = tmp_path / "no-charts"
+    empty.mkdir()
+    assert len(releases) >= 12
+    seen: set[str] = set()
+    for release in releases:
+        reference, downloaded = ImageReport(labs=[]), ImageReport(labs=[])
+        chart_images(reference, release["chart"], release["version"], release["values"], "release", charts)
+        chart_images(downloaded, release["chart"], release["version"], release["values"], "release", empty,
+                     f"{base}/repo")
+        assert downloaded.refs == reference.refs, release["name"]
+        assert downloaded.reference_data and not downloaded.unavailable, release["name"]
+        assert not any(image.from_app_version for image in downloaded.images.values()), release["name"]
+        seen |= set(downloaded.refs)
+    assert {TRAEFIK, "docker.io/istio/pilot:1.30.3-distroless", "quay.io/kiali/kiali:v2.29.0"} <= seen
+    assert len(seen) >= 20  # every chart image; the layers' own objects and the labs' files add the rest
+
+
+def test_without_network_a_missing_chart_is_named_with_the_reason(no_reference_data):
+    report = ImageReport(labs=["ingress"])
+    chart_images(report, "traefik", "41.3.0", {}, "release", None, "https://traefik.github.io/charts")
+    assert not report.reference_data
+    assert report.unavailable["traefik 41.3.0"].startswith("cannot download https://traefik.github.io/charts/index.yaml")
+    assert report.images[TRAEFIK].from_app_version

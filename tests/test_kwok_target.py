@@ -92,3 +92,16 @@ def test_preflight_names_a_missing_tool(isolated_user_dirs):
     with pytest.raises(LabsError, match="kwokctl not found"):
         get_target("kwok").preflight(StackSettings(target="kwok"))
     assert not os.path.exists(kwok.workdir("default"))  # nothing created
+
+
+def test_a_no_op_up_shows_no_change_against_the_created_outputs(isolated_user_dirs):
+    """The engine diffs new inputs against the old outputs: kwok's outputs add only the kubeconfig,
+    which the diff does not compare (issue 16: kind's discovered LB range made every up an update)."""
+    _fake_tools(isolated_user_dirs / "tools" / "bin",
+                "#!/bin/sh\n[ \"$1 $2\" = 'get kubeconfig' ] && echo 'apiVersion: v1'\nexit 0\n")
+    props = {"name": "labs-monday", "session": "monday", "workers": 2}
+    provider = kwok.KwokClusterProvider()
+    outs = provider.create(props).outs
+    assert outs["kubeconfig"].startswith("apiVersion: v1")
+    assert not provider.diff("labs-monday", outs, props).changes
+    assert provider.diff("labs-monday", outs, {**props, "workers": 3}).replaces == ["workers"]

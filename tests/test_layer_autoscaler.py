@@ -177,7 +177,7 @@ def test_node_template_defines_the_lab_node_group(document):
     assert annotations["cluster-autoscaler.kwok.nodegroup/min-count"] == "0" == str(MIN_NODES)
     assert annotations["cluster-autoscaler.kwok.nodegroup/max-count"] == "5" == str(MAX_NODES)
     assert annotations["kwok.x-k8s.io/node"] == "fake"  # what the KWOK controller manages
-    assert node["spec"]["taints"] == [{"key": "labs.k8s/simulated", "value": "true", "effect": "NoSchedule"}]
+    assert node["spec"]["taints"] == [{"key": "labs.k8s/autoscaled", "value": "true", "effect": "NoSchedule"}]
     for field in ("capacity", "allocatable"):
         assert node["status"][field] == {"cpu": "4", "memory": "8Gi", "pods": "110"}
     # KWOK and the controller manager fill these: a template must not pin them.

@@ -351,10 +351,15 @@ def test_a_target_with_a_snapshot_controller_but_no_csi_driver_is_refused():
 
 
 def test_on_clouds_nothing_of_the_hostpath_stack_is_installed(on_cloud):
+    from infra.layers.autoscaler import CLUSTER_AUTOSCALER_NAMESPACE
+
     target, document, _ = on_cloud
-    assert document["releases"] == []
+    # On EKS cluster-autoscaler runs under every lab (always_layers): its release and namespace are not the storage layer's.
+    always = {CLUSTER_AUTOSCALER_NAMESPACE} if "autoscaler" in document["layers"] else set()
+    assert [r for r in document["releases"] if r["namespace"] not in always] == []
     assert pod_owners(document) == []
-    kinds = {(o["kind"], o["metadata"]["name"]) for o in document["objects"]}
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in document["objects"]
+             if o["metadata"]["name"] not in always and o["metadata"].get("namespace") not in always}
     for absent in ("Namespace", "CSIDriver", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
                    "RoleBinding"):
         assert not [k for k in kinds if k[0] == absent], (target, absent)

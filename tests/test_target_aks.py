@@ -36,19 +36,25 @@ def test_the_system_pool_autoscales_within_the_bounds(recorded):
     registrations, _ = recorded
     (pool,) = one(registrations, CLUSTER).inputs["agentPoolProfiles"]
     assert (pool["name"], pool["mode"], pool["type"]) == ("system", "System", "VirtualMachineScaleSets")
-    assert pool["enableAutoScaling"] is True and (pool["minCount"], pool["maxCount"], pool["count"]) == (1, 5, 2)
-    assert pool["vmSize"] == "Standard_B2s"
+    assert pool["enableAutoScaling"] is True and (pool["minCount"], pool["maxCount"], pool["count"]) == (2, 5, 2)
+    assert pool["vmSize"] == "Standard_D4s_v5"  # a System pool: 4 vCPUs at least, no B-series
     assert one(registrations, CLUSTER).inputs["autoScalerProfile"] == {"scaleDownUnneededTime": "2m",
                                                                       "scaleDownDelayAfterAdd": "2m"}
 
 
-def test_a_system_pool_never_scales_to_zero():
-    registrations, _ = record("aks", min_nodes=0, max_nodes=3)
+def test_a_system_pool_never_goes_below_two_nodes():
+    """AKS's System pool minimum (two nodes), whatever minNodes says; a maxNodes below it is one line."""
+    registrations, _ = record("aks", min_nodes=0, max_nodes=3, workers=1)
     (pool,) = one(registrations, CLUSTER).inputs["agentPoolProfiles"]
-    assert (pool["minCount"], pool["maxCount"]) == (1, 3)
+    assert (pool["minCount"], pool["maxCount"], pool["count"]) == (2, 3, 2)
+    from infra.clusters import cloud
+    from infra.errors import LabsError
+
+    with pytest.raises(LabsError, match=r"maxNodes \(1\) is below the 2 nodes a aks pool needs"):
+        cloud.node_counts(cloud_settings("aks", max_nodes=1, min_nodes=0))
 
 
-@pytest.mark.parametrize("size, vm", [("M", "Standard_D2s_v5"), ("L", "Standard_D4s_v5")])
+@pytest.mark.parametrize("size, vm", [("M", "Standard_D8s_v5"), ("L", "Standard_D16s_v5")])
 def test_node_sizes_pick_the_vm_size(size, vm):
     registrations, _ = record("aks", node_size=size)
     assert one(registrations, CLUSTER).inputs["agentPoolProfiles"][0]["vmSize"] == vm
@@ -84,7 +90,7 @@ def test_the_kubeconfig_is_a_secret_feeding_the_provider_after_the_cluster(recor
     component, _ = assert_kubeconfig_is_a_secret_wired_into_the_provider(
         registrations, outputs, "labs:cluster:Aks", "azure-native:containerservice:ManagedCluster::aks")
     summary = outputs[component.urn]["summary"]
-    assert summary["provider"] == "aks" and summary["config"]["system_pool"]["autoscaling"] == {"min": 1, "max": 5}
+    assert summary["provider"] == "aks" and summary["config"]["system_pool"]["autoscaling"] == {"min": 2, "max": 5}
     assert summary["config"]["tags"] == LABELS
 
 
@@ -123,3 +129,25 @@ def test_public_ips_are_tagged_through_the_service_annotation():
     annotations = BY_TARGET["aks"](cloud_settings("aks")).load_balancer_annotations
     assert annotations == {"service.beta.kubernetes.io/azure-pip-tags":
                            "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z"}
+
+
+def test_network_policies_are_enforced_by_cilium(recorded):
+    registrations, _ = recorded
+    profile = one(registrations, CLUSTER).inputs["networkProfile"]
+    chosen = {key: profile[key] for key in ("networkPlugin", "networkPluginMode", "networkDataplane", "networkPolicy")}
+    assert chosen == {"networkPlugin": "azure", "networkPluginMode": "overlay", "networkDataplane": "cilium",
+                      "networkPolicy": "cilium"}
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("aks").network_policy_enforced is True
+
+
+def test_the_autoscaler_lab_gets_a_user_pool_that_scales_from_zero():
+    registrations, _ = record("aks", lab="cluster-autoscaler")
+    pool = one(registrations, "azure-native:containerservice:AgentPool").inputs
+    assert (pool["agentPoolName"], pool["mode"], pool["vmSize"]) == ("autoscaled", "User", "Standard_D4s_v5")
+    assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"], pool["count"]) == (True, 0, 5, 0)
+    assert pool["nodeLabels"]["labs.k8s/autoscaled"] == "true"
+    assert pool["nodeTaints"] == ["labs.k8s/autoscaled=true:NoSchedule"]
+    registrations, _ = record("aks", lab="pods")
+    assert not [reg for reg in registrations if reg.type == "azure-native:containerservice:AgentPool"]

@@ -46,7 +46,7 @@ def test_an_existing_vpc_is_used_as_given():
     assert not by_type(registrations, "aws:ec2/vpc:Vpc") and not by_type(registrations, "aws:ec2/subnet:Subnet")
     cluster = one(registrations, "eks:index:Cluster").inputs
     assert cluster["vpcId"] == "vpc-0abc" and cluster["publicSubnetIds"] == ["subnet-1", "subnet-2"]
-    assert one(registrations, NODE_GROUP).inputs["subnetIds"] == ["subnet-1", "subnet-2"]
+    assert _named(registrations, NODE_GROUP, "nodes").inputs["subnetIds"] == ["subnet-1", "subnet-2"]
 
 
 @pytest.mark.parametrize("changes, message", [({"zones": "us-east-1a"}, "two availability zones"),
@@ -67,9 +67,9 @@ def test_the_cluster_has_oidc_no_default_node_group_and_the_pinned_version(recor
 
 def test_the_managed_node_group_scales_within_the_bounds(recorded):
     registrations, _ = recorded
-    group = one(registrations, NODE_GROUP)
+    group = _named(registrations, NODE_GROUP, "nodes")
     assert group.inputs["scalingConfig"] == {"desiredSize": 2, "minSize": 1, "maxSize": 5}
-    assert group.inputs["instanceTypes"] == ["t3.medium"] and group.inputs["clusterName"] == "labs-monday"
+    assert group.inputs["instanceTypes"] == ["t3.large"] and group.inputs["clusterName"] == "labs-monday"
     assert any(dep.endswith("eks:index:Cluster::eks") for dep in group.dependencies)
     template = one(registrations, "aws:ec2/launchTemplate:LaunchTemplate")
     assert template.urn in group.dependencies
@@ -91,15 +91,15 @@ def test_the_node_group_keeps_what_the_autoscaler_decided(monkeypatch):
     assert seen["ignore_changes"] == ["scalingConfig.desiredSize"]
 
 
-@pytest.mark.parametrize("size, instance", [("M", "t3.large"), ("L", "t3.xlarge")])
+@pytest.mark.parametrize("size, instance", [("M", "t3.xlarge"), ("L", "t3.2xlarge")])
 def test_node_sizes_pick_the_instance_type(size, instance):
     registrations, _ = record("eks", node_size=size)
-    assert one(registrations, NODE_GROUP).inputs["instanceTypes"] == [instance]
+    assert _named(registrations, NODE_GROUP, "nodes").inputs["instanceTypes"] == [instance]
 
 
 def test_the_ebs_csi_driver_and_snapshot_controller_add_ons_wait_for_the_nodes(recorded):
     registrations, _ = recorded
-    group = one(registrations, NODE_GROUP)
+    group = _named(registrations, NODE_GROUP, "nodes")
     ebs = _named(registrations, "aws:eks/addon:Addon", "aws-ebs-csi-driver")
     snapshots = _named(registrations, "aws:eks/addon:Addon", "snapshot-controller")
     assert ebs.inputs["addonName"] == "aws-ebs-csi-driver" and snapshots.inputs["addonName"] == "snapshot-controller"
@@ -175,3 +175,53 @@ def test_load_balancers_are_tagged_through_the_service_annotation():
     annotations = BY_TARGET["eks"](cloud_settings("eks")).load_balancer_annotations
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags"] == (
         "project=k8s-labs,session=monday,expires-at=2026-07-23t18-00z")
+
+
+def test_network_policies_are_enforced_by_the_vpc_cni_agent(recorded):
+    registrations, _ = recorded
+    cluster = one(registrations, "eks:index:Cluster")
+    assert cluster.inputs["vpcCniOptions"]["enableNetworkPolicy"] is True
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("eks").network_policy_enforced is True
+
+
+def test_cluster_autoscaler_runs_under_every_lab_so_the_node_group_grows_with_the_class():
+    """A lab without the autoscaler layer (pods) still gets cluster-autoscaler on EKS: without it the
+    node group never grows past its size at creation, whatever the class needs."""
+    registrations, outputs = record("eks", lab="pods")
+    releases = {reg.inputs.get("name") for reg in by_type(registrations, "kubernetes:helm.sh/v3:Release")}
+    assert "cluster-autoscaler" in releases
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("eks").always_layers == ("autoscaler",)
+    assert cloud_caps("gke").always_layers == () and cloud_caps("aks").always_layers == ()
+
+
+def test_a_network_only_stack_holds_the_shared_network_and_no_cluster():
+    """A classroom's EKS clusters share one network (AWS's default quota: five VPCs per region): the
+    classroom session's stack holds only the VPC and its subnets, which carry no cluster's tag."""
+    registrations, outputs = record("eks", network_only=True)
+    types = {reg.type for reg in registrations}
+    assert "aws:ec2/vpc:Vpc" in types and len(by_type(registrations, "aws:ec2/subnet:Subnet")) == 2
+    assert not types & {"eks:index:Cluster", NODE_GROUP, "pulumi:providers:kubernetes"}
+    for subnet in by_type(registrations, "aws:ec2/subnet:Subnet"):
+        assert subnet.inputs["tags"]["kubernetes.io/role/elb"] == "1"
+        assert not [key for key in subnet.inputs["tags"] if key.startswith("kubernetes.io/cluster/")]
+    network = one(registrations, "labs:cluster:EksNetwork")
+    assert set(outputs[network.urn]) == {"vpc_id", "subnet_ids"}
+
+
+def test_the_autoscaler_lab_gets_a_node_group_that_scales_up_from_zero():
+    registrations, _ = record("eks", lab="cluster-autoscaler")
+    group = _named(registrations, NODE_GROUP, "autoscaled")
+    assert group.inputs["scalingConfig"] == {"desiredSize": 0, "minSize": 0, "maxSize": 5}
+    assert group.inputs["instanceTypes"] == ["t3.xlarge"] and group.inputs["labels"]["labs.k8s/autoscaled"] == "true"
+    assert group.inputs["taints"] == [{"key": "labs.k8s/autoscaled", "value": "true", "effect": "NO_SCHEDULE"}]
+    tags = {reg.inputs["tag"]["key"]: reg.inputs["tag"]["value"]
+            for reg in by_type(registrations, "aws:autoscaling/tag:Tag")}
+    assert tags == {"k8s.io/cluster-autoscaler/node-template/label/labs.k8s/autoscaled": "true",
+                    "k8s.io/cluster-autoscaler/node-template/taint/labs.k8s/autoscaled": "true:NoSchedule"}
+    # cluster-autoscaler runs under every lab on EKS (always_layers): the group, at 0 nodes, stays too
+    registrations, _ = record("eks", lab="pods")
+    assert sorted(reg.name for reg in by_type(registrations, NODE_GROUP)) == ["autoscaled", "nodes"]

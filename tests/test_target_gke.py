@@ -99,3 +99,60 @@ def test_preflight_asks_for_the_project_and_the_auth_plugin(monkeypatch):
     monkeypatch.setattr("shutil.which", lambda command: None if command == gke.AUTH_PLUGIN else f"/bin/{command}")
     with pytest.raises(LabsError, match="gke-gcloud-auth-plugin"):
         gke.GkeTarget().preflight(cloud_settings("gke", gcp_project="p"))
+
+
+def test_network_policies_are_enforced_by_dataplane_v2(recorded):
+    registrations, _ = recorded
+    cluster = one(registrations, CLUSTER).inputs
+    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"
+    assert "networkPolicy" not in cluster  # Calico's add-on is not combined with Dataplane V2
+    from tests.cloud_helpers import cloud_caps
+
+    assert cloud_caps("gke").network_policy_enforced is True
+
+
+def test_the_autoscaler_lab_gets_a_pool_of_real_nodes_with_its_label_and_taint():
+    """Lab 08's pods select and tolerate labs.k8s/autoscaled: a pool of 0 to 5 nodes carries them while the
+    autoscaler layer is up (none otherwise: it goes with the lab)."""
+    registrations, _ = record("gke", gcp_project="p", lab="cluster-autoscaler")
+    lab_pool = [reg for reg in registrations if reg.type == POOL and reg.inputs["name"] == "autoscaled"]
+    (pool,) = lab_pool
+    assert pool.inputs["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 5} and pool.inputs["initialNodeCount"] == 0
+    config = pool.inputs["nodeConfig"]
+    assert config["machineType"] == "e2-standard-4"  # 4 vCPUs: two of the lab's 1.5-CPU pods per node
+    assert config["labels"]["labs.k8s/autoscaled"] == "true"
+    assert config["taints"] == [{"key": "labs.k8s/autoscaled", "value": "true", "effect": "NO_SCHEDULE"}]
+    registrations, _ = record("gke", gcp_project="p", lab="pods")
+    assert [reg.inputs["name"] for reg in by_type(registrations, POOL)] == ["labs"]
+
+
+def test_the_lab_solutions_pods_fit_the_cloud_pool():
+    """What lab 08's solution selects and tolerates is what the cloud pool's nodes carry."""
+    from pathlib import Path
+
+    registrations, _ = record("gke", gcp_project="p", lab="cluster-autoscaler")
+    (pool,) = [reg for reg in registrations if reg.type == POOL and reg.inputs["name"] == "autoscaled"]
+    solution = Path(__file__).parent.parent / "labs/08-cluster-autoscaler/solution/10-worker.yaml"
+    spec = yaml.safe_load(solution.read_text())["spec"]["template"]["spec"]
+    assert spec["nodeSelector"].items() <= pool.inputs["nodeConfig"]["labels"].items()
+    (toleration,) = spec["tolerations"]
+    (taint,) = pool.inputs["nodeConfig"]["taints"]
+    assert (toleration["key"], toleration["value"], toleration["effect"]) == (
+        taint["key"], taint["value"], {"NO_SCHEDULE": "NoSchedule"}[taint["effect"]])
+
+
+def test_the_pools_size_is_left_to_the_autoscaler(monkeypatch):
+    """The provider recreates a pool whose initial_node_count changed (and resizing may change it): a
+    class that needs more nodes, or the autoscaler's work, must never replace the pool."""
+    import pulumi_gcp
+
+    seen = {}
+    real = pulumi_gcp.container.NodePool.__init__
+
+    def spy(self, resource_name, *args, opts=None, **kwargs):
+        seen[resource_name] = opts.ignore_changes
+        real(self, resource_name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(pulumi_gcp.container.NodePool, "__init__", spy)
+    record("gke", gcp_project="p", lab="cluster-autoscaler")
+    assert seen == {"nodes": ["initialNodeCount"], "autoscaled": ["initialNodeCount"]}

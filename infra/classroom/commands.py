@@ -9,7 +9,6 @@ created. No Pulumi import here: the render and the program are imported only whe
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +29,21 @@ def check_tenancy(tenancy: str) -> str:
         raise LabsError(f"unknown tenancy '{tenancy}': use --tenancy=namespace (one shared cluster) "
                         "or --tenancy=cluster (a cluster per student)")
     return tenancy
+
+
+def check_isolation(caps) -> None:
+    """Namespace tenancy isolates students with NetworkPolicies: refuse a target whose network does not
+    enforce them. kwok is the exception: no container runs there, so no traffic can cross namespaces
+    and the classroom still isolates what exists, at the API level (RBAC, quotas): a warning says so."""
+    if caps.network_policy_enforced:
+        return
+    if caps.containers_run:
+        raise LabsError(f"--tenancy=namespace needs NetworkPolicies enforced, and the {caps.provider} cluster does "
+                        "not enforce them: students could reach each other's pods. Use --tenancy=cluster, or a "
+                        "target that enforces them (kind, gke, eks, aks)")
+    core.console.print(f"[yellow]note: {caps.provider} runs no container, so its NetworkPolicies are not enforced: "
+                       "the classroom isolates students at the API level only (RBAC, quotas)[/yellow]",
+                       soft_wrap=True)
 
 
 def _lab(ref: str | None, catalog: Catalog | None = None) -> Lab | None:
@@ -104,6 +118,7 @@ def classroom_up(settings: StackSettings, students: object = None, roster: str |
 
     target = get_target(settings.target)
     target.preflight(settings)
+    check_isolation(target_capabilities(settings))
     settings = core.confirm_cloud_cost(settings, yes, len(class_))
     driver = core.make_driver(settings.session)
     lab_slug = lab.slug if lab else stack_lab(driver, settings)
@@ -179,9 +194,10 @@ def classroom_down(session: str) -> None:
 
     record = load_record(session)
     if record.tenancy == "cluster":
-        from infra.classroom.fanout import cluster_down
+        from infra.classroom.fanout import cluster_down, remove_shared_network
 
         cluster_down(record)
+        remove_shared_network(session)
     else:
         driver = core.make_driver(session)
         stack = StackSettings(session=session, target=record.target).stack_name

@@ -140,7 +140,7 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     from infra.classroom.record import (ClassroomRecord, drop_departed, issue_download_tokens, previous_record,
                                         roster_file, still_started)
     from infra.classroom.starting_points import apply_starting_points
-    from infra.clusters import CLOUD_TARGETS, get_target
+    from infra.clusters import get_target
     from infra.clusters.capabilities import target_capabilities
     from infra.driver import run_log, session_kubeconfig
     from infra.paths import write_private
@@ -152,9 +152,12 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     target = get_target(settings.target)
     for tenant in tenants:
         target.preflight(tenant.settings)
-    if settings.target in CLOUD_TARGETS:
-        core.console.print(f"cluster tenancy: {len(tenants)} clusters, each as estimated below")
-    settings = core.confirm_cloud_cost(settings, yes, group_size)
+    settings = core.confirm_cloud_cost(settings, yes, group_size, clusters=len(tenants))
+    # Each cluster carries the session's expiry fixed by the confirmation (never "set-at-first-up"), and
+    # the pool sized there for its students.
+    tenants = [replace(tenant, settings=replace(tenant.settings, expires_at=settings.expires_at,
+                                                max_nodes=settings.max_nodes, workers=settings.workers))
+               for tenant in tenants]
     now = sessions.utc_now()
     session_record = sessions.planned(settings, now)
     expiration_seconds(session_record.expires)  # an expired session: say so before any cluster is made
@@ -178,6 +181,7 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
         record.tenants[tenant.name] = {"session": tenant.session, "students": [s.id for s in tenant.students],
                                        "http_port": tenant.settings.http_port, "status": "creating"}
     record.save()
+    tenants = shared_network(settings, tenants)
 
     failures: dict[str, str] = {}
     ready: list[Tenant] = []
@@ -230,11 +234,36 @@ def cluster_up(settings: StackSettings, students: list[Student], lab: Lab | None
     return record
 
 
+def shared_network(settings: StackSettings, tenants: list[Tenant]) -> list[Tenant]:
+    """EKS without a given vpcId: one network for the whole classroom, in the classroom session's own
+    stack (`networkOnly`), instead of a VPC per cluster (AWS's default quota: five VPCs per region,
+    docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html). Its clusters get it as their
+    vpcId/subnetIds; `classroom down` and `session down` destroy it after them. Other targets: as is."""
+    if settings.target != "eks" or settings.vpc_id:
+        return tenants
+    driver = core.make_driver(settings.session)
+    outputs = driver.up(replace(settings, network_only=True, lab="", roster=""),
+                        f"network shared by the classroom's {len(tenants)} clusters ({settings.stack_name})")
+    vpc_id, subnet_ids = outputs["vpc_id"], ",".join(outputs["subnet_ids"])
+    return [replace(tenant, settings=replace(tenant.settings, vpc_id=vpc_id, subnet_ids=subnet_ids))
+            for tenant in tenants]
+
+
+def remove_shared_network(session: str) -> None:
+    """`classroom down`: the classroom's shared network, once its clusters are gone (a stack of the
+    session that is not a network-only one is left alone: it is the instructor's own)."""
+    driver = core.make_driver(session)
+    stacks = driver.list_stacks()
+    if stacks and all(driver.stack_settings(stack).network_only for stack in stacks):
+        driver.destroy_session()
+
+
 def cluster_down(record, parallel: int | None = None) -> list[str]:
     """Destroy every recorded tenant's cluster, failed ones included, and remove its session; returns
     the tenants removed. On a cloud, a cluster that came up at least once (its kubeconfig is there)
     first releases what bills outside Pulumi's state (load balancers, disks), as `session down` does;
-    for a tenant whose last `up` failed that release may fail the same way, and the destroy goes on."""
+    a release that fails is reported and the cluster is destroyed anyway (it stops billing), with the
+    `session orphans` command that lists what may remain."""
     from infra.clusters import CLOUD_TARGETS, get_target
     from infra.driver import session_kubeconfig
     from infra.sessions import remove_files
@@ -245,19 +274,18 @@ def cluster_down(record, parallel: int | None = None) -> list[str]:
         session = tenant["session"]
         whole = tenant.get("status", "ready") == "ready"
         driver = make_tenant_driver(session)
+        failures = []
         if cloud and session_kubeconfig(session).is_file():
-            try:
-                for stack in driver.list_stacks():
-                    core.release_cloud_stack(driver, session, stack, record.target)
-            except LabsError as exc:
-                if whole:
-                    raise
-                core.console.print(f"[yellow]{name}: {exc}; destroying its cluster anyway[/yellow]", soft_wrap=True)
+            for stack in driver.list_stacks():
+                failures += core.release_cloud_stack(driver, session, stack, record.target)
+        for line in failures:
+            core.console.print(f"[yellow]{name}: {line}; destroying its cluster anyway[/yellow]", soft_wrap=True)
         driver.destroy_session()
         get_target(record.target).cleanup(StackSettings(session=session, target=record.target))
         remove_files(session)
-        if cloud and not whole:
-            core.console.print(f"{name}: its `up` had failed: check that nothing of it still bills with "
+        if cloud and (failures or not whole):
+            why = "its `up` had failed" if not whole else "its release failed"
+            core.console.print(f"{name}: {why}: check that nothing of it still bills with "
                                f"`invoke session orphans --target={record.target} --session={session}`")
         return name
 

@@ -7,7 +7,10 @@ Pulumi code. A target module defines a class with:
   - `create(settings) -> component`: a ComponentResource `labs:cluster:<Name>` exposing `.provider`
     (the explicit pulumi_kubernetes.Provider every layer uses) and `.kubeconfig` (a secret Output),
     and registering a non-secret `summary` output (what `lab render` shows under "cluster");
-  - `cleanup(settings)`: removes what a destroy could leave behind (used by `session down`).
+  - `cleanup(settings)`: removes what a destroy could leave behind (used by `session down`);
+  - optionally `cluster_vanished(settings) -> bool`: True only when the target's own tool answers that
+    the session's cluster does not exist (kind), so an `up` may drop what the state holds of it
+    (`infra.driver.cluster_vanished`); a target without it never lets an `up` drop anything.
 This registry is plain data so choosing a target costs nothing until it is used: the managed cloud
 targets (gke, eks, aks) import their cloud SDK, an optional extra, only when they create a cluster
 (`infra.clusters.cloud.require_sdk` names the extra to install when it is absent).
@@ -29,6 +32,10 @@ TARGETS: dict[str, str] = {
 # Managed clouds: billed by the hour, so `lab up` shows a cost estimate and `session down` releases
 # load balancers and disks before it destroys the cluster.
 CLOUD_TARGETS = ("gke", "eks", "aks")
+# The autoscaler lab's node group carries this label and taint on every target (simulated KWOK
+# nodes on kind, a real autoscaled pool on clouds): the lab's manifests select and tolerate it.
+AUTOSCALED_LABEL = "labs.k8s/autoscaled"
+AUTOSCALED_TAINT = {"key": AUTOSCALED_LABEL, "value": "true", "effect": "NoSchedule"}
 # Clusters on this machine, and the CLI that makes them: `session down` deletes them by name too.
 LOCAL_TARGET_TOOLS = {"kind": "kind", "kwok": "kwokctl"}
 
@@ -74,6 +81,18 @@ class Capabilities:
       cluster_dns             "coredns" / "kube-dns" (GKE's default DNS) / "coredns" / "coredns"
       istio_platform          "" / "gke" (Istio's platform profile: CNI binaries in /home/kubernetes/bin,
                               node-critical pods only in namespaces with a ResourceQuota) / "" / ""
+      lab_node_group          "simulated" (KWOK, kwok too) / "autoscaled" on every cloud (real nodes, 4 vCPUs,
+                              0 to 5, while the autoscaler layer is up: it calls the cluster
+                              component's `add_lab_node_group`, infra.clusters.cloud.lab_node_size)
+      always_layers           () / () / ("autoscaler",) (cluster-autoscaler: a class's pods that do not
+                              fit add nodes, within maxNodes) / ()
+      network_policy_enforced True everywhere the target's program turns enforcement on: kind's
+                              kindnetd embeds kube-network-policies (kind v0.24+, still in v0.32.0:
+                              images/kindnetd/cmd/kindnetd/main.go; kubernetes-sigs/kind#842), GKE
+                              Dataplane V2, the EKS VPC CNI network policy agent, AKS Cilium. False on
+                              kwok: no packet flows between its fake pods, so nothing is enforced
+                              (namespace tenancy there isolates at the API level only, see
+                              infra.classroom.commands.check_isolation)
     """
 
     provider: str
@@ -110,6 +129,17 @@ class Capabilities:
     cluster_dns: str = "coredns"  # "coredns" or "kube-dns" (the DNS add-on Prometheus scrapes)
     # Service mesh: Istio's `global.platform` ("" none; "gke" selects its GKE platform profile).
     istio_platform: str = ""
+    # NetworkPolicies are enforced by the cluster's network (what namespace tenancy relies on); a
+    # target claims it only where its own program turns enforcement on.
+    network_policy_enforced: bool = False
+    # Layers the stack runs under every lab, not only the labs that name them: on EKS the node group
+    # grows with the class only through the in-cluster cluster-autoscaler (GKE and AKS autoscale
+    # their pools themselves).
+    always_layers: tuple[str, ...] = ()
+    # The node group the autoscaler lab's pods land on (AUTOSCALED_LABEL / AUTOSCALED_TAINT): "simulated"
+    # (KWOK nodes cluster-autoscaler's kwok provider makes) or "autoscaled" (a cloud pool of 0 to
+    # LAB_GROUP_MAX real nodes, created while a lab using the autoscaler layer is up).
+    lab_node_group: str = "simulated"
     # Annotations a LoadBalancer Service should carry on this target (cloud load balancer type,
     # tags of the session so `session orphans` finds a forgotten one).
     load_balancer_annotations: dict = field(default_factory=dict, compare=False, hash=False)

@@ -8,12 +8,17 @@ Resources (children of the `labs:cluster:Aks` component, on an explicit azure-na
     latest patch), Free tier (no control-plane fee, no uptime SLA: a lab), system-assigned
     identity, node resource group `labs-<session>-nodes` (where AKS puts the scale set, its disks,
     the load balancer and public IPs: AKS deletes it with the cluster), one agent pool `system`
-    (mode System, VirtualMachineScaleSets, `nodeSize` -> Standard_B2s / Standard_D2s_v5 /
-    Standard_D4s_v5, `workers` nodes at creation, autoscaling between `minNodes` (at least 1: a
-    system pool never scales to zero) and `maxNodes`, the session tags on the scale set), the
-    cluster autoscaler profile that scales down after 2 minutes (labs want nodes to go away), the
+    (mode System, VirtualMachineScaleSets, `nodeSize` -> Standard_D4s_v5 / Standard_D8s_v5 /
+    Standard_D16s_v5 (a System pool takes no B-series and 4 vCPUs at least: cloud.NODE_SIZES),
+    `workers` nodes at creation, autoscaling between `minNodes` (at least 2: AKS's minimum for a
+    System pool) and `maxNodes`, the session tags on the scale set), the
+    cluster autoscaler profile that scales down after 2 minutes (labs want nodes to go away), Azure
+    CNI Overlay with the Cilium dataplane and network policy engine (NetworkPolicies enforced), the
     session tags on the cluster. `ignore_changes` on the pool's node count: the autoscaler owns it
     once the cluster exists.
+  - containerservice.AgentPool `autoscaled`, while a lab using the autoscaler layer is up: a User
+    pool of 0 to 5 nodes of 4 vCPUs with the label and taint `labs.k8s/autoscaled=true` (NoSchedule)
+    the autoscaler lab's pods select and tolerate.
 The kubeconfig comes from the listManagedClusterUserCredentials call (base64-decoded), as a Pulumi
 secret, and feeds an explicit pulumi_kubernetes.Provider that waits for the cluster. Local accounts
 stay on (no Entra ID integration), so the kubeconfig needs no kubelogin.
@@ -30,7 +35,7 @@ import base64
 
 import pulumi
 
-from infra.clusters import cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, cloud
 from infra.settings import StackSettings
 
 PROVIDER = "aks"
@@ -55,8 +60,7 @@ class AksClusterComponent(pulumi.ComponentResource):
         (azure,) = cloud.require_sdk(PROVIDER)
         name = cloud.cluster_name(settings)
         tags = cloud.labels(settings)
-        nodes, low, high = cloud.node_counts(settings)
-        low = max(low, 1)  # a system pool keeps one node
+        nodes, low, high = cloud.node_counts(settings)  # a System pool keeps two nodes (cloud.MIN_POOL_NODES)
         machine = cloud.machine_type(settings)
 
         provider = azure.Provider("azure", location=settings.region or None, opts=pulumi.ResourceOptions(parent=self))
@@ -88,12 +92,20 @@ class AksClusterComponent(pulumi.ComponentResource):
                 max_count=high,
                 tags=tags,
             )],
+            # Azure CNI Overlay powered by Cilium, which enforces NetworkPolicies (without a network
+            # policy engine AKS enforces none: "none ... the default value when NetworkPolicy is not
+            # specified"; network_policy "cilium" requires network_dataplane "cilium"; SDK enums
+            # NetworkPolicy/NetworkDataplane, https://learn.microsoft.com/azure/aks/use-network-policies).
+            network_profile=cs.ContainerServiceNetworkProfileArgs(
+                network_plugin=cs.NetworkPlugin.AZURE, network_plugin_mode=cs.NetworkPluginMode.OVERLAY,
+                network_dataplane=cs.NetworkDataplane.CILIUM, network_policy=cs.NetworkPolicy.CILIUM),
             auto_scaler_profile=cs.ManagedClusterPropertiesAutoScalerProfileArgs(
                 scale_down_unneeded_time=SCALE_DOWN_AFTER, scale_down_delay_after_add=SCALE_DOWN_AFTER),
             tags=tags,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 ignore_changes=["agentPoolProfiles[0].count"])),
         )
+        self._lab_pool_context = (cs, settings, tags, child)
         credentials = cs.list_managed_cluster_user_credentials_output(
             resource_group_name=self.resource_group.name, resource_name=self.cluster.name,
             opts=pulumi.InvokeOutputOptions(parent=self, provider=provider, depends_on=[self.cluster]),
@@ -110,12 +122,38 @@ class AksClusterComponent(pulumi.ComponentResource):
                 "resource_group": name,
                 "node_resource_group": f"{name}-nodes",
                 "tier": "Free",
+                "network": {"plugin": "azure", "mode": "overlay", "dataplane": "cilium", "policy": "cilium"},
                 "system_pool": {"name": POOL, "vm_size": machine, "size": settings.node_size,
                                 "autoscaling": {"min": low, "max": high}},
                 "tags": tags,
             },
         }
         self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig})
+
+    def add_lab_node_group(self):
+        """The autoscaler lab's pool (the autoscaler layer asks for it): a User pool (a System pool cannot
+        scale to zero) of 0 to LAB_GROUP_MAX nodes with the lab's label and taint; AKS's autoscaler grows it."""
+        cs, settings, tags, opts = self._lab_pool_context
+        node = cloud.lab_node_size(settings.target)
+        return cs.AgentPool(
+            cloud.LAB_GROUP,
+            resource_group_name=self.resource_group.name,
+            resource_name_=self.cluster.name,
+            agent_pool_name=cloud.LAB_GROUP,  # AKS pool names: lowercase letters and digits, 12 at most
+            mode=cs.AgentPoolMode.USER,
+            type="VirtualMachineScaleSets",
+            os_type="Linux",
+            vm_size=node.sku,
+            os_disk_size_gb=cloud.NODE_DISK_GB,
+            count=0,
+            enable_auto_scaling=True,
+            min_count=0,
+            max_count=cloud.LAB_GROUP_MAX,
+            node_labels={AUTOSCALED_LABEL: "true", "labs.k8s/node-group": cloud.LAB_GROUP},
+            node_taints=["{key}={value}:{effect}".format(**AUTOSCALED_TAINT)],
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["count"])),
+        )
 
 
 class AksTarget:

@@ -70,6 +70,9 @@ def kind_capabilities(settings: StackSettings) -> Capabilities:
         base_domain=kind_base_domain(settings),
         host_address=kind_host_address(settings),
         nodes=1 + settings.workers,
+        # kindnetd (kind's default CNI, which the cluster config keeps) enforces NetworkPolicies
+        # since kind v0.24; kind v0.32.0: images/kindnetd/cmd/kindnetd/main.go (kube-network-policies).
+        network_policy_enforced=True,
     )
 
 
@@ -84,6 +87,7 @@ def kwok_capabilities(settings: StackSettings) -> Capabilities:
         containers_run=False,
         control_plane_visible=False,
         kube_proxy_metrics=False,
+        network_policy_enforced=False,  # no data path: nothing to enforce a policy on
     )
 
 
@@ -104,6 +108,7 @@ def gke_capabilities(settings: StackSettings) -> Capabilities:
         volume_parameters={"type": "pd-balanced", "labels": cloud.tag_list(settings)},
         cluster_dns="kube-dns",  # GKE Standard's default DNS add-on (not CoreDNS)
         istio_platform="gke",
+        network_policy_enforced=True,  # Dataplane V2 (the cluster's datapath_provider, infra.clusters.gke)
     )
 
 
@@ -129,6 +134,8 @@ def eks_capabilities(settings: StackSettings) -> Capabilities:
         snapshot_class="",  # the snapshot-controller add-on brings CRDs and controller, no class
         metrics_server=False,
         node_autoscaling="cluster-autoscaler-aws",
+        network_policy_enforced=True,  # the VPC CNI's network policy agent (vpc_cni_options, infra.clusters.eks)
+        always_layers=("autoscaler",),  # the node group grows with the class under every lab
         volume_parameters=gp3_parameters(settings),  # the parameters of the `gp3` class
         snapshot_parameters=ebs_tag_parameters(settings),
         load_balancer_annotations={
@@ -149,7 +156,7 @@ def aks_capabilities(settings: StackSettings) -> Capabilities:
         snapshot_class=AKS_SNAPSHOT_CLASS,
         metrics_server=True,
         node_autoscaling="node-pool",
-        min_nodes=max(settings.min_nodes, 1),
+        network_policy_enforced=True,  # Cilium (the cluster's network_profile, infra.clusters.aks)
         # StandardSSD_LRS, as managed-csi; the session's tags on every disk.
         volume_parameters={"skuName": "StandardSSD_LRS", "tags": cloud.tag_list(settings)},
         snapshot_parameters={"tags": cloud.tag_list(settings)},  # azuredisk's VolumeSnapshotClass `tags`

@@ -9,15 +9,21 @@ Resources (children of the `labs:cluster:Eks` component, on an explicit aws prov
     comes from pulumi_eks).
   - IAM role of the nodes (worker, CNI and ECR read-only managed policies).
   - eks.Cluster `labs-<session>`: `kubernetesVersion`, no default node group (the managed one
-    below replaces it), an OIDC provider (IRSA for the two roles below), the node role mapped in.
+    below replaces it), an OIDC provider (IRSA for the two roles below), the node role mapped in,
+    the VPC CNI add-on with its network policy agent on (`enableNetworkPolicy`: NetworkPolicies
+    enforced, which classroom isolation relies on).
   - aws.ec2.LaunchTemplate: tags the instances, their volumes and network interfaces (the
     node group's own tags stop at the node group), IMDSv2 with 2 hops (pods of the add-ons), a
     50 GiB encrypted gp3 root volume.
-  - eks.ManagedNodeGroup `labs`: `nodeSize` -> t3.medium/large/xlarge, scaling config
+  - eks.ManagedNodeGroup `labs`: `nodeSize` -> t3.large/xlarge/2xlarge (2/4/8 vCPUs, cloud.NODE_SIZES), scaling config
     (desired `workers`, min `minNodes`, max `maxNodes`), `ignore_scaling_changes` so a later `up`
     does not undo what cluster-autoscaler did. EKS tags the node group's Auto Scaling group with
     `k8s.io/cluster-autoscaler/enabled` and `k8s.io/cluster-autoscaler/<cluster>` itself, which is
     what cluster-autoscaler's auto-discovery looks for.
+  - eks.NodeGroup `autoscaled`, while a lab using the autoscaler layer is up: 0 to 5 nodes of 4 vCPUs
+    with the label and taint `labs.k8s/autoscaled=true` (NoSchedule) the autoscaler lab's pods select
+    and tolerate, and the node-template tags on its Auto Scaling group cluster-autoscaler reads to
+    scale it up from zero.
   - Add-ons: `aws-ebs-csi-driver` with its IRSA role (AmazonEBSCSIDriverPolicy, service account
     kube-system/ebs-csi-controller-sa) and `snapshot-controller` (VolumeSnapshot CRDs and controller).
   - StorageClass `gp3` (ebs.csi.aws.com, the default class, WaitForFirstConsumer, expansion,
@@ -46,7 +52,7 @@ import json
 
 import pulumi
 
-from infra.clusters import cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, cloud
 from infra.clusters.capabilities import EKS_CSI_DRIVER, EKS_STORAGE_CLASS, gp3_parameters
 from infra.settings import StackSettings
 
@@ -104,6 +110,60 @@ def autoscaler_policy(cluster: str) -> str:
     ]})
 
 
+def network(aws, settings: StackSettings, name: str, tags: dict, opts) -> tuple:
+    """The VPC and public subnets: existing ones from the settings, or created for the session."""
+    from infra.errors import LabsError
+
+    if settings.vpc_id:
+        if len(settings.subnet_id_list) < 2:
+            raise LabsError("stacks/Pulumi.eks.yaml: vpcId needs subnetIds, two subnets or more in different zones")
+        return settings.vpc_id, settings.subnet_id_list
+    zones = settings.zone_list
+    if len(zones) < 2:
+        raise LabsError("stacks/Pulumi.eks.yaml: zones needs two availability zones or more (EKS requires it)")
+    vpc = aws.ec2.Vpc("vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
+                      tags={**tags, "Name": name}, opts=opts)
+    gateway = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags={**tags, "Name": name}, opts=opts)
+    routes = aws.ec2.RouteTable(
+        "public", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-public"},
+        routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)], opts=opts,
+    )
+    subnets = []
+    for index, zone in enumerate(zones):
+        subnet = aws.ec2.Subnet(
+            f"public-{zone}", vpc_id=vpc.id, cidr_block=subnet_cidr(index), availability_zone=zone,
+            map_public_ip_on_launch=True,
+            # A shared network carries no cluster's tag: the AWS cloud provider skips subnets tagged
+            # for another cluster when it places a load balancer; untagged ones serve every cluster.
+            tags={**tags, "Name": f"{name}-{zone}", "kubernetes.io/role/elb": "1",
+                  **({} if settings.network_only else {f"kubernetes.io/cluster/{name}": "shared"})},
+            opts=opts,
+        )
+        aws.ec2.RouteTableAssociation(f"public-{zone}", subnet_id=subnet.id, route_table_id=routes.id, opts=opts)
+        subnets.append(subnet.id)
+    return vpc.id, subnets
+
+
+def aws_provider(aws, settings: StackSettings, tags: dict, parent):
+    """The explicit aws provider in the stack's region, the session's tags on every resource."""
+    return aws.Provider("aws", region=settings.region or None, default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+                        opts=pulumi.ResourceOptions(parent=parent))
+
+
+class EksNetworkComponent(pulumi.ComponentResource):
+    """Only the network (`networkOnly`): the VPC and public subnets a classroom's EKS clusters share,
+    one per classroom session instead of one per cluster (AWS's default quota is five VPCs per region)."""
+
+    def __init__(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("labs:cluster:EksNetwork", "network", None, opts)
+        aws, _ = cloud.require_sdk(PROVIDER)
+        tags = cloud.labels(settings)
+        provider = aws_provider(aws, settings, tags, self)
+        self.vpc_id, self.subnet_ids = network(aws, settings, cloud.cluster_name(settings), tags,
+                                               pulumi.ResourceOptions(parent=self, provider=provider))
+        self.register_outputs({"vpc_id": self.vpc_id, "subnet_ids": self.subnet_ids})
+
+
 class EksClusterComponent(pulumi.ComponentResource):
     """The EKS cluster, its network, node group, add-ons, `gp3`, and the Kubernetes provider."""
 
@@ -118,14 +178,11 @@ class EksClusterComponent(pulumi.ComponentResource):
         machine = cloud.machine_type(settings)
         self.cluster_name = name
 
-        aws_provider = aws.Provider(
-            "aws", region=settings.region or None, default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        on_aws = pulumi.ResourceOptions(parent=self, provider=aws_provider)
-        on_aws_components = pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider})
+        on_aws_provider = aws_provider(aws, settings, tags, self)
+        on_aws = pulumi.ResourceOptions(parent=self, provider=on_aws_provider)
+        on_aws_components = pulumi.ResourceOptions(parent=self, providers={"aws": on_aws_provider})
 
-        vpc_id, subnet_ids = self._network(aws, settings, name, tags, on_aws)
+        vpc_id, subnet_ids = network(aws, settings, name, tags, on_aws)
 
         node_role = aws.iam.Role("node-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
                                  tags=tags, opts=on_aws)
@@ -145,6 +202,10 @@ class EksClusterComponent(pulumi.ComponentResource):
             # and the identity that creates the cluster (the instructor's CLI login) is its admin.
             authentication_mode=eks.AuthenticationMode.API,
             endpoint_public_access=True,
+            # The VPC CNI add-on with its network policy agent: NetworkPolicies are not enforced
+            # without it ("enableNetworkPolicy" in the vpc-cni add-on configuration,
+            # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html).
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=tags,
             cluster_tags=tags,
             opts=pulumi.ResourceOptions.merge(on_aws_components, pulumi.ResourceOptions(depends_on=attachments)),
@@ -186,6 +247,9 @@ class EksClusterComponent(pulumi.ComponentResource):
                                                       depends_on=attachments)),
         )
 
+        self._lab_group_context = (aws, settings, name, node_role, subnet_ids, template, tags,
+                                   pulumi.ResourceOptions.merge(after_cluster, pulumi.ResourceOptions(
+                                       depends_on=attachments)))
         ebs_role = self._irsa_role(aws, "ebs-csi", EBS_CSI_SERVICE_ACCOUNT, tags, on_aws)
         ebs_policy = aws.iam.RolePolicyAttachment("ebs-csi", role=ebs_role.name, policy_arn=EBS_CSI_POLICY, opts=on_aws)
         after_nodes = pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(depends_on=[self.node_group]))
@@ -233,6 +297,7 @@ class EksClusterComponent(pulumi.ComponentResource):
                 "node_group": {"name": NODE_GROUP, "instance_type": machine, "size": settings.node_size,
                                "scaling": {"desired": nodes, "min": low, "max": high}},
                 "addons": list(ADDONS),
+                "vpc_cni": {"network_policy": True},
                 "storage_class": EKS_STORAGE_CLASS,
                 "cluster_autoscaler_service_account": self.autoscaler_service_account,
                 "tags": tags,
@@ -241,36 +306,40 @@ class EksClusterComponent(pulumi.ComponentResource):
         self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig,
                                "autoscaler_role_arn": self.autoscaler_role_arn})
 
-    def _network(self, aws, settings: StackSettings, name: str, tags: dict, opts) -> tuple:
-        """The VPC and public subnets: existing ones from the settings, or created for the session."""
-        from infra.errors import LabsError
-
-        if settings.vpc_id:
-            if len(settings.subnet_id_list) < 2:
-                raise LabsError("stacks/Pulumi.eks.yaml: vpcId needs subnetIds, two subnets or more in different zones")
-            return settings.vpc_id, settings.subnet_id_list
-        zones = settings.zone_list
-        if len(zones) < 2:
-            raise LabsError("stacks/Pulumi.eks.yaml: zones needs two availability zones or more (EKS requires it)")
-        vpc = aws.ec2.Vpc("vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
-                          tags={**tags, "Name": name}, opts=opts)
-        gateway = aws.ec2.InternetGateway("igw", vpc_id=vpc.id, tags={**tags, "Name": name}, opts=opts)
-        routes = aws.ec2.RouteTable(
-            "public", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-public"},
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)], opts=opts,
+    def add_lab_node_group(self):
+        """The autoscaler lab's node group (the autoscaler layer asks for it): 0 to LAB_GROUP_MAX nodes
+        with the lab's label and taint; the in-cluster cluster-autoscaler grows it. At 0 nodes cluster-autoscaler
+        learns the group's label and taint from tags on its Auto Scaling group
+        (`k8s.io/cluster-autoscaler/node-template/label|taint/<key>`, "Scaling up from 0",
+        docs.aws.amazon.com/eks/latest/eksctl/autoscaling.html): EKS does not put them there."""
+        aws, settings, name, node_role, subnet_ids, template, tags, opts = self._lab_group_context
+        node = cloud.lab_node_size(settings.target)
+        group = aws.eks.NodeGroup(
+            cloud.LAB_GROUP,
+            cluster_name=name,
+            node_group_name=cloud.LAB_GROUP,
+            node_role_arn=node_role.arn,
+            subnet_ids=subnet_ids,
+            instance_types=[node.sku],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(desired_size=0, min_size=0, max_size=cloud.LAB_GROUP_MAX),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(lambda v: None if v is None else str(v))),
+            labels={AUTOSCALED_LABEL: "true", "labs.k8s/node-group": cloud.LAB_GROUP},
+            taints=[aws.eks.NodeGroupTaintArgs(key=AUTOSCALED_TAINT["key"], value=AUTOSCALED_TAINT["value"],
+                                               effect="NO_SCHEDULE")],
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize"])),
         )
-        subnets = []
-        for index, zone in enumerate(zones):
-            subnet = aws.ec2.Subnet(
-                f"public-{zone}", vpc_id=vpc.id, cidr_block=subnet_cidr(index), availability_zone=zone,
-                map_public_ip_on_launch=True,
-                tags={**tags, "Name": f"{name}-{zone}", "kubernetes.io/role/elb": "1",
-                      f"kubernetes.io/cluster/{name}": "shared"},
-                opts=opts,
-            )
-            aws.ec2.RouteTableAssociation(f"public-{zone}", subnet_id=subnet.id, route_table_id=routes.id, opts=opts)
-            subnets.append(subnet.id)
-        return vpc.id, subnets
+        group_name = group.resources.apply(  # the Auto Scaling group EKS made for the node group
+            lambda found: found[0].autoscaling_groups[0].name if found and found[0].autoscaling_groups else None)
+        template_tags = {f"k8s.io/cluster-autoscaler/node-template/label/{AUTOSCALED_LABEL}": "true",
+                         f"k8s.io/cluster-autoscaler/node-template/taint/{AUTOSCALED_TAINT['key']}":
+                             f"{AUTOSCALED_TAINT['value']}:{AUTOSCALED_TAINT['effect']}"}
+        for index, (key, value) in enumerate(template_tags.items()):
+            aws.autoscaling.Tag(f"{cloud.LAB_GROUP}-template-{index}", autoscaling_group_name=group_name,
+                                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                                opts=opts)
+        return group
 
     def _irsa_role(self, aws, name: str, service_account: tuple[str, str], tags: dict, opts):
         policy = pulumi.Output.all(self.cluster.oidc_provider_arn, self.cluster.oidc_issuer).apply(
@@ -288,6 +357,9 @@ class EksTarget:
 
     def create(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> EksClusterComponent:
         return EksClusterComponent(settings, opts)
+
+    def create_network(self, settings: StackSettings) -> EksNetworkComponent:
+        return EksNetworkComponent(settings)
 
     def cleanup(self, settings: StackSettings) -> None:
         """Nothing to delete by name: what a lost state leaves is listed by `session orphans`."""

@@ -9,12 +9,16 @@ Resources (children of the `labs:cluster:Gke` component, on an explicit gcp prov
     a separately managed pool), Workload Identity on (`<project>.svc.id.goog`), the autoscaler
     profile that scales down sooner (OPTIMIZE_UTILIZATION: labs want nodes to go away), labels on
     the cluster (`resource_labels`), `deletion_protection: false` (the provider's default `true`
-    would make `session down` fail). Network: the project's `default` VPC.
+    would make `session down` fail), GKE Dataplane V2 (`datapath_provider: ADVANCED_DATAPATH`), which
+    enforces NetworkPolicies (classroom isolation). Network: the project's `default` VPC.
   - container.NodePool `labs`: `nodeSize` -> e2-standard-2/4/8, pd-balanced boot disks, autoscaling
     between `minNodes` and `maxNodes` (the cluster autoscaler runs in GKE's control plane: nothing to
     install for the autoscaler lab), `workers` nodes at creation, GKE metadata server (Workload
     Identity), auto-repair and auto-upgrade (required in a release channel), the session labels on
     every VM and boot disk (`resource_labels`).
+  - container.NodePool `autoscaled`, while a lab using the autoscaler layer is up: 0 to 5 nodes of
+    4 vCPUs carrying the label and taint `labs.k8s/autoscaled=true` (NoSchedule) the autoscaler lab's
+    pods select and tolerate; GKE's autoscaler grows it when they pend.
 The kubeconfig is built from the cluster's endpoint and CA with the `gke-gcloud-auth-plugin` exec
 credential (the gcloud login of the instructor, no token in the file), as a Pulumi secret, and feeds
 an explicit pulumi_kubernetes.Provider that waits for the node pool.
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.clusters import cloud
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, cloud
 from infra.errors import LabsError
 from infra.settings import StackSettings
 
@@ -39,6 +43,7 @@ POOL = "labs"
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 AUTH_PLUGIN_INSTALL = "gcloud components install gke-gcloud-auth-plugin (or your package manager's google-cloud-cli-gke-gcloud-auth-plugin)"
 PROJECT_AT_UP = "gcpproject-not-set"
+DATAPATH = "ADVANCED_DATAPATH"  # GKE Dataplane V2 (eBPF), which enforces NetworkPolicies
 
 
 def zone(settings: StackSettings) -> str:
@@ -97,6 +102,11 @@ class GkeClusterComponent(pulumi.ComponentResource):
                 autoscaling_profile="OPTIMIZE_UTILIZATION"),
             resource_labels=labels,
             deletion_protection=False,
+            # Dataplane V2: NetworkPolicies are always enforced, no Calico add-on to run ("Kubernetes
+            # network policy is always on in clusters with Dataplane V2",
+            # https://cloud.google.com/kubernetes-engine/docs/concepts/dataplane-v2; the API's
+            # DatapathProvider: https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/DatapathProvider).
+            datapath_provider=DATAPATH,
             opts=child,
         )
         self.node_pool = gcp.container.NodePool(
@@ -117,8 +127,11 @@ class GkeClusterComponent(pulumi.ComponentResource):
                     mode="GKE_METADATA"),
                 resource_labels=labels,
             ),
-            opts=child,
+            # The provider documents that a changed initial_node_count recreates the pool, and that
+            # resizing (the autoscaler does) may change it: the pool's size belongs to the autoscaler.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["initialNodeCount"])),
         )
+        self._lab_pool_context = (gcp, settings, location, project, labels, child)
         ca = self.cluster.master_auth.apply(lambda auth: getattr(auth, "cluster_ca_certificate", None))
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.endpoint, ca).apply(lambda args: kubeconfig(name, *args))
@@ -137,10 +150,40 @@ class GkeClusterComponent(pulumi.ComponentResource):
                 "node_pool": {"name": POOL, "machine_type": machine, "size": settings.node_size,
                               "disk_gb": cloud.NODE_DISK_GB, "autoscaling": {"min": low, "max": high}},
                 "workload_identity": workload_pool,
+                "datapath_provider": DATAPATH,
                 "labels": labels,
             },
         }
         self.register_outputs({"summary": summary, "kubeconfig": self.kubeconfig})
+
+    def add_lab_node_group(self):
+        """The autoscaler lab's pool (the autoscaler layer asks for it): 0 to LAB_GROUP_MAX nodes carrying
+        the lab's label and taint; GKE's autoscaler adds nodes when the lab's pods pend."""
+        gcp, settings, location, project, labels, opts = self._lab_pool_context
+        node = cloud.lab_node_size(settings.target)
+        return gcp.container.NodePool(
+            cloud.LAB_GROUP,
+            name=cloud.LAB_GROUP,
+            cluster=self.cluster.name,
+            location=location,
+            project=project,
+            initial_node_count=0,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(min_node_count=0, max_node_count=cloud.LAB_GROUP_MAX),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=node.sku,
+                disk_size_gb=cloud.NODE_DISK_GB,
+                disk_type="pd-balanced",
+                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA"),
+                labels={AUTOSCALED_LABEL: "true", "labs.k8s/node-group": cloud.LAB_GROUP},
+                taints=[gcp.container.NodePoolNodeConfigTaintArgs(
+                    key=AUTOSCALED_TAINT["key"], value=AUTOSCALED_TAINT["value"], effect="NO_SCHEDULE")],
+                resource_labels=labels,
+            ),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["initialNodeCount"])),
+        )
 
 
 class GkeTarget:

@@ -4,10 +4,15 @@ Why a Pulumi dynamic provider rather than pulumi-command: the cluster is a real 
 lifecycle Pulumi must understand. `diff` marks a node-count or image change as a replacement that
 deletes before it creates (kind cluster names are unique, so both cannot exist at once); `read`
 lets a refresh notice a cluster deleted behind Pulumi's back (`kind delete cluster`, Docker reset): it
-answers "gone" and Pulumi drops it from the state. The driver refreshes before every `up` and
-`destroy`, and the Kubernetes provider is created with `delete_unreachable`, so the objects that lived
-in the vanished cluster are dropped too: the same `lab up` then recreates the cluster and its layers.
-A dynamic provider needs no extra plugin download, and its create/delete are plain Python we test.
+answers "gone" and Pulumi drops it from the state. "Gone" is decided only from a listing kind
+completed: a listing that fails (Docker stopped) is an error naming Docker, never an empty set.
+
+The Kubernetes provider does not drop unreachable objects by itself: an API server briefly down
+(nodes still booting after a Docker restart) must fail the refresh, not empty the state. Only when
+kind answered that the session's cluster does not exist (`KindTarget.cluster_vanished`) does the
+driver let that `up` drop the objects that lived in it, so the same `lab up` recreates the cluster
+and its layers. A dynamic provider needs no extra plugin download, and its create/delete are plain
+Python we test.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import pulumi.dynamic as dynamic
 import pulumi_kubernetes as k8s
 
 from infra import paths
-from infra.clusters.cli import checked
+from infra.clusters.cli import checked, last_line
 from infra.errors import LabsError
 from infra.settings import StackSettings
 
@@ -29,7 +34,11 @@ KUBERNETES_VERSION = "v1.36.1"
 NODE_IMAGE = f"kindest/node:{KUBERNETES_VERSION}"
 INGRESS_NODE_LABEL = "ingress-ready"
 CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d"
+# The node image is pulled on its own (a slow network), then `kind create cluster` boots the nodes and
+# waits for them (a slow or overloaded Docker): each has its own time limit and its own message.
+PULL_TIMEOUT_S = 1200
 CREATE_TIMEOUT_S = 600
+DOCKER_FIX = "is Docker running? Start it (`docker info` must answer), then run the command again"
 LB_RANGE_AT_UP = "discovered-at-up-from-the-kind-docker-network"
 
 # Control-plane metrics listen on all addresses so Prometheus (monitoring layer) can scrape them.
@@ -118,7 +127,8 @@ def address_is_local(address: str) -> bool:
             return False
 
 
-def _kind(*args: str, timeout: int = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
+def _kind(*args: str, timeout: int = 120, stdin: str | None = None,
+          on_timeout: str = "is Docker responsive?") -> subprocess.CompletedProcess:
     from infra.toolchain import require_tool
 
     try:
@@ -126,12 +136,79 @@ def _kind(*args: str, timeout: int = 120, stdin: str | None = None) -> subproces
             [require_tool("kind"), *args], input=stdin, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        raise LabsError(f"`kind {' '.join(args)}` did not finish within {timeout} s: is Docker responsive?") from None
+        raise LabsError(f"`kind {' '.join(args)}` did not finish within {timeout} s: {on_timeout}") from None
+
+
+def _docker(*args: str, timeout: int = 60) -> subprocess.CompletedProcess | None:
+    """The docker CLI; None when it outlived `timeout` (it is killed)."""
+    from infra.toolchain import require_tool
+
+    try:
+        return subprocess.run([require_tool("docker"), *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def existing_clusters() -> set[str]:
-    result = _kind("get", "clusters")
-    return set(result.stdout.split()) if result.returncode == 0 else set()
+    """The kind clusters Docker holds. A listing that fails raises: it never means "none"."""
+    result = _kind("get", "clusters", on_timeout=DOCKER_FIX)
+    if result.returncode != 0:
+        # kind's own message first, Docker's answer last ("Command Output: Cannot connect to ...").
+        raise LabsError(f"`kind get clusters` failed ({last_line(result)}): {DOCKER_FIX}")
+    return set(result.stdout.split())  # "No kind clusters found." goes to stderr
+
+
+def ensure_node_image() -> None:
+    """Pull the node image unless Docker has it (kind then skips its own pull), within PULL_TIMEOUT_S."""
+    present = _docker("image", "inspect", NODE_IMAGE)
+    if present is not None and present.returncode == 0:
+        return
+    pulled = _docker("pull", NODE_IMAGE, timeout=PULL_TIMEOUT_S)
+    if pulled is None:
+        raise LabsError(f"pulling {NODE_IMAGE} did not finish within {PULL_TIMEOUT_S} s: the network is too slow "
+                        f"or down; run `docker pull {NODE_IMAGE}` until it completes, then the command again")
+    if pulled.returncode != 0:
+        raise LabsError(f"pulling {NODE_IMAGE} failed ({last_line(pulled)}): check the network (or Docker), "
+                        "then run the command again")
+
+
+def delete_cluster(name: str) -> None:
+    """`kind delete cluster`: one line naming kind's error when it fails (the command can be run again)."""
+    result = _kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S, on_timeout=DOCKER_FIX)
+    if result.returncode != 0:
+        raise LabsError(f"kind delete cluster {name} failed: {last_line(result)}; {DOCKER_FIX}")
+
+
+def create_cluster(name: str, config_file: Path) -> str:
+    """Create the cluster; returns what was done with a leftover of the same name ("" when none).
+
+    A `labs-<session>` cluster the state does not know is a leftover: a create killed or timed out
+    midway (kind cleans up only after its own errors), or a state that was removed. Its nodes may be
+    half made, and kind refuses the name ("node(s) already exist"): it is deleted first. A create
+    that outlives CREATE_TIMEOUT_S is killed, and the half-made cluster it leaves is deleted too, so
+    the next attempt starts clean."""
+    leftover = ""
+    if name in existing_clusters():
+        delete_cluster(name)
+        leftover = f"deleted a leftover cluster {name} (an interrupted create, or a lost state) before creating it"
+    ensure_node_image()
+    try:
+        result = _kind("create", "cluster", "--name", name, "--config", str(config_file), "--wait", "5m",
+                       timeout=CREATE_TIMEOUT_S,
+                       on_timeout=f"the node image was already there, so booting the nodes took that long: Docker "
+                                  f"is short of memory or CPU (`docker stats`); the half-made cluster {name} is "
+                                  "deleted, run the command again")
+    except LabsError:
+        delete_cluster(name)
+        raise
+    if result.returncode != 0:
+        detail = last_line(result)
+        if "already exist for a cluster with the name" in detail:
+            raise LabsError(f"kind create cluster {name} failed: {detail}: another command is creating it, or "
+                            f"Docker kept its containers; `kind delete cluster --name {name}`, then run the "
+                            "command again")
+        raise RuntimeError(f"kind create cluster {name} failed: {detail}")
+    return leftover
 
 
 def lb_address_range(subnets: list[str]) -> str:
@@ -149,12 +226,9 @@ def lb_address_range(subnets: list[str]) -> str:
 
 
 def discover_lb_address_range() -> str:
-    from infra.toolchain import require_tool
-
-    result = subprocess.run(
-        [require_tool("docker"), "network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"],
-        capture_output=True, text=True, timeout=60,
-    )
+    result = _docker("network", "inspect", "kind", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}")
+    if result is None:
+        raise RuntimeError(f"`docker network inspect kind` did not finish within 60 s: {DOCKER_FIX}")
     return lb_address_range(checked(result, "docker network inspect kind").split())
 
 
@@ -165,16 +239,16 @@ class KindClusterProvider(dynamic.ResourceProvider):
     REPLACE_ON = ("name", "config", "mirrors_dir")
 
     def create(self, props: dict) -> dynamic.CreateResult:
+        import sys
+
         import yaml
 
         Path(props["mirrors_dir"]).mkdir(parents=True, exist_ok=True)
         config_file = Path(props["mirrors_dir"]).parent / "kind-config.yaml"
         config_file.write_text(yaml.safe_dump(props["config"], sort_keys=False))
-        checked(
-            _kind("create", "cluster", "--name", props["name"], "--config", str(config_file), "--wait", "5m",
-                  timeout=CREATE_TIMEOUT_S),
-            f"kind create cluster {props['name']}",
-        )
+        leftover = create_cluster(props["name"], config_file)
+        if leftover:  # on stderr: the engine passes it on as a diagnostic, shown by infra.progress
+            print(f"note: {leftover}", file=sys.stderr, flush=True)
         return dynamic.CreateResult(id_=props["name"], outs=self._outputs(props["name"], props))
 
     def read(self, id_: str, props: dict) -> dynamic.ReadResult:
@@ -183,25 +257,30 @@ class KindClusterProvider(dynamic.ResourceProvider):
         return dynamic.ReadResult(id_, self._outputs(id_, props))
 
     def _outputs(self, name: str, props: dict) -> dict:
-        """The kubeconfig, and the LoadBalancer address range (configured, or taken from the kind
-        Docker network, which exists only once a cluster does)."""
+        """The inputs as given, the kubeconfig, and the LoadBalancer address range in use: configured,
+        else the one found before (a refresh), else taken from the kind Docker network (which exists
+        only once a cluster does)."""
         return {
             **props,
             "kubeconfig": self._kubeconfig(name),
-            "lb_address_range": props.get("lb_address_range") or discover_lb_address_range(),
+            "lb_pool": props.get("lb_address_range") or props.get("lb_pool") or discover_lb_address_range(),
         }
 
     def diff(self, id_: str, olds: dict, news: dict) -> dynamic.DiffResult:
+        """Inputs against the inputs the outputs keep as given (the range in use is `lb_pool`), so an
+        unchanged cluster shows no change. A state from before `lb_pool` gets it by one in-place update."""
         replaces = [key for key in self.REPLACE_ON if olds.get(key) != news.get(key)]
-        changed = bool(replaces) or olds.get("lb_address_range") != news.get("lb_address_range")
-        return dynamic.DiffResult(changes=changed, replaces=replaces, delete_before_replace=True)
+        range_changed = "lb_pool" not in olds or \
+            (olds.get("lb_address_range") or "") != (news.get("lb_address_range") or "")
+        return dynamic.DiffResult(changes=bool(replaces) or range_changed, replaces=replaces,
+                                  delete_before_replace=True)
 
     def update(self, id_: str, olds: dict, news: dict) -> dynamic.UpdateResult:
         """Only the configured LoadBalancer range can change in place."""
         return dynamic.UpdateResult(outs=self._outputs(id_, news))
 
     def delete(self, id_: str, props: dict) -> None:
-        checked(_kind("delete", "cluster", "--name", id_, timeout=CREATE_TIMEOUT_S), f"kind delete cluster {id_}")
+        delete_cluster(id_)
 
     @staticmethod
     def _kubeconfig(name: str) -> str:
@@ -210,13 +289,13 @@ class KindClusterProvider(dynamic.ResourceProvider):
 
 class KindCluster(dynamic.Resource):
     kubeconfig: pulumi.Output[str]
-    lb_address_range: pulumi.Output[str]
+    lb_pool: pulumi.Output[str]
 
     def __init__(self, name: str, props: dict, opts: pulumi.ResourceOptions | None = None):
         super().__init__(
             KindClusterProvider(),
             name,
-            {**props, "kubeconfig": None},
+            {**props, "kubeconfig": None, "lb_pool": None},
             pulumi.ResourceOptions.merge(
                 opts,
                 pulumi.ResourceOptions(
@@ -242,12 +321,12 @@ class KindClusterComponent(pulumi.ComponentResource):
         )
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig)
         # Known only once the cluster exists; an offline render shows where it will come from.
-        self.lb_address_range = cluster.lb_address_range.apply(lambda r: r or LB_RANGE_AT_UP)
+        self.lb_address_range = cluster.lb_pool.apply(lambda r: r or settings.lb_address_range or LB_RANGE_AT_UP)
+        # No delete_unreachable here: see the module doc (the driver decides, per run).
         self.provider = k8s.Provider(
             "k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            delete_unreachable=True,  # a vanished kind cluster takes its objects with it (see module doc)
             opts=pulumi.ResourceOptions(parent=self),
         )
         summary = {
@@ -298,11 +377,13 @@ class KindTarget:
     def create(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> KindClusterComponent:
         return KindClusterComponent(settings, opts)
 
+    def cluster_vanished(self, settings: StackSettings) -> bool:
+        """True only when kind answers and lists no cluster of the session: whatever the state holds of
+        it is gone for sure (a failed listing raises, it never says "vanished")."""
+        return cluster_name(settings.session) not in existing_clusters()
+
     def cleanup(self, settings: StackSettings) -> None:
+        """Delete the session's kind cluster by name, even when its state was lost."""
         name = cluster_name(settings.session)
         if name in existing_clusters():
-            try:
-                checked(_kind("delete", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S),
-                         f"kind delete cluster {name}")
-            except RuntimeError as exc:  # the CLI's side: one line, and the command can be run again
-                raise LabsError(f"{exc}; check Docker, then run `invoke session down` again") from None
+            delete_cluster(name)

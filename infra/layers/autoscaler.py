@@ -46,8 +46,8 @@ Design decisions:
     reported to run on chart 9.59.0 with no missing RBAC.
   - Node group: one group, `simulated`, of 0 to 5 nodes of 4 CPU / 8Gi (110 pods), so a handful
     of pending pods requesting ~1 CPU each triggers a scale-up of one or two nodes. The template
-    node carries the label `labs.k8s/simulated: "true"` and the taint
-    `labs.k8s/simulated=true:NoSchedule`: only the lab's pods (which select the label and tolerate
+    node carries the label `labs.k8s/autoscaled: "true"` and the taint
+    `labs.k8s/autoscaled=true:NoSchedule`: only the lab's pods (which select the label and tolerate
     the taint, see SIMULATED_NODE_SELECTOR / SIMULATED_TOLERATION) land there; everything else
     stays on the real kind nodes. The provider's own `kwok-provider=true:NoSchedule` taint is
     turned off (`nodes.skipTaint`) so the lab's pods need one toleration, not two. Groups are read
@@ -117,7 +117,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.clusters import Capabilities
+from infra.clusters import AUTOSCALED_LABEL, AUTOSCALED_TAINT, Capabilities
+from infra.clusters.cloud import LAB_GROUP
 from infra.errors import LabsError
 from infra.layers import ChartPin, Workload
 from infra.layers.base import MANAGED_BY, Layer
@@ -155,8 +156,8 @@ PROVIDER_CONFIGMAP_ENV = "KWOK_PROVIDER_CONFIGMAP"
 # The lab's node group.
 NODE_GROUP = "simulated"
 NODE_GROUP_LABEL = "labs.k8s/node-group"
-SIMULATED_LABEL = "labs.k8s/simulated"
-SIMULATED_TAINT = {"key": SIMULATED_LABEL, "value": "true", "effect": "NoSchedule"}
+SIMULATED_LABEL = AUTOSCALED_LABEL  # the same group label and taint as the clouds' real pool
+SIMULATED_TAINT = dict(AUTOSCALED_TAINT)
 SIMULATED_NODE_SELECTOR = {SIMULATED_LABEL: "true"}  # what the lab's pods select ...
 SIMULATED_TOLERATION = {**SIMULATED_TAINT, "operator": "Equal"}  # ... and tolerate
 MIN_NODES = 0
@@ -328,11 +329,13 @@ class AutoscalerLayer(Layer):
     def __init__(self, name, ctx, provider, requires=None):
         super().__init__(name, ctx, provider, requires)
         caps = ctx.capabilities
+        if caps.lab_node_group == LAB_GROUP:  # a cloud: a pool of real nodes for the lab's pods
+            self.lab_node_group = ctx.cluster.add_lab_node_group()
         if runs_aws_cluster_autoscaler(caps):
             self._aws(ctx)
             return
         if not needs_simulated_nodes(caps):
-            self.register_outputs({"simulated_nodes": False})
+            self.register_outputs({"simulated_nodes": False, "node_group": LAB_GROUP})
             return
 
         kwok_ns = self.namespace(KWOK_NAMESPACE)
@@ -379,6 +382,7 @@ class AutoscalerLayer(Layer):
         self.cluster_autoscaler = self.release(CLUSTER_AUTOSCALER_RELEASE, namespace, CLUSTER_AUTOSCALER_PIN, values)
         self.register_outputs({
             "simulated_nodes": False,
+            "node_group": LAB_GROUP,
             "cloud_provider": "aws",
             "namespace": namespace_name,
             "service_account": f"{namespace_name}/{account}",

@@ -19,8 +19,6 @@ accepts `hostPort`), so the warning is expected. No other key outside the defaul
 """
 from __future__ import annotations
 
-import pulumi
-
 from infra.clusters import Capabilities
 from infra.layers import ChartPin, Workload
 from infra.layers.base import INGRESS_CLASS, Layer
