@@ -15,28 +15,43 @@ from infra.errors import LabsError
 from infra.paths import LABS_DIR
 from tests.fake_cluster import LOKI, PROMETHEUS, FakeCluster, load_objects
 
-MTLS_WAYPOINT_TO_V1 = ('sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",'
-                      'source_workload="waypoint",destination_workload="web-v1",'
-                      'destination_workload_namespace="lab-service-mesh"})')
+# What each lab's services answer once it is solved on a cluster whose containers run: the whoami page,
+# the series and log lines its solution's workloads produce (recorded per host and query, as the real
+# services answer them, never derived from the checks under test).
+SOLVED_ANSWERS = {
+    "ingress": {"http": {("blue.localhost", "/"): (200, "Hostname: blue-7d4b9c\nName: blue\n")}},
+    "logging": {"logs": {'{namespace="lab-logging", app="orders"} | json | level="error"':
+                         '{"ts":"2026-11-28T10:02:20Z","level":"error","service":"orders","msg":"payment declined"}'}},
+    "monitoring": {"promql": {'count(up{namespace="lab-monitoring", job="podinfo"} == 1)': 2}},  # 2 podinfo pods
+    "alerting": {"alerts": {"LabHighErrorRate": {"namespace": "lab-alerting", "severity": "warning"}}},
+    "service-mesh": {"promql": {
+        'sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",source_workload="waypoint",'
+        'destination_workload="web-v1",destination_workload_namespace="lab-service-mesh"})': 12}},
+}
 
 
-def answer_solved_labs(cluster: FakeCluster) -> None:
-    """What the ingress, Prometheus and Loki answer once the labs are solved on a cluster whose containers
-    run: the whoami page, the series and log lines the solutions' workloads produce. Keyed by host and
-    query as the real services are, never derived from the checks under test."""
-    cluster.http_answers[("blue.localhost", "/")] = (200, "Hostname: blue-7d4b9c\nName: blue\n")
-    cluster.log('{namespace="lab-logging", app="orders"} | json | level="error"',
-                '{"ts":"2026-11-28T10:02:20Z","level":"error","service":"orders","order_id":1010,"msg":"payment declined"}')
-    cluster.answer_promql('count(up{namespace="lab-monitoring", job="podinfo"} == 1)', 2)  # the 2 podinfo replicas
-    cluster.fire_alert("LabHighErrorRate", namespace="lab-alerting", severity="warning")
-    cluster.answer_promql(MTLS_WAYPOINT_TO_V1, 12)
+def answer_solved(cluster: FakeCluster, lab, namespace: str | None = None, student: str | None = None) -> None:
+    """The lab's services answer as once solved; in a student's namespace (`namespace`, `student`), for
+    the student's objects (their namespace in series and streams, their host names)."""
+    from infra.manifests import Rewriter
+
+    moved = Rewriter(lab.namespace, namespace or lab.namespace, student)
+    answers = SOLVED_ANSWERS.get(lab.slug, {})
+    for (host, path), answer in answers.get("http", {}).items():
+        cluster.http_answers[(moved.host(host), path)] = answer
+    for query, line in answers.get("logs", {}).items():
+        cluster.log(moved.deep(query), line)
+    for query, value in answers.get("promql", {}).items():
+        cluster.answer_promql(moved.deep(query), value)
+    for name, labels in answers.get("alerts", {}).items():
+        cluster.fire_alert(name, **moved.deep(labels))
 
 
 def run_lab(lab, tmp_path, folders, solved: bool):
     with FakeCluster() as cluster:
         cluster.add(*load_objects(*(lab.path / f for f in folders), namespace=lab.namespace))
         if solved:
-            answer_solved_labs(cluster)
+            answer_solved(cluster, lab)
         reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
         return run_checks(list(lab.checks), reader, lab.namespace, "fr")
 
