@@ -140,4 +140,6 @@ def _comparison(expected, where: str) -> None:
     if operator == "in" and not isinstance(operand, list):
         raise LabsError(f"{where}: 'in' takes a list of values")
     if operator == "matches":
+        if not isinstance(operand, str):
+            raise LabsError(f"{where}: 'matches' takes a regular expression (a string)")
         _regex(operand, where)

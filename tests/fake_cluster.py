@@ -65,7 +65,7 @@ def simulate(obj: dict) -> list[dict]:
         obj["status"] = {"currentReplicas": spec.get("maxReplicas", 1), "desiredReplicas": spec.get("maxReplicas", 1)}
     elif kind == "Pod":
         obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-    elif kind == "Service" and spec.get("type") == "LoadBalancer":
+    elif kind == "Service" and spec.get("type") == "LoadBalancer" and "status" not in obj:
         obj["status"] = {"loadBalancer": {"ingress": [{"ip": "172.18.255.200", "ipMode": "VIP"}]}}  # MetalLB's pool
     return [obj, *pods]
 

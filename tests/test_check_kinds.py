@@ -396,3 +396,18 @@ def test_a_mapping_that_is_not_one_comparison_is_compared_whole(cluster):
     assert check(cluster, kind="exists", apiVersion="v1", object="Service", name="web", fields=fields)[0]
     assert not check(cluster, kind="exists", apiVersion="v1", object="Service", name="web",
                      fields={"spec.selector": {"app": "api"}})[0]
+
+
+def test_labs_readme_shows_every_kind_with_an_example_that_validates():
+    import re
+
+    import yaml
+
+    from infra.check_spec import KINDS
+    from infra.paths import LABS_DIR
+
+    block = re.search(r"```yaml\n(.*?)```", (LABS_DIR / "README.md").read_text(), re.S).group(1)
+    examples = yaml.safe_load(block)
+    for example in examples:
+        spec(**{**example, "hint": {"fr": "indice", "en": "hint"}})
+    assert sorted({example["kind"] for example in examples}) == sorted(KINDS)

@@ -17,52 +17,78 @@ from infra.errors import LabsError
 from infra.paths import LABS_DIR
 from tests.fake_cluster import LOKI, PROMETHEUS, FakeCluster, load_objects, rfc3339
 
-MTLS_WAYPOINT_TO_V1 = ('sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",'
-                      'source_workload="waypoint",destination_workload="web-v1",'
-                      'destination_workload_namespace="lab-service-mesh"})')
+# What each lab's services answer once it is solved on a cluster whose containers run: the whoami page,
+# the series and log lines its solution's workloads produce (recorded per host and query, as the real
+# services answer them, never derived from the checks under test).
+SOLVED_ANSWERS = {
+    "ingress": {"http": {("blue.localhost", "/"): (200, "Hostname: blue-7d4b9c\nName: blue\n"),
+                         ("green.localhost", "/"): (200, "Hostname: green-5f6a8b\nName: green\n"),
+                         ("apps.localhost", "/green"): (200, "Hostname: green-5f6a8b\nName: green\nGET / HTTP/1.1\n"),
+                         ("gw.localhost", "/blue"): (200, "Hostname: blue-7d4b9c\nName: blue\nGET / HTTP/1.1\n")}},
+    "logging": {"logs": {'{namespace="lab-logging", app="orders"} | json | level="error" | duration_ms > 0':
+                         '{"ts":"2026-11-28T10:02:20Z","level":"error","service":"orders","order_id":1010,'
+                         '"duration_ms":120,"msg":"payment declined"}'}},
+    "monitoring": {"promql": {'count(up{namespace="lab-monitoring", job="podinfo"} == 1)': 2}},  # 2 podinfo pods
+    "alerting": {"alerts": {"LabHighErrorRate": {"namespace": "lab-alerting", "severity": "warning"}}},
+    "service-mesh": {"promql": {
+        'sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",source_workload="waypoint",'
+        'destination_workload="web-v1",destination_workload_namespace="lab-service-mesh"})': 12}},
+}
 
 
-def answer_solved_labs(cluster: FakeCluster) -> None:
-    """What the ingress, Prometheus and Loki answer once the labs are solved on a cluster whose containers
-    run: the whoami page, the series and log lines the solutions' workloads produce. Keyed by host and
-    query as the real services are, never derived from the checks under test."""
-    cluster.http_answers[("blue.localhost", "/")] = (200, "Hostname: blue-7d4b9c\nName: blue\n")
-    cluster.http_answers[("green.localhost", "/")] = (200, "Hostname: green-5f6a8b\nName: green\n")
-    cluster.http_answers[("apps.localhost", "/green")] = (200, "Hostname: green-5f6a8b\nName: green\nGET / HTTP/1.1\n")
-    cluster.http_answers[("gw.localhost", "/blue")] = (200, "Hostname: blue-7d4b9c\nName: blue\nGET / HTTP/1.1\n")
-    cluster.log('{namespace="lab-logging", app="orders"} | json | level="error" | duration_ms > 0',
-                '{"ts":"2026-11-28T10:02:20Z","level":"error","service":"orders","order_id":1010,"duration_ms":120,'
-                '"msg":"payment declined"}')
-    cluster.answer_promql('count(up{namespace="lab-monitoring", job="podinfo"} == 1)', 2)  # the 2 podinfo replicas
-    cluster.fire_alert("LabHighErrorRate", namespace="lab-alerting", severity="warning")
-    cluster.answer_promql(MTLS_WAYPOINT_TO_V1, 12)
-    # What Helm writes (lab 20: install, upgrade, failed upgrade, rollback), `kubectl debug` adds to a pod
-    # (lab 03) and the scheduler's Lease once it was stopped and restarted (lab 18): state no `kubectl
-    # apply` of a solution leaves.
-    for revision, status in enumerate(("superseded", "superseded", "failed", "deployed"), start=1):
-        cluster.add({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-                     "metadata": {"name": f"sh.helm.release.v1.web.v{revision}", "namespace": "lab-helm",
-                                  "labels": {"owner": "helm", "name": "web", "status": status, "version": str(revision)}}})
-    solo = next(obj for obj in load_objects(LABS_DIR / "03-pods" / "manifests", namespace="lab-pods") if obj["kind"] == "Pod")
-    solo["spec"]["ephemeralContainers"] = [{"name": "debugger-8xk2p", "image": "busybox:1.36.1", "targetContainerName": "whoami",
-                                            "stdin": True, "tty": True}]  # what `kubectl debug` adds (lab 03)
-    cluster.add(solo)
-    cluster.add({"apiVersion": "v1", "kind": "Pod",  # lab 21: what istiod's injector leaves on a restarted pod
-                 "metadata": {"name": "web-7c8b9d6f5-h3j5k", "namespace": "lab-service-mesh-sidecar",
-                              "labels": {"app.kubernetes.io/name": "web", "security.istio.io/tlsMode": "istio"}},
-                 "spec": {"containers": [{"name": "whoami", "image": "traefik/whoami:v1.11.0"}],
-                          "initContainers": [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]}})
-    cluster.add({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+def answer_solved(cluster: FakeCluster, lab, namespace: str | None = None, student: str | None = None) -> None:
+    """The lab's services answer as once solved; in a student's namespace (`namespace`, `student`), for
+    the student's objects (their namespace in series and streams, their host names)."""
+    from infra.manifests import Rewriter
+
+    moved = Rewriter(lab.namespace, namespace or lab.namespace, student)
+    answers = SOLVED_ANSWERS.get(lab.slug, {})
+    for (host, path), answer in answers.get("http", {}).items():
+        cluster.http_answers[(moved.host(host), path)] = answer
+    for query, line in answers.get("logs", {}).items():
+        cluster.log(moved.deep(query), line)
+    for query, value in answers.get("promql", {}).items():
+        cluster.answer_promql(moved.deep(query), value)
+    for name, labels in answers.get("alerts", {}).items():
+        cluster.fire_alert(name, **moved.deep(labels))
+    cluster.add(*(moved.deep(obj) for obj in left_by_tools(lab.slug)))
+
+
+def left_by_tools(slug: str) -> list[dict]:
+    """What a solved lab leaves beyond its files, written by the tools the student ran: Helm's release
+    Secrets (lab 20: install, upgrade, failed upgrade, rollback), the ephemeral container `kubectl debug`
+    adds to a pod (lab 03), the scheduler's Lease once it was stopped and restarted (lab 18), the label
+    istiod's injector puts on a restarted pod (lab 21). No `kubectl apply` of a solution leaves them."""
+    if slug == "helm":
+        return [{"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+                 "metadata": {"name": f"sh.helm.release.v1.web.v{revision}", "namespace": "lab-helm",
+                              "labels": {"owner": "helm", "name": "web", "status": status, "version": str(revision)}}}
+                for revision, status in enumerate(("superseded", "superseded", "failed", "deployed"), start=1)]
+    if slug == "pods":
+        solo = next(obj for obj in load_objects(LABS_DIR / "03-pods" / "manifests", namespace="lab-pods")
+                    if obj["kind"] == "Pod")
+        solo["spec"]["ephemeralContainers"] = [{"name": "debugger-8xk2p", "image": "busybox:1.36.1",
+                                                "targetContainerName": "whoami", "stdin": True, "tty": True}]
+        return [solo]
+    if slug == "architecture":
+        return [{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                  "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
                  "spec": {"holderIdentity": "labs-default-control-plane_6f1c2d3e", "leaseTransitions": 1,
-                          "acquireTime": rfc3339(time.time() + 60)}})  # a minute after the lab started
+                          "acquireTime": rfc3339(time.time() + 60)}}]  # a minute after the lab started
+    if slug == "service-mesh":
+        return [{"apiVersion": "v1", "kind": "Pod", "metadata": {
+                    "name": "web-7c8b9d6f5-h3j5k", "namespace": "lab-service-mesh-sidecar",
+                    "labels": {"app.kubernetes.io/name": "web", "security.istio.io/tlsMode": "istio"}},
+                 "spec": {"containers": [{"name": "whoami", "image": "traefik/whoami:v1.11.0"}],
+                          "initContainers": [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]}}]
+    return []
 
 
 def run_lab(lab, tmp_path, folders, solved: bool):
     with FakeCluster() as cluster:
         cluster.add(*load_objects(*(lab.path / f for f in folders), namespace=lab.namespace))
         if solved:
-            answer_solved_labs(cluster)
+            answer_solved(cluster, lab)
         reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
         return run_checks(list(lab.checks), reader, lab.namespace, "fr")
 

@@ -22,7 +22,7 @@ from infra.clusters import kwok
 from infra.kinds import CLUSTER_SCOPED
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster, load_objects
-from tests.test_checks import answer_solved_labs
+from tests.test_checks import answer_solved
 
 SHORTCUTS = Path(__file__).parent / "shortcuts"
 LABS = {lab.id: lab for lab in Catalog.load(LABS_DIR).labs}
@@ -54,7 +54,7 @@ def run_check(lab, check_id: str, objects: list[dict], tmp_path: Path, solved: b
     with FakeCluster() as cluster:
         cluster.add(*objects)
         if solved:
-            answer_solved_labs(cluster)
+            answer_solved(cluster, lab)
         reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
         return run_checks([check], reader, lab.namespace, "en").results[0]
 
