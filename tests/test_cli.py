@@ -465,8 +465,13 @@ def test_lab_test_judges_the_starter_once_its_rollouts_are_done(tmp_path, monkey
         write_private(session_kubeconfig("default"), Path(cluster.kubeconfig(tmp_path)).read_text())
         assert not commands.lab_test("all", commands.stack_settings("kind"), timeout=0)
         assert cluster.rolling[path] == 0  # the rollout was waited for, not judged mid-way
-    cells = [cell.strip() for cell in _report_row(capsys.readouterr().out, "95-settles").split("│")]
+    out = capsys.readouterr().out
+    cells = [cell.strip() for cell in _report_row(out, "95-settles").split("│")]
     assert cells[2:4] == ["ok", "no"] and cells[-2] == "failed"  # up ok, starter fails: no
+    header = next(line for line in out.splitlines() if "starter fails" in line)
+    assert [cell.strip() for cell in header.split("┃")][1:-1] == [
+        "lab", "up", "starter fails", "solution passes", "reset fails", "skipped", "result"]
+    assert "lab test on kind" in out.split(header)[0]  # the table's title
 
 
 def test_lab_test_judges_a_starter_that_never_settles_as_it_is_and_says_so(tmp_path, monkeypatch, capsys):
