@@ -481,7 +481,8 @@ def run_checks(checks: list[dict], reader: ClusterReader, namespace: str, lang: 
             if passed or time.monotonic() >= deadline:
                 break
             time.sleep(interval_s)
-        result = CheckResult(check["id"], passed, detail, "" if passed else check["hint"][lang])
+        # A check of the engine's own (lab test's starter rollouts) has no hint.
+        result = CheckResult(check["id"], passed, detail, "" if passed else (check.get("hint") or {}).get(lang, ""))
         run.results.append(result)
         if on_result:
             on_result(result)

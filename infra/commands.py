@@ -581,10 +581,8 @@ def starter_rollouts(lab) -> list[dict]:
     from infra.check_spec import ROLLOUT_KINDS
     from infra.manifests import load_lab_objects
 
-    hint = {"fr": "le point de départ ne s'est pas stabilisé", "en": "the starting point did not settle"}
     return [{"id": f"starter-{obj['metadata']['name']}", "kind": "rollout", "kind_of": obj["kind"],
-             "name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace") or lab.namespace,
-             "hint": hint}
+             "name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace") or lab.namespace}
             for obj in load_lab_objects(lab) if obj["kind"] in ROLLOUT_KINDS]
 
 

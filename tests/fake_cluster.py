@@ -136,7 +136,8 @@ class FakeCluster:
         self.requests: list[str] = []  # the path of every GET, in order
         self.rolling: dict[str, int] = {}  # object path -> reads left before its rollout is done
         self.server = Server(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for it, at every test's end.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.add({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "rancher.io/local-path",
                   "metadata": {"name": default_storage_class,
                                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}})

@@ -118,6 +118,13 @@ def test_storage_class_default_fails_where_no_class_is_default(cluster):
     assert not ok and "no StorageClass is marked default" in detail
 
 
+def test_a_claim_with_no_capacity_yet_is_not_of_any_size(cluster):
+    cluster.add({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "lab"},
+                 "spec": {"resources": {"requests": {"storage": "1Mi"}}}})
+    del cluster.objects["/api/v1/namespaces/lab/persistentvolumeclaims/data"]["status"]["capacity"]
+    assert check(cluster, kind="pvc", name="data", capacity="1Mi") == (False, "PVC data: Bound, capacity none")
+
+
 def test_pvc_fails_when_missing_pending_or_too_small(cluster):
     assert not check(cluster, kind="pvc", name="data")[0]
     cluster.add({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "lab"},
@@ -160,6 +167,12 @@ def test_promql_or_vector_0_without_min_fails(cluster):
     assert not ok and detail.endswith("-> [0.0]")
     cluster.answer_promql('sum(up{job="web"}) or vector(0)', 2)
     assert check(cluster, kind="promql", query='sum(up{job="web"}) or vector(0)')[0]
+
+
+def test_promql_reads_every_series_past_one_without_a_value(cluster):
+    cluster.services.add(__import__("tests.fake_cluster", fromlist=["PROMETHEUS"]).PROMETHEUS)
+    cluster.promql["up"] = {"resultType": "vector", "result": [{"metric": {}}, {"metric": {}, "value": [0, "3"]}]}
+    assert check(cluster, kind="promql", query="up", min=3) == (True, "up -> [3.0]")
 
 
 def test_promql_scalar_of_nothing_is_no_data(cluster):
@@ -351,7 +364,9 @@ def written(*entries):
 ])
 def test_written_by_is_the_last_writer_of_the_spec(cluster, entries, passed):
     cluster.add(written(*entries))
-    assert check(cluster, kind="written_by", apiVersion="v1", object="ConfigMap", name="web", manager="helm")[0] is passed
+    ok, detail = check(cluster, kind="written_by", apiVersion="v1", object="ConfigMap", name="web", manager="helm")
+    last = max((e for e in entries if not e[2]), key=lambda e: e[1], default=None)
+    assert ok is passed and detail == f"ConfigMap web: last written by {last[0] if last else 'unknown (no managedFields)'}"
 
 
 def test_written_by_a_missing_object_fails(cluster):

@@ -465,5 +465,46 @@ def test_lab_test_judges_the_starter_once_its_rollouts_are_done(tmp_path, monkey
         write_private(session_kubeconfig("default"), Path(cluster.kubeconfig(tmp_path)).read_text())
         assert not commands.lab_test("all", commands.stack_settings("kind"), timeout=0)
         assert cluster.rolling[path] == 0  # the rollout was waited for, not judged mid-way
-    cells = [cell.strip() for cell in _report_row(capsys.readouterr().out, "95-settles").split("│")]
+    out = capsys.readouterr().out
+    cells = [cell.strip() for cell in _report_row(out, "95-settles").split("│")]
     assert cells[2:4] == ["ok", "no"] and cells[-2] == "failed"  # up ok, starter fails: no
+    header = next(line for line in out.splitlines() if "starter fails" in line)
+    assert [cell.strip() for cell in header.split("┃")][1:-1] == [
+        "lab", "up", "starter fails", "solution passes", "reset fails", "skipped", "result"]
+    assert "lab test on kind" in out.split(header)[0]  # the table's title
+
+
+def test_lab_test_judges_a_starter_that_never_settles_as_it_is_and_says_so(tmp_path, monkeypatch, capsys):
+    """A starting point whose rollout never completes (a broken image on purpose) is judged when the
+    settling time runs out; the report says which workload did not settle."""
+    from pathlib import Path
+
+    from infra.catalog import Catalog
+    from infra.driver import session_kubeconfig
+    from infra.paths import write_private
+    from tests.conftest import write_lab
+    from tests.fake_cluster import FakeCluster
+
+    root = tmp_path / "labs"
+    folder = write_lab(root, "96-stuck", _check_lab("stuck", 96, ROLLOUT))
+    (folder / "manifests" / "web.yaml").write_text(__import__("yaml").safe_dump(_web("lab-stuck")))
+    catalog = Catalog.load(root)
+    monkeypatch.setattr(commands.out, "_width", 200)
+    monkeypatch.setattr(commands, "Catalog", type("FixedCatalog", (), {"load": staticmethod(lambda *a: catalog)}))
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
+    monkeypatch.setattr(commands, "STARTER_SETTLE_S", 0)  # no waiting: one look
+    path = "/apis/apps/v1/namespaces/lab-stuck/deployments/web"
+    with FakeCluster() as cluster:
+        def reset(ref, settings, *args, **kwargs):
+            cluster.add(_web("lab-stuck"))
+            cluster.roll_out_slowly(path, reads=1000)
+
+        monkeypatch.setattr(commands, "lab_up", reset)
+        monkeypatch.setattr(commands, "lab_reset", reset)
+        monkeypatch.setattr(commands, "lab_solve", lambda *a, **k: None)
+        write_private(session_kubeconfig("default"), Path(cluster.kubeconfig(tmp_path)).read_text())
+        assert not commands.lab_test("all", commands.stack_settings("kind"), timeout=0)
+    out = capsys.readouterr().out
+    assert "96-stuck: starting point not settled after 0 s (Deployment web: 0/1 ready): judged as it is" in out
+    cells = [cell.strip() for cell in _report_row(out, "96-stuck").split("│")]
+    assert cells[2:6] == ["ok", "ok", "no", "ok"]  # starter fails (not rolled out), the solution does not pass
