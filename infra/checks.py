@@ -22,11 +22,12 @@ No Kubernetes client import at module level: `lab check` imports it when it talk
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
 
-from infra.check_spec import ROLLOUT_KINDS
+from infra.check_spec import ROLLOUT_KINDS, is_comparison
 from infra.errors import LabsError
 from infra.kinds import CLUSTER_SCOPED
 from infra.quantities import memory_mebibytes
@@ -88,19 +89,39 @@ _PATH_PART = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
 
 
 def path_keys(path: str) -> list[str]:
-    """`spec.rules.0.host` -> keys; a key with dots goes in brackets: `metadata.labels[app.kubernetes.io/name]`."""
+    """`spec.rules.0.host` -> keys; a key with dots goes in brackets: `metadata.labels[app.kubernetes.io/name]`;
+    in a list, `[type=Ready]` is the element whose `type` is `Ready`."""
     return [bracketed or plain for bracketed, plain in _PATH_PART.findall(path)]
 
 
 def _dig(obj, dotted: str):
     for key in path_keys(dotted):
+        field_name, is_selector, wanted = key.partition("=")
         if isinstance(obj, list) and key.isdigit() and int(key) < len(obj):
             obj = obj[int(key)]
+        elif isinstance(obj, list) and is_selector:
+            obj = next((item for item in obj if isinstance(item, dict) and str(item.get(field_name)) == wanted), None)
         elif isinstance(obj, dict) and key in obj:
             obj = obj[key]
         else:
             return None
     return obj
+
+
+def matches(actual, expected) -> bool:
+    """A field's value against what a check expects: a value (equal) or one comparison (infra.check_spec)."""
+    if not is_comparison(expected):
+        return actual == expected
+    (operator, operand), = expected.items()
+    if operator == "in":
+        return actual in operand
+    if operator == "matches":
+        return actual is not None and not isinstance(actual, (dict, list)) and \
+            re.fullmatch(str(operand), str(actual)) is not None
+    number = len(actual) if isinstance(actual, list) else actual
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        return False  # absent, or not a number: no comparison holds
+    return number >= operand if operator == ">=" else number <= operand
 
 
 class ClusterUnreachable(LabsError):
@@ -165,10 +186,14 @@ class ClusterReader:
         try:
             return json.loads(text)
         except json.JSONDecodeError:
-            return text
+            # Not an answer of the API (a proxy's page, a login form): nothing is known, not "it exists".
+            raise RuntimeError(f"GET {path} answered {response.status} with no JSON") from None
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None):
-        return self._get(resource_path(api_version, kind, namespace, name))
+        found = self._get(resource_path(api_version, kind, namespace, name))
+        if found is not None and not (isinstance(found, dict) and isinstance(found.get("metadata"), dict)):
+            raise RuntimeError(f"GET {resource_path(api_version, kind, namespace, name)} answered no object")
+        return found
 
     def list(self, api_version: str, kind: str, namespace: str | None, selector: str = "") -> list[dict]:
         found = self._get(resource_path(api_version, kind, namespace), {"labelSelector": selector} if selector else None)
@@ -176,7 +201,10 @@ class ClusterReader:
 
     def service_get(self, service: tuple[str, str, int], path: str, query: dict):
         namespace, name, port = service
-        return self._get(f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}", query)
+        found = self._get(f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}", query)
+        if found is None:  # the API server's 404: no such Service (not "no data")
+            raise RuntimeError(f"service {namespace}/{name} answered 404 (not installed?)")
+        return found
 
     def http_get(self, host: str, path: str) -> tuple[int, str]:
         import urllib.error
@@ -211,10 +239,33 @@ def _prom_values(result) -> list[float]:
     values = []
     for sample in samples:
         try:
-            values.append(float(sample[1]))
+            value = float(sample[1])
         except (TypeError, ValueError, IndexError, KeyError):
-            pass
+            continue
+        if not math.isnan(value):  # scalar() of an empty result: no data, not a number
+            values.append(value)
     return values
+
+
+def lab_start(reader: "ClusterReader", namespace: str) -> str | None:
+    """When the lab started in this namespace: its creationTimestamp (RFC 3339). Every lab's starting point
+    creates its namespace, and `lab reset` deletes and recreates it, so what happened before a reset is
+    older; in a classroom the student's namespace is as old as the class. None: no such namespace."""
+    found = reader.get("v1", "Namespace", namespace, None)
+    return ((found or {}).get("metadata") or {}).get("creationTimestamp")
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _last_spec_writer(obj: dict) -> str | None:
+    """The field manager that wrote the object last, status writes (subresource) left out."""
+    entries = [entry for entry in (obj.get("metadata") or {}).get("managedFields") or []
+               if isinstance(entry, dict) and not entry.get("subresource")]
+    return max(entries, key=lambda entry: entry.get("time") or "")["manager"] if entries else None
 
 
 def _default_storage_class(reader: ClusterReader) -> str | None:
@@ -237,7 +288,7 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
             return False, f"{check['kind_of']} {check['name']} not found" + (f" in {scope}" if scope else "")
         for path, expected in (check.get("fields") or {}).items():
             actual = _dig(obj, path)
-            if actual != expected:
+            if not matches(actual, expected):
                 return False, f"{check['kind_of']} {check['name']}: {path} is {actual!r}, expected {expected!r}"
         return True, f"{check['kind_of']} {check['name']} as expected"
     if kind == "rollout":
@@ -278,6 +329,8 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
         if ok and check.get("storage_class"):
             actual = (obj.get("spec") or {}).get("storageClassName")
             wanted = _default_storage_class(reader) if check["storage_class"] == "default" else check["storage_class"]
+            if wanted is None:
+                return False, f"PVC {check['name']}: no StorageClass is marked default on this cluster"
             if actual != wanted:
                 return False, f"PVC {check['name']}: class {actual!r}, expected {wanted!r}"
             seen += f", class {actual}"
@@ -292,18 +345,25 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
         return ok, f"GET http://{check['host']}{check.get('path', '/')} -> {status}"
     if kind == "promql":
         values = _prom_values(reader.service_get(PROMETHEUS, "/api/v1/query", {"query": check["query"]}))
-        ok = bool(values) and (check.get("min") is None or max(values) >= check["min"])
+        # Without `min`, a number above 0: `or vector(0)` and `count(...)` of nothing answer 0.
+        ok = bool(values) and (max(values) >= check["min"] if "min" in check else max(values) > 0)
         return ok, f"{check['query']} -> {values[:3] if values else 'no data'}"
     if kind == "alert":
         alerts = ((reader.service_get(PROMETHEUS, "/api/v1/alerts", {}) or {}).get("data") or {}).get("alerts") or []
         state = check.get("state", "firing")
-        # An alert labelled with a namespace counts for that namespace only (students' rules in a classroom).
+        # An alert counts for the namespace it is labelled with only: one without a namespace label could be
+        # any student's rule in a classroom (written without `by (namespace)`), so it is nobody's.
         seen = [a for a in alerts if (a.get("labels") or {}).get("alertname") == check["alertname"]
-                and (a.get("labels") or {}).get("namespace", ns) == ns]
+                and (a.get("labels") or {}).get("namespace") == ns]
         return any(a.get("state") == state for a in seen), f"alert {check['alertname']}: " + (
             ", ".join(a.get("state", "?") for a in seen) or "not seen")
     if kind == "loki":
-        result = reader.service_get(LOKI, "/loki/api/v1/query_range", {"query": check["query"], "limit": "100"}) or {}
+        start = lab_start(reader, namespace)
+        if start is None:
+            return False, f"namespace {namespace} not found: the lab has not started"
+        # Lines since the lab's start only: those from before `lab reset` must not count.
+        result = reader.service_get(LOKI, "/loki/api/v1/query_range", {
+            "query": check["query"], "limit": "100", "start": str(int(_epoch(start) * 1e9))}) or {}
         lines = [entry[1] for stream in (result.get("data") or {}).get("result") or [] for entry in stream.get("values") or []]
         ok = any(check.get("contains", "") in line for line in lines)
         return ok, f"{len(lines)} log line(s) for {check['query']}"
@@ -314,6 +374,53 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
         values = _prom_values(reader.service_get(PROMETHEUS, "/api/v1/query", {"query": query}))
         return bool(values) and max(values) > 0, f"mTLS connections {check['source']} -> {check['destination']}: " + (
             f"{max(values):g}" if values else "none")
+    if kind == "endpoints":
+        slices = reader.list("discovery.k8s.io/v1", "EndpointSlice", ns, f"kubernetes.io/service-name={check['service']}")
+        ready = sum(1 for piece in slices for endpoint in piece.get("endpoints") or []
+                    if (endpoint.get("conditions") or {}).get("ready") is True)
+        want = check.get("count", 1)
+        return ready >= want, f"Service {check['service']}: {ready} ready endpoint(s) (want {want})"
+    if kind == "helm_release":
+        secrets = [secret for secret in reader.list("v1", "Secret", ns, f"owner=helm,name={check['release']}")
+                   if secret.get("type") == "helm.sh/release.v1"]
+        revisions = sorted(((int(labels.get("version", 0)), labels.get("status"))
+                            for labels in ((secret.get("metadata") or {}).get("labels") or {} for secret in secrets)
+                            if str(labels.get("version", "")).isdigit()))
+        if not revisions:
+            return False, f"Helm release {check['release']} not found in {ns} (no release Secret: not installed by Helm)"
+        latest, status = revisions[-1]
+        statuses = {state for _, state in revisions}
+        ok = status == check.get("status", "deployed") and latest >= check.get("revisions", 1) \
+            and set(check.get("history") or []) <= statuses
+        return ok, f"Helm release {check['release']}: revision {latest} {status}, history {', '.join(sorted(statuses))}"
+    if kind == "lease":
+        obj = reader.get("coordination.k8s.io/v1", "Lease", check["name"], ns)
+        if obj is None:
+            return False, f"Lease {check['name']} not found in {ns}"
+        spec = obj.get("spec") or {}
+        transitions, acquired = spec.get("leaseTransitions") or 0, spec.get("acquireTime")
+        ok = transitions >= check.get("transitions", 0)
+        if ok and check.get("acquired_since_start"):
+            start = lab_start(reader, namespace)
+            ok = bool(start and acquired) and _epoch(acquired) > _epoch(start)
+        return ok, f"Lease {check['name']}: held by {spec.get('holderIdentity')}, {transitions} transition(s), " \
+                   f"acquired {acquired or 'never'}"
+    if kind == "event":
+        # events.k8s.io/v1 names the object `regarding`; it is the same Event as core v1's `involvedObject`.
+        events = reader.list("events.k8s.io/v1", "Event", ns)
+        seen = [event for event in events if event.get("reason") == check["reason"]
+                and (not check.get("kind_of") or (event.get("regarding") or {}).get("kind") == check["kind_of"])
+                and (not check.get("name") or re.fullmatch(check["name"], (event.get("regarding") or {}).get("name", "")))]
+        return bool(seen), f"{len(seen)} event(s) {check['reason']}" + (
+            f" on {check.get('kind_of') or 'any'} {check['name']}" if check.get("name") else "")
+    if kind == "written_by":
+        scope = None if check["kind_of"] in CLUSTER_SCOPED else ns
+        obj = reader.get(check["apiVersion"], check["kind_of"], check["name"], scope)
+        if obj is None:
+            return False, f"{check['kind_of']} {check['name']} not found" + (f" in {scope}" if scope else "")
+        writer = _last_spec_writer(obj)
+        ok = writer is not None and re.fullmatch(check["manager"], writer) is not None
+        return ok, f"{check['kind_of']} {check['name']}: last written by {writer or 'unknown (no managedFields)'}"
     raise AssertionError(kind)  # validate_spec admits no other kind
 
 
@@ -374,7 +481,8 @@ def run_checks(checks: list[dict], reader: ClusterReader, namespace: str, lang: 
             if passed or time.monotonic() >= deadline:
                 break
             time.sleep(interval_s)
-        result = CheckResult(check["id"], passed, detail, "" if passed else check["hint"][lang])
+        # A check of the engine's own (lab test's starter rollouts) has no hint.
+        result = CheckResult(check["id"], passed, detail, "" if passed else (check.get("hint") or {}).get(lang, ""))
         run.results.append(result)
         if on_result:
             on_result(result)

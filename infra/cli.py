@@ -308,9 +308,9 @@ LAB = Group("lab", "Labs: list them, bring one up on a cluster, render it offlin
            {"lab": None, "target": "kind", "session": "default", "namespace": None, "student": None,
             "kubeconfig": None, "context": None}, LAB_REQUIRED),
     Action("test", "Before class, on a real cluster: up, checks fail, solve, checks pass, reset, checks fail again.",
-           "--lab=all --target=kwok", {"lab": None, "target": "kind", "session": "default", "timeout": 180},
+           "--lab=all --target=kwok", {"lab": None, "target": "kind", "session": "default", "timeout": 300},
            LAB_REQUIRED, help={"lab": LAB_OR_ALL,
-                               "timeout": "seconds to wait for the solution's checks to pass (default 180)"}),
+                               "timeout": "seconds to wait for the solution's checks to pass (default 300)"}),
 ))
 
 SESSION = Group("session", "Sessions: list them, extend one, tear one down, look for what it left on a cloud.", {

@@ -570,6 +570,38 @@ def lab_reset(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     console.print(f"{lab.id}: reset to the starting point" + (f" in {where[0]}" if where else ""))
 
 
+# How long `lab test` lets a starting point settle (its rollouts complete) before judging that its checks
+# fail: right after `kubectl apply` no rollout is done yet, so any check would fail and prove nothing. A
+# starter that never settles (a broken image on purpose) is judged when this runs out.
+STARTER_SETTLE_S = 90
+
+
+def starter_rollouts(lab) -> list[dict]:
+    """A rollout check for each Deployment, StatefulSet and DaemonSet of the lab's starting point."""
+    from infra.check_spec import ROLLOUT_KINDS
+    from infra.manifests import load_lab_objects
+
+    return [{"id": f"starter-{obj['metadata']['name']}", "kind": "rollout", "kind_of": obj["kind"],
+             "name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace") or lab.namespace}
+            for obj in load_lab_objects(lab) if obj["kind"] in ROLLOUT_KINDS]
+
+
+def _settle_starter(lab, settings: StackSettings) -> None:
+    """Wait (at most STARTER_SETTLE_S) until the starting point's rollouts are done; says which did not."""
+    from infra.checks import ClusterReader, run_checks, skips_for
+    from infra.clusters.capabilities import target_capabilities
+
+    rollouts = starter_rollouts(lab)
+    if not rollouts:
+        return
+    kubeconfig, context = lab_cluster(lab, settings, None, None)
+    run = run_checks(rollouts, ClusterReader(kubeconfig, context), lab.namespace, timeout_s=STARTER_SETTLE_S,
+                     skip=skips_for(target_capabilities(settings)))
+    for result in run.failed:
+        out.print(f"[yellow]{lab.id}: starting point not settled after {STARTER_SETTLE_S} s "
+                  f"({result.detail}): judged as it is[/yellow]", soft_wrap=True)
+
+
 def _starter_fails(run) -> bool | None:
     """Whether the checks fail on a starting point: True when a decidable check fails; None (undecided)
     when every decidable check passes but some were skipped (the one that should fail may be among them);
@@ -587,9 +619,18 @@ def _solution_passes(run) -> bool | None:
     return True if run.decided else None
 
 
-def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
+# How long `lab test` lets the solution's checks converge, by default (`lab test --timeout`). The slowest is
+# lab 17's alert after a reset: the PrometheusRule reaches Prometheus through a ConfigMap volume (the
+# kubelet's sync, up to 60 s, plus its cache, 60 s), the new pods need two scrapes (2 x 30 s, the operator's
+# default interval) before rate() has a value, then the rule's `for:` (1m) and one more evaluation (30 s):
+# about 270 s. tests/test_lab_shortcuts.py keeps lab 17's rule within this budget.
+LAB_TEST_TIMEOUT_S = 300
+
+
+def lab_test(ref: str, settings: StackSettings, timeout: float = LAB_TEST_TIMEOUT_S) -> bool:
     """For instructors before class, on a real cluster: up, checks fail, solve, checks pass, reset,
-    checks fail again. Prints a report; True when no lab misbehaved.
+    checks fail again. Prints a report; True when no lab misbehaved. "Checks fail" is judged once the
+    starting point has settled (its rollouts done, at most STARTER_SETTLE_S).
 
     On a target where some checks cannot be decided (no containers run on kwok: infra.checks.skips_for),
     only the decidable checks are judged. "Starter fails" then means a decidable check fails; when the
@@ -617,6 +658,7 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
             lab_up(lab.slug, lab_settings)
             steps.append(True)
             lab_reset(lab.slug, lab_settings)
+            _settle_starter(lab, lab_settings)
             run = _lab_check_run(lab.slug, lab_settings, timeout=0)
             skipped |= {r.id for r in run.skipped}
             steps.append(_starter_fails(run))
@@ -625,6 +667,7 @@ def lab_test(ref: str, settings: StackSettings, timeout: float = 180) -> bool:
             skipped |= {r.id for r in run.skipped}
             steps.append(_solution_passes(run))
             lab_reset(lab.slug, lab_settings)
+            _settle_starter(lab, lab_settings)
             run = _lab_check_run(lab.slug, lab_settings, timeout=0)
             skipped |= {r.id for r in run.skipped}
             steps.append(_starter_fails(run))

@@ -19,6 +19,11 @@ SCHEMA_FILE = LABS_DIR / "lab.schema.json"
 JSON_TYPES = {str: "string", int: "integer", list: "array", dict: "object"}
 NOT_BLANK = {"type": "string", "pattern": r"\S"}
 PRESENT = {"not": {"enum": [None, ""]}}  # validate_spec: a required field is neither null nor ""
+# A field's expected value: one comparison (check_spec.COMPARISONS), or any other value, compared whole.
+_COMPARISONS = {">=": {"type": "number"}, "<=": {"type": "number"}, "in": {"type": "array"}, "matches": {"type": "string"}}
+COMPARISON_OR_VALUE = {"if": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                              "propertyNames": {"enum": list(check_spec.COMPARISONS)}},
+                       "then": {"properties": _COMPARISONS}}
 
 
 def _yaml_name(field: str) -> str:
@@ -39,12 +44,24 @@ def _check_schema(kind: str) -> dict:
     })
     if kind == "rollout":
         properties["object"] = {"enum": list(check_spec.ROLLOUT_KINDS)}
+    for name in set(check_spec.POSITIVE) & (required | optional):
+        properties[name] = {"type": "number", "exclusiveMinimum": 0}  # a minimum of 0 always holds
+    if "fields" in optional:
+        properties["fields"] = {"type": "object", "additionalProperties": COMPARISON_OR_VALUE}
+    if kind == "helm_release":
+        properties["history"] = {"type": "array", "items": NOT_BLANK}
+    extra = {}
+    if kind == "lease":
+        properties["acquired_since_start"] = {"type": "boolean"}
+        extra = {"anyOf": [{"required": ["transitions"]},
+                           {"required": ["acquired_since_start"], "properties": {"acquired_since_start": {"const": True}}}]}
     return {
         "title": f"a '{kind}' check",
         "type": "object",
         "properties": properties,
         "required": ["id", "kind", "hint", *sorted(_yaml_name(name) for name in required)],
         "additionalProperties": False,
+        **extra,
     }
 
 

@@ -6,6 +6,8 @@ APIs' formats for the solved state only (see infra/checks.py).
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from infra.catalog import Catalog
@@ -13,37 +15,80 @@ from infra.check_spec import validate_spec
 from infra.checks import ClusterReader, ClusterUnreachable, evaluate, run_checks
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
-from tests.fake_cluster import FakeCluster, load_objects
+from tests.fake_cluster import LOKI, PROMETHEUS, FakeCluster, load_objects, rfc3339
 
-PROMETHEUS = "/api/v1/namespaces/monitoring/services/prometheus-operated:9090"
-LOKI = "/api/v1/namespaces/logging/services/loki:3100"
+# What each lab's services answer once it is solved on a cluster whose containers run: the whoami page,
+# the series and log lines its solution's workloads produce (recorded per host and query, as the real
+# services answer them, never derived from the checks under test).
+SOLVED_ANSWERS = {
+    "ingress": {"http": {("blue.localhost", "/"): (200, "Hostname: blue-7d4b9c\nName: blue\n"),
+                         ("green.localhost", "/"): (200, "Hostname: green-5f6a8b\nName: green\n"),
+                         ("apps.localhost", "/green"): (200, "Hostname: green-5f6a8b\nName: green\nGET / HTTP/1.1\n"),
+                         ("gw.localhost", "/blue"): (200, "Hostname: blue-7d4b9c\nName: blue\nGET / HTTP/1.1\n")}},
+    "logging": {"logs": {'{namespace="lab-logging", app="orders"} | json | level="error" | duration_ms > 0':
+                         '{"ts":"2026-11-28T10:02:20Z","level":"error","service":"orders","order_id":1010,'
+                         '"duration_ms":120,"msg":"payment declined"}'}},
+    "monitoring": {"promql": {'count(up{namespace="lab-monitoring", job="podinfo"} == 1)': 2}},  # 2 podinfo pods
+    "alerting": {"alerts": {"LabHighErrorRate": {"namespace": "lab-alerting", "severity": "warning"}}},
+    "service-mesh": {"promql": {
+        'sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",source_workload="waypoint",'
+        'destination_workload="web-v1",destination_workload_namespace="lab-service-mesh"})': 12}},
+}
 
 
-def answer_live_checks(cluster: FakeCluster, checks) -> None:
-    """What Prometheus, Loki, Alertmanager and the ingress answer once the lab is solved."""
-    for check in checks:
-        if check["kind"] == "http":
-            body = f"ok\n{check.get('contains', '')}\n"
-            cluster.http_answers[(check["host"], check.get("path", "/"))] = (check.get("status", 200), body)
-        elif check["kind"] in ("promql", "mtls"):
-            value = str(max(check.get("min") or 1, 1))
-            cluster.service_answers[(PROMETHEUS, "/api/v1/query")] = {
-                "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, value]}]}}
-        elif check["kind"] == "alert":
-            alerts = cluster.service_answers.setdefault((PROMETHEUS, "/api/v1/alerts"), {"data": {"alerts": []}})
-            alerts["data"]["alerts"].append({"labels": {"alertname": check["alertname"]},
-                                             "state": check.get("state", "firing")})
-        elif check["kind"] == "loki":
-            cluster.service_answers[(LOKI, "/loki/api/v1/query_range")] = {
-                "status": "success", "data": {"resultType": "streams", "result": [
-                    {"stream": {}, "values": [["1", f"line {check.get('contains', '')}"]]}]}}
+def answer_solved(cluster: FakeCluster, lab, namespace: str | None = None, student: str | None = None) -> None:
+    """The lab's services answer as once solved; in a student's namespace (`namespace`, `student`), for
+    the student's objects (their namespace in series and streams, their host names)."""
+    from infra.manifests import Rewriter
+
+    moved = Rewriter(lab.namespace, namespace or lab.namespace, student)
+    answers = SOLVED_ANSWERS.get(lab.slug, {})
+    for (host, path), answer in answers.get("http", {}).items():
+        cluster.http_answers[(moved.host(host), path)] = answer
+    for query, line in answers.get("logs", {}).items():
+        cluster.log(moved.deep(query), line)
+    for query, value in answers.get("promql", {}).items():
+        cluster.answer_promql(moved.deep(query), value)
+    for name, labels in answers.get("alerts", {}).items():
+        cluster.fire_alert(name, **moved.deep(labels))
+    cluster.add(*(moved.deep(obj) for obj in left_by_tools(lab.slug)))
+
+
+def left_by_tools(slug: str) -> list[dict]:
+    """What a solved lab leaves beyond its files, written by the tools the student ran: Helm's release
+    Secrets (lab 20: install, upgrade, failed upgrade, rollback), the ephemeral container `kubectl debug`
+    adds to a pod (lab 03), the scheduler's Lease once it was stopped and restarted (lab 18), the label
+    istiod's injector puts on a restarted pod (lab 21). No `kubectl apply` of a solution leaves them."""
+    if slug == "helm":
+        return [{"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+                 "metadata": {"name": f"sh.helm.release.v1.web.v{revision}", "namespace": "lab-helm",
+                              "labels": {"owner": "helm", "name": "web", "status": status, "version": str(revision)}}}
+                for revision, status in enumerate(("superseded", "superseded", "failed", "deployed"), start=1)]
+    if slug == "pods":
+        solo = next(obj for obj in load_objects(LABS_DIR / "03-pods" / "manifests", namespace="lab-pods")
+                    if obj["kind"] == "Pod")
+        solo["spec"]["ephemeralContainers"] = [{"name": "debugger-8xk2p", "image": "busybox:1.36.1",
+                                                "targetContainerName": "whoami", "stdin": True, "tty": True}]
+        return [solo]
+    if slug == "architecture":
+        return [{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                 "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
+                 "spec": {"holderIdentity": "labs-default-control-plane_6f1c2d3e", "leaseTransitions": 1,
+                          "acquireTime": rfc3339(time.time() + 60)}}]  # a minute after the lab started
+    if slug == "service-mesh":
+        return [{"apiVersion": "v1", "kind": "Pod", "metadata": {
+                    "name": "web-7c8b9d6f5-h3j5k", "namespace": "lab-service-mesh-sidecar",
+                    "labels": {"app.kubernetes.io/name": "web", "security.istio.io/tlsMode": "istio"}},
+                 "spec": {"containers": [{"name": "whoami", "image": "traefik/whoami:v1.11.0"}],
+                          "initContainers": [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]}}]
+    return []
 
 
 def run_lab(lab, tmp_path, folders, solved: bool):
     with FakeCluster() as cluster:
         cluster.add(*load_objects(*(lab.path / f for f in folders), namespace=lab.namespace))
         if solved:
-            answer_live_checks(cluster, lab.checks)
+            answer_solved(cluster, lab)
         reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
         return run_checks(list(lab.checks), reader, lab.namespace, "fr")
 
@@ -137,8 +182,7 @@ def test_pvc_in_the_default_class_whatever_the_target_names_it(default_class, tm
         assert evaluate(_spec(kind="pvc", name="fast", storage_class="csi-hostpath-sc"), reader, "lab")[0]
 
 def test_promql_reads_a_vector_through_the_service_proxy(cluster):
-    cluster.service_answers[(PROMETHEUS, "/api/v1/query")] = {
-        "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "3"]}]}}
+    cluster.answer_promql("up", 3)
     assert evaluate(_spec(kind="promql", query="up", min=2), cluster.reader, "lab")[0]
     assert not evaluate(_spec(kind="promql", query="up", min=5), cluster.reader, "lab")[0]
 
@@ -223,10 +267,11 @@ def test_a_file_that_is_not_a_kubeconfig_is_one_line(tmp_path):
     ({"resultType": "scalar", "result": [1, "2"]}, True, "[2.0]"),  # scalar(...), `1 > bool 0`
     ({"resultType": "scalar", "result": [1, "0"]}, False, "[0.0]"),
     ({"resultType": "string", "result": [1, "two"]}, False, "no data"),
-    ({"resultType": "vector", "result": [{"metric": {}, "value": [1, "NaN"]}, {"metric": {}}]}, False, "[nan]"),
+    ({"resultType": "vector", "result": [{"metric": {}, "value": [1, "NaN"]}, {"metric": {}}]}, False, "no data"),
 ])
 def test_promql_reads_scalars_and_never_crashes_on_other_answers(cluster, answer, passed, seen):
-    cluster.service_answers[(PROMETHEUS, "/api/v1/query")] = {"status": "success", "data": answer}
+    cluster.services.add(PROMETHEUS)
+    cluster.promql["scalar(up)"] = answer
     assert evaluate(_spec(kind="promql", query="scalar(up)", min=1), cluster.reader, "lab") == (
         passed, f"scalar(up) -> {seen}")
 
@@ -298,9 +343,9 @@ def test_a_tls_failure_the_client_reports_as_status_0_stops_the_run(cluster, mon
 def test_answers_that_are_not_there_yet_are_still_failed_attempts(cluster, monkeypatch):
     from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
-    # A 503 from the service proxy (Prometheus not up yet): a failed check, not an unreachable cluster.
+    # A 404 from the service proxy (no Prometheus yet): a failed check, not an unreachable cluster.
     run = run_checks([_spec(kind="promql", query="up")], cluster.reader, "lab")
-    assert not run.passed and "answered 503" in run.results[0].detail
+    assert not run.passed and "answered 404" in run.results[0].detail
 
     def slow(*args, **kwargs):  # connected, but no answer in time: the server is there
         raise MaxRetryError(None, "/api", ReadTimeoutError(None, "/api", "Read timed out."))
@@ -316,7 +361,7 @@ class RecordingCluster(FakeCluster):
     """The fake API server (and ingress) noting every GET it answers: (Host header, path)."""
 
     def __init__(self, *args, **kwargs):
-        self.requests: list[tuple[str, str]] = []
+        self.asked: list[tuple[str, str]] = []
         super().__init__(*args, **kwargs)
 
     def _handler(self):
@@ -326,7 +371,7 @@ class RecordingCluster(FakeCluster):
             def do_GET(self):
                 import urllib.parse
 
-                cluster.requests.append(((self.headers.get("Host") or "").split(":")[0],
+                cluster.asked.append(((self.headers.get("Host") or "").split(":")[0],
                                          urllib.parse.urlsplit(self.path).path))
                 return super().do_GET()
 
@@ -355,7 +400,13 @@ DATA_PATH_CHECKS = {
 
 def solved_data_path(cluster: FakeCluster) -> None:
     """What the ingress, Prometheus and Loki answer, and the scaled-out HPA, when the data path works."""
-    answer_live_checks(cluster, [_spec(kind=kind, **fields) for kind, (fields, _) in DATA_PATH_CHECKS.items()])
+    cluster.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lab"}})
+    cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue\n")
+    cluster.answer_promql("up", 1)
+    cluster.fire_alert("PodCrashLooping", namespace="lab")
+    cluster.log('{app="web"}', '10.0.0.1 - "GET / HTTP/1.1" 200')
+    cluster.answer_promql('sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",'
+                          'source_workload="web",destination_workload="api",destination_workload_namespace="lab"})', 3)
     cluster.add({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
                  "metadata": {"name": "web", "namespace": "lab"},
                  "spec": {"minReplicas": 1, "maxReplicas": 3, "scaleTargetRef": {"kind": "Deployment", "name": "web"}}})
@@ -365,7 +416,7 @@ def solved_data_path(cluster: FakeCluster) -> None:
 
 def asked_for(cluster: RecordingCluster, seen: tuple[str, str]) -> bool:
     host, piece = seen
-    return any((not host or asked_host == host) and piece in path for asked_host, path in cluster.requests)
+    return any((not host or asked_host == host) and piece in path for asked_host, path in cluster.asked)
 
 
 def test_the_kinds_that_need_running_containers_are_the_data_path_and_hpa():
@@ -393,7 +444,7 @@ def test_a_data_path_check_where_no_container_runs_is_skipped_with_its_reason_an
     assert result.skipped and not result.passed and result.hint == ""
     assert result.detail == "skipped on kwok: needs running containers"
     assert reported == [result]
-    assert not asked_for(cluster, seen) and cluster.requests == []  # not queried at all
+    assert not asked_for(cluster, seen) and cluster.asked == []  # not queried at all
     assert not run.passed and run.undecided and run.failed == []
 
 
@@ -447,11 +498,11 @@ def test_a_check_of_any_kind_that_needs_containers_is_skipped_where_none_run_and
     with RecordingCluster() as cluster:
         reader = ClusterReader(cluster.kubeconfig(tmp_path))
         kwok = run_checks([spec], reader, "lab", skip=skips_for(capabilities_of("kwok")))
-        assert cluster.requests == []  # nothing asked for it
+        assert cluster.asked == []  # nothing asked for it
         kind = run_checks([spec], reader, "lab", skip=skips_for(capabilities_of("kind")))
     assert kwok.results[0].skipped and kwok.results[0].detail == "skipped on kwok: needs running containers"
     assert not kind.results[0].skipped and not kind.results[0].passed  # decided: the Deployment is absent
-    assert cluster.requests  # and asked for
+    assert cluster.asked  # and asked for
 
 
 def test_needs_containers_is_a_boolean():

@@ -99,22 +99,23 @@ def test_status_needs_a_lab_and_a_classroom(classroom_driver, capsys):
 
 def test_status_of_the_real_ingress_lab_through_the_cli(classroom_driver, fake_cluster, capsys, monkeypatch):
     from infra.manifests import lab_objects_for
+    from tests.test_checks import answer_solved
 
     monkeypatch.setattr("infra.commands.ingress_url", lambda target, port, kubeconfig, context: fake_cluster.url)
 
     invoke("classroom", "up", "--students=2", "--lab=ingress")  # the starting point in both namespaces
     lab = Catalog.load(LABS_DIR).resolve("ingress")
     fake_cluster.add(*lab_objects_for(lab, ("solution",), "student-02", "student-02").objects)
-    # The ingress answers student-02's own host name only: the http check asks for that one.
-    fake_cluster.http_answers[("blue.student-02.localhost", "/")] = (200, "Name: blue\n")
-    fake_cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue\n")
+    # The ingress answers student-02's own host names (and the lab's, which no check of theirs may ask).
+    answer_solved(fake_cluster, lab, "student-02", "student-02")
+    answer_solved(fake_cluster, lab)
     invoke("classroom", "status", "--lang=en")
     out = capsys.readouterr().out
     student_02 = next(line for line in out.splitlines() if "Student 02" in line)
     student_01 = next(line for line in out.splitlines() if "Student 01" in line)
     # student-02 solved it all, host names included; student-01 has the starting point only.
-    assert student_02.count("✓") == 5 and "5/5" in student_02
-    assert student_01.count("✓") == 1 and "1/5" in student_01
+    assert student_02.count("✓") == 9 and "9/9" in student_02
+    assert student_01.count("✓") == 1 and "1/9" in student_01
     assert "blue-reachable *" not in out  # per student now: not marked as reading something shared
 
 

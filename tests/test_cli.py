@@ -286,7 +286,6 @@ CONFIG = ("  - {id: config, kind: exists, apiVersion: v1, object: ConfigMap, nam
           " hint: {fr: Crée settings, en: Create settings}}\n")
 HTTP = "  - {id: reachable, kind: http, host: web.localhost, contains: hello, hint: {fr: Publie, en: Publish}}\n"
 PROMQL = "  - {id: scraped, kind: promql, query: 'up{job=\"web\"}', hint: {fr: Scrape, en: Scrape}}\n"
-PROMETHEUS_QUERY = ("/api/v1/namespaces/monitoring/services/prometheus-operated:9090", "/api/v1/query")
 
 
 def _web(namespace: str) -> dict:
@@ -329,15 +328,15 @@ def data_path_labs(tmp_path, monkeypatch):
         def reset(ref, settings, *args, **kwargs):
             cluster.objects = dict(baseline)
             cluster.http_answers.clear()
-            cluster.service_answers.clear()
+            cluster.promql.clear()
+            cluster.services.clear()
             cluster.add(*starting.get(ref, []))
 
         def solve(ref, settings, *args, **kwargs):
             cluster.add(*solution[ref])
             if ref in ("web", "data", "halfway"):  # the data path works once solved (where containers run)
                 cluster.http_answers[("web.localhost", "/")] = (200, "hello\n")
-                cluster.service_answers[PROMETHEUS_QUERY] = {
-                    "status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}}
+                cluster.answer_promql('up{job="web"}', 1)
 
         monkeypatch.setattr(commands, "lab_up", lambda ref, settings, *a, **k: reset(ref, settings))
         for target in ("kind.KindTarget", "kwok.KwokTarget"):  # Docker and the tools are there
@@ -396,7 +395,7 @@ def test_lab_check_where_every_check_is_skipped_says_nothing_was_decided(data_pa
     out = capsys.readouterr().out
     assert "92-data: nothing decided: every check needs running containers (2 skipped on kwok)" in out
     assert "checks passed" not in out and "✓" not in out
-    assert data_path_labs.http_asked == [] and PROMETHEUS_QUERY in data_path_labs.service_answers
+    assert data_path_labs.http_asked == [] and 'up{job="web"}' in data_path_labs.promql
 
 
 def _report_row(out: str, lab_id: str) -> str:
@@ -432,3 +431,80 @@ def test_lab_test_on_kind_decides_the_same_labs(data_path_labs, capsys):
     for lab in ("91-web", "92-data", "93-halfway"):
         assert _report_row(out, lab).count("ok") == 4
     assert "web.localhost" in data_path_labs.http_asked
+
+
+def test_lab_test_judges_the_starter_once_its_rollouts_are_done(tmp_path, monkeypatch, capsys):
+    """A lab whose starting point already satisfies its only check (the rollout of a Deployment the
+    starter itself applies) must not pass "starter fails": right after `kubectl apply` the rollout is not
+    done, and judging then would call the starter failing. `lab test` waits for the starter to settle."""
+    from pathlib import Path
+
+    from infra.catalog import Catalog
+    from infra.driver import session_kubeconfig
+    from infra.paths import write_private
+    from tests.conftest import write_lab
+    from tests.fake_cluster import FakeCluster
+
+    root = tmp_path / "labs"
+    folder = write_lab(root, "95-settles", _check_lab("settles", 95, ROLLOUT))
+    (folder / "manifests" / "web.yaml").write_text(__import__("yaml").safe_dump(_web("lab-settles")))
+    catalog = Catalog.load(root)
+    monkeypatch.setattr(commands.out, "_width", 200)
+    monkeypatch.setattr(commands, "Catalog", type("FixedCatalog", (), {"load": staticmethod(lambda *a: catalog)}))
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
+    monkeypatch.setattr("infra.checks.time.sleep", lambda seconds: None)  # retries without waiting
+    path = "/apis/apps/v1/namespaces/lab-settles/deployments/web"
+    with FakeCluster() as cluster:
+        def reset(ref, settings, *args, **kwargs):  # kubectl apply of the starter: rolling out for 3 reads
+            cluster.add(_web("lab-settles"))
+            cluster.roll_out_slowly(path, reads=3)
+
+        monkeypatch.setattr(commands, "lab_up", reset)
+        monkeypatch.setattr(commands, "lab_reset", reset)
+        monkeypatch.setattr(commands, "lab_solve", lambda *a, **k: None)
+        write_private(session_kubeconfig("default"), Path(cluster.kubeconfig(tmp_path)).read_text())
+        assert not commands.lab_test("all", commands.stack_settings("kind"), timeout=0)
+        assert cluster.rolling[path] == 0  # the rollout was waited for, not judged mid-way
+    out = capsys.readouterr().out
+    cells = [cell.strip() for cell in _report_row(out, "95-settles").split("│")]
+    assert cells[2:4] == ["ok", "no"] and cells[-2] == "failed"  # up ok, starter fails: no
+    header = next(line for line in out.splitlines() if "starter fails" in line)
+    assert [cell.strip() for cell in header.split("┃")][1:-1] == [
+        "lab", "up", "starter fails", "solution passes", "reset fails", "skipped", "result"]
+    assert "lab test on kind" in out.split(header)[0]  # the table's title
+
+
+def test_lab_test_judges_a_starter_that_never_settles_as_it_is_and_says_so(tmp_path, monkeypatch, capsys):
+    """A starting point whose rollout never completes (a broken image on purpose) is judged when the
+    settling time runs out; the report says which workload did not settle."""
+    from pathlib import Path
+
+    from infra.catalog import Catalog
+    from infra.driver import session_kubeconfig
+    from infra.paths import write_private
+    from tests.conftest import write_lab
+    from tests.fake_cluster import FakeCluster
+
+    root = tmp_path / "labs"
+    folder = write_lab(root, "96-stuck", _check_lab("stuck", 96, ROLLOUT))
+    (folder / "manifests" / "web.yaml").write_text(__import__("yaml").safe_dump(_web("lab-stuck")))
+    catalog = Catalog.load(root)
+    monkeypatch.setattr(commands.out, "_width", 200)
+    monkeypatch.setattr(commands, "Catalog", type("FixedCatalog", (), {"load": staticmethod(lambda *a: catalog)}))
+    monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
+    monkeypatch.setattr(commands, "STARTER_SETTLE_S", 0)  # no waiting: one look
+    path = "/apis/apps/v1/namespaces/lab-stuck/deployments/web"
+    with FakeCluster() as cluster:
+        def reset(ref, settings, *args, **kwargs):
+            cluster.add(_web("lab-stuck"))
+            cluster.roll_out_slowly(path, reads=1000)
+
+        monkeypatch.setattr(commands, "lab_up", reset)
+        monkeypatch.setattr(commands, "lab_reset", reset)
+        monkeypatch.setattr(commands, "lab_solve", lambda *a, **k: None)
+        write_private(session_kubeconfig("default"), Path(cluster.kubeconfig(tmp_path)).read_text())
+        assert not commands.lab_test("all", commands.stack_settings("kind"), timeout=0)
+    out = capsys.readouterr().out
+    assert "96-stuck: starting point not settled after 0 s (Deployment web: 0/1 ready): judged as it is" in out
+    cells = [cell.strip() for cell in _report_row(out, "96-stuck").split("│")]
+    assert cells[2:6] == ["ok", "ok", "no", "ok"]  # starter fails (not rolled out), the solution does not pass

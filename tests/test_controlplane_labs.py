@@ -25,11 +25,12 @@ pytestmark = pytest.mark.controlplane
 LABS = [lab.slug for lab in Catalog.load(LABS_DIR).labs]
 MANAGED_BY = "app.kubernetes.io/managed-by=k8s-labs"
 SKIPPED: dict[str, int] = {}  # lab -> checks `lab test` skipped (they need running containers)
-# Labs whose own files are wrong outside the `default` session, known and filed: their `lab test` must
-# fail here (when it passes, the defect is fixed and the entry goes).
+# Labs whose `lab test` must fail here, known and filed (when it passes, the entry goes): their key step
+# is not a file `lab solve` can apply with kubectl, and their checks now prove that step was done.
 KNOWN_LAB_DEFECTS = {
-    "persistent-volume": "issue 14: the solution pins its PV to node labs-default-worker, which exists only "
-                         "in a session named `default`",
+    "pods": "issue 14: an ephemeral container (kubectl debug) cannot be applied from a file",
+    "architecture": "issue 14: lab solve cannot stop and restart the scheduler, whose Lease the check reads",
+    "helm": "issue 14: lab solve applies a rendering with kubectl; the check wants Helm's release history",
 }
 
 

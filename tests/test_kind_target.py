@@ -23,6 +23,8 @@ def test_config_maps_host_ports_to_the_labelled_control_plane():
     ]
     assert "value: ingress-ready=true" in control_plane["kubeadmConfigPatches"][0]
     assert all(node["image"] == "kindest/node:v1.36.1" for node in config["nodes"])
+    # The first worker, and it alone, carries the label lab 11's hostPath PV pins itself to.
+    assert [node.get("labels") for node in workers] == [{"k8s-labs.io/hostpath-node": "true"}, None]
 
 
 def test_config_exposes_control_plane_metrics_for_monitoring():

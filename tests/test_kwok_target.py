@@ -22,6 +22,8 @@ def test_nodes_are_named_and_labelled_like_kinds():
     assert "node-role.kubernetes.io/control-plane" in control_plane["metadata"]["labels"]
     assert control_plane["spec"]["taints"][0]["effect"] == "NoSchedule"
     assert "taints" not in worker["spec"]
+    # Like kind's: the first worker alone carries the label lab 11's hostPath PV pins itself to.
+    assert [n["metadata"]["labels"].get("k8s-labs.io/hostpath-node") for n in nodes] == [None, "true", None]
     # The kwok controller started by kwokctl manages the nodes carrying this annotation only.
     assert all(n["metadata"]["annotations"] == {"kwok.x-k8s.io/node": "fake"} for n in nodes)
     assert all(n["status"]["allocatable"]["pods"] == "110" for n in nodes)

@@ -49,6 +49,7 @@ def _set(data: dict, path: str, value) -> dict:
     return changed
 
 
+HINTED = {"id": "c", "hint": {"fr": "indice", "en": "hint"}}
 MISTAKES = [
     ("owner", "me"),  # an unknown field
     ("duration", 0),
@@ -72,6 +73,13 @@ MISTAKES = [
     ("checks.0.needs_containers", "yes"),
     ("checks.0.selector", "app=web"),  # a field of another kind of check
     ("checks.1.apiVersion", ...),  # an exists check without its apiVersion
+    ("checks.1.fields", {"spec.rules": {">=": "2"}}),  # a comparison of numbers with a string
+    ("checks.1.fields", {"spec.rules.0.host": {"in": "blue.localhost"}}),
+    ("checks.1.fields", {"spec.rules.0.host": {"matches": 5}}),
+    ("checks.0", {**HINTED, "kind": "pods_ready", "selector": "app=web", "count": 0}),  # always holds
+    ("checks.0", {**HINTED, "kind": "lease", "name": "kube-scheduler"}),  # nothing asked of the Lease
+    ("checks.0", {**HINTED, "kind": "lease", "name": "kube-scheduler", "acquired_since_start": False}),
+    ("checks.0", {**HINTED, "kind": "helm_release", "release": "web", "history": "failed"}),
 ]
 
 
@@ -89,6 +97,10 @@ def test_a_mistake_the_catalog_refuses_the_schema_refuses_too(tmp_path, path, va
     ("checks.0.needs_containers", True),
     ("layers", []),
     ("layers", ["monitoring", "ingress"]),
+    ("checks.1.fields", {"spec.rules": {">=": 2}, "spec.rules.0.host": {"matches": "blue\\..*"}}),
+    ("checks.1.fields", {"metadata.labels": {"app": "web", "tier": "front"}}),  # a mapping compared whole
+    ("checks.0", {**HINTED, "kind": "lease", "name": "kube-scheduler", "acquired_since_start": True}),
+    ("checks.0", {**HINTED, "kind": "helm_release", "release": "web", "revisions": 2, "history": ["failed"]}),
 ])
 def test_what_the_catalog_accepts_the_schema_accepts(tmp_path, path, value):
     data = _set(_ingress(), path, value)

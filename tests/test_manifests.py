@@ -23,7 +23,7 @@ from infra.manifests import (check_namespace, lab_hosts, lab_objects_for, load_f
                              retarget_checks, student_hosts, to_yaml)
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster
-from tests.test_checks import answer_live_checks
+from tests.test_checks import answer_solved
 
 LABS = Catalog.load(LABS_DIR).labs
 STUDENT = "student-01"
@@ -308,7 +308,7 @@ def _students_cluster(tmp_path, lab, folders, solved):
     cluster.add(*lab_objects_for(lab, folders, STUDENT, STUDENT).objects)
     checks = retarget_checks(lab.checks, lab.namespace, STUDENT, STUDENT)
     if solved:
-        answer_live_checks(cluster, checks)
+        answer_solved(cluster, lab, STUDENT, STUDENT)
     reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
     return cluster, checks, reader
 
@@ -339,7 +339,7 @@ def test_the_solution_in_the_labs_own_namespace_does_not_pass_a_students_checks(
     with FakeCluster() as cluster:
         cluster.add(*lab_objects_for(lab, ("manifests", "solution"), lab.namespace).objects)
         checks = retarget_checks(lab.checks, lab.namespace, STUDENT, STUDENT)
-        answer_live_checks(cluster, lab.checks)  # the ingress answers the lab's own host names only
+        answer_solved(cluster, lab)  # the ingress answers the lab's own host names only
         run = run_checks(checks, ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url), STUDENT, "en")
     assert not any(r.passed for r in run.results)
 

@@ -21,6 +21,9 @@ EKS_CSI_DRIVER = "ebs.csi.aws.com"
 AKS_STORAGE_CLASSES = ("managed-csi", "managed-csi-premium", "azurefile-csi", "azurefile-csi-premium")
 AKS_CSI_DRIVER = "disk.csi.azure.com"
 AKS_SNAPSHOT_CLASS = "csi-azuredisk-vsc"
+# The one node of a local cluster (kind, kwok: its first worker) that a lab's hostPath PersistentVolume
+# pins itself to by node affinity: the same label in every session, where node names carry the session's.
+HOSTPATH_NODE_LABEL = "k8s-labs.io/hostpath-node"
 # sslip.io and nip.io answer <anything>.<a.b.c.d>.sslip.io (or <a-b-c-d>) with the IP a.b.c.d.
 WILDCARD_IP = re.compile(r"(?:^|[.-])(\d{1,3}([.-])\d{1,3}\2\d{1,3}\2\d{1,3})\.(?:sslip|nip)\.io$")
 

@@ -25,6 +25,7 @@ import pulumi.dynamic as dynamic
 import pulumi_kubernetes as k8s
 
 from infra import paths
+from infra.clusters.capabilities import HOSTPATH_NODE_LABEL
 from infra.clusters.cli import checked, last_line
 from infra.errors import LabsError
 from infra.settings import StackSettings
@@ -103,6 +104,8 @@ def kind_config(settings: StackSettings) -> dict:
         "extraMounts": [mount],
     }
     workers = [{"role": "worker", "image": NODE_IMAGE, "extraMounts": [mount]} for _ in range(settings.workers)]
+    if workers:
+        workers[0]["labels"] = {HOSTPATH_NODE_LABEL: "true"}
     config = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",

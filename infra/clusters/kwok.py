@@ -30,6 +30,7 @@ import pulumi.dynamic as dynamic
 import pulumi_kubernetes as k8s
 
 from infra import paths
+from infra.clusters.capabilities import HOSTPATH_NODE_LABEL
 from infra.clusters.cli import checked
 from infra.errors import LabsError
 from infra.settings import StackSettings
@@ -74,6 +75,8 @@ def node_manifests(session: str, workers: int) -> list[dict]:
                   "type": "kwok"}
         if control_plane:
             labels["node-role.kubernetes.io/control-plane"] = ""
+        elif index == 1:
+            labels[HOSTPATH_NODE_LABEL] = "true"
         spec = {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]} \
             if control_plane else {}
         nodes.append({

@@ -1,0 +1,129 @@
+"""Shortcuts an impatient student might take, each against the check named for the step it skips.
+
+A shortcut lives in tests/shortcuts/<lab id>/<name>.yaml, never in labs/ (students read labs/). Its
+first document says which check it must fail, `shortcut: {fails: <check id>[, without: [Kind/name]]}`;
+the other documents are what the student applied in place of the solution's objects of the same kind
+and name, or what their tools wrote (Helm's release Secrets); `without`: solution objects the student
+never applied. The fake API server
+(tests/fake_cluster.py) gets the lab's starting point, the rest of its solution and the shortcut's
+objects, with the statuses a converged cluster reports; the named check must pass on the solution
+alone and fail on the shortcut. A check no shortcut can fail is a check to rethink.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.catalog import Catalog
+from infra.checks import ClusterReader, NEEDS_CONTAINERS, run_checks
+from infra.clusters import kwok
+from infra.kinds import CLUSTER_SCOPED
+from infra.paths import LABS_DIR
+from tests.fake_cluster import FakeCluster, load_objects
+from tests.test_checks import answer_solved
+
+SHORTCUTS = Path(__file__).parent / "shortcuts"
+LABS = {lab.id: lab for lab in Catalog.load(LABS_DIR).labs}
+
+
+def shortcut_files() -> list[Path]:
+    return sorted(SHORTCUTS.glob("*/*.yaml"))
+
+
+def key(obj: dict) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def load_shortcut(file: Path, namespace: str) -> tuple[dict, list[dict]]:
+    header, *objects = [doc for doc in yaml.safe_load_all(file.read_text()) if doc]
+    for obj in objects:
+        if obj["kind"] not in CLUSTER_SCOPED:
+            obj.setdefault("metadata", {}).setdefault("namespace", namespace)
+    return header["shortcut"], objects
+
+
+def run_check(lab, check_id: str, objects: list[dict], tmp_path: Path, solved: bool = False):
+    """The check, on a fake cluster holding `objects`; `solved`: plus what the solved labs leave beyond
+    their files (Helm's release records, the restarted scheduler's Lease: tests/test_checks.py)."""
+    check = next((c for c in lab.checks if c["id"] == check_id), None)
+    assert check, f"{lab.id} has no check {check_id!r}"
+    assert check["kind"] not in NEEDS_CONTAINERS and not check.get("needs_containers"), \
+        f"{check_id} cannot be decided from objects: test that shortcut on a cluster"
+    with FakeCluster() as cluster:
+        cluster.add(*objects)
+        if solved:
+            answer_solved(cluster, lab)
+        reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
+        return run_checks([check], reader, lab.namespace, "en").results[0]
+
+
+def test_every_lab_has_a_shortcut():
+    covered = {file.parent.name for file in shortcut_files()}
+    assert covered == set(LABS), f"labs without a shortcut: {sorted(set(LABS) - covered)}; " \
+                                 f"shortcuts of no lab: {sorted(covered - set(LABS))}"
+
+
+@pytest.mark.parametrize("file", shortcut_files(), ids=lambda file: f"{file.parent.name}/{file.stem}")
+def test_the_check_for_the_skipped_step_fails_on_the_shortcut(file, tmp_path):
+    lab = LABS[file.parent.name]
+    shortcut, applied = load_shortcut(file, lab.namespace)
+    starter = load_objects(lab.path / "manifests", namespace=lab.namespace)
+    solution = load_objects(lab.path / "solution", namespace=lab.namespace)
+    solved = run_check(lab, shortcut["fails"], starter + solution, tmp_path, solved=True)
+    assert solved.passed, f"{shortcut['fails']} fails on the solution itself: {solved.detail}"
+
+    without = set(shortcut.get("without") or [])
+    assert without <= {key(obj) for obj in solution}, f"{file.name}: `without` names objects the solution lacks"
+    replaced = without | {key(obj) for obj in applied}
+    kept = [obj for obj in solution if key(obj) not in replaced]
+    taken = run_check(lab, shortcut["fails"], starter + kept + applied, tmp_path)
+    assert not taken.passed and not taken.skipped, f"{file.name}: {shortcut['fails']} passed: {taken.detail}"
+
+
+def test_lab_11s_volume_is_pinned_to_one_node_in_every_session():
+    """The PV's node affinity selects exactly one node of a kind/kwok cluster whatever the session's name
+    (a node name such as labs-default-worker exists in the session `default` only)."""
+    lab = LABS["11-persistent-volume"]
+    pv = next(obj for obj in load_objects(lab.path / "solution", namespace=lab.namespace)
+              if obj["kind"] == "PersistentVolume")
+    terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+
+    def selected(labels: dict) -> bool:
+        return any(all(expr["operator"] == "In" and labels.get(expr["key"]) in expr["values"]
+                       for expr in term["matchExpressions"]) for term in terms)
+
+    for session in ("default", "monday", "alice"):
+        nodes = [node["metadata"]["name"] for node in kwok.node_manifests(session, 2)
+                 if selected(node["metadata"]["labels"])]
+        assert nodes == [f"labs-{session}-worker"], (session, nodes)
+
+
+def test_lab_19s_class_costs_are_what_invoke_cost_estimates():
+    """Lab 19's check wants the `invoke cost` totals for 12 students and 8 hours: a price table update
+    must update the check too (else every student fails it)."""
+    from infra import commands
+
+    fields = next(c for c in LABS["19-cloud"].checks if c["id"] == "target-comparison")["fields"]
+    for cloud in ("gke", "eks", "aks"):
+        estimate = commands.cost_estimate(commands.stack_settings(target=cloud), 12, 8)
+        assert fields[f"data.{cloud}-class-cost"] == f"{estimate.total:.2f}", cloud
+
+
+# After a reset, before lab 17's alert can fire (see infra.commands.LAB_TEST_TIMEOUT_S): the rule's way to
+# Prometheus through a ConfigMap volume (kubelet sync 60 s + cache 60 s), two scrapes at the operator's
+# default 30 s interval for rate(), then the rule's `for:` and one evaluation (30 s).
+RULE_PICKUP_S, SCRAPES_S, EVALUATION_S = 120, 2 * 30, 30
+
+
+def test_lab_test_waits_long_enough_for_lab_17s_alert():
+    from infra import cli, commands
+
+    rule = next(obj for obj in load_objects(LABS["17-alerting"].path / "solution", namespace="lab-alerting")
+                if obj["kind"] == "PrometheusRule")["spec"]["groups"][0]["rules"][0]
+    amount, unit = int(rule["for"][:-1]), rule["for"][-1]
+    for_s = amount * {"s": 1, "m": 60, "h": 3600}[unit]
+    assert RULE_PICKUP_S + SCRAPES_S + for_s + EVALUATION_S <= commands.LAB_TEST_TIMEOUT_S
+    action = next(action for action in cli.LAB.actions if action.name == "test")
+    assert action.options["timeout"] == commands.LAB_TEST_TIMEOUT_S
