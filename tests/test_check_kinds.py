@@ -68,10 +68,22 @@ def test_exists_compares_a_field(cluster, expected, passed):
     ("spec.type", {">=": 1}),  # a string is not a number
     ("spec.selector", {"matches": ".*"}),  # a mapping is not a value to match
     ("status.loadBalancer.ingress", {">=": 1}),  # a LoadBalancer with no address
+    ("spec.ports.1.port", {">=": 1}),  # past the end of a list
+    ("spec.type.a", {"matches": ".*"}),  # into a string
+    ("status.conditions[type=Ready].status", {"in": ["True"]}),  # no such element
 ])
 def test_a_comparison_never_holds_on_what_is_absent_or_of_another_type(cluster, field, expected):
     cluster.add(service())
-    assert not check(cluster, kind="exists", apiVersion="v1", object="Service", name="web", fields={field: expected})[0]
+    ok, detail = check(cluster, kind="exists", apiVersion="v1", object="Service", name="web", fields={field: expected})
+    assert not ok and detail.startswith(f"Service web: {field} is ")  # judged, not crashed
+
+
+def test_a_check_may_look_in_another_namespace(cluster):
+    other = service()
+    other["metadata"]["namespace"] = "tools"
+    cluster.add(other)
+    assert check(cluster, kind="exists", apiVersion="v1", object="Service", name="web", namespace="tools")[0]
+    assert not check(cluster, kind="exists", apiVersion="v1", object="Service", name="web")[0]
 
 
 def test_a_list_is_compared_by_its_length(cluster):
