@@ -438,3 +438,17 @@ def test_labs_readme_shows_every_kind_with_an_example_that_validates():
     for example in examples:
         spec(**{**example, "hint": {"fr": "indice", "en": "hint"}})
     assert sorted({example["kind"] for example in examples}) == sorted(KINDS)
+
+
+def test_pods_ready_counts_only_pods_whose_ready_condition_is_true(cluster):
+    def pod(name, conditions):
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "lab", "labels": {"app": "web"}},
+                "status": {"phase": "Running", "conditions": conditions}}
+
+    cluster.add(pod("web-1", []))
+    for name, conditions in (("web-1", [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}]),
+                             ("web-2", [{"type": "Ready", "status": "True"}])):
+        cluster.add(pod(name, []))
+        cluster.objects[f"/api/v1/namespaces/lab/pods/{name}"]["status"]["conditions"] = conditions
+    assert check(cluster, kind="pods_ready", selector="app=web", count=1) == (True, "1 ready pod(s) for 'app=web' (want 1)")
+    assert check(cluster, kind="pods_ready", selector="app=web", count=2) == (False, "1 ready pod(s) for 'app=web' (want 2)")
