@@ -105,3 +105,18 @@ def test_a_no_op_up_shows_no_change_against_the_created_outputs(isolated_user_di
     assert outs["kubeconfig"].startswith("apiVersion: v1")
     assert not provider.diff("labs-monday", outs, props).changes
     assert provider.diff("labs-monday", outs, {**props, "workers": 3}).replaces == ["workers"]
+
+
+def test_kwok_clusters_are_created_one_at_a_time_across_processes(tmp_path):
+    """kwokctl picks the same ports in two processes started together: creations take turns (a file lock)."""
+    import subprocess
+    import sys
+
+    events = tmp_path / "events"
+    script = ("import sys, time; from infra.clusters.kwok import creating_alone\n"
+              "with creating_alone():\n"
+              "    open(sys.argv[1], 'a').write('start\\n'); time.sleep(0.5); open(sys.argv[1], 'a').write('end\\n')\n")
+    env = {**os.environ, "LABS_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(events)], env=env) for _ in range(3)]
+    assert [run.wait() for run in runs] == [0, 0, 0]
+    assert events.read_text().split() == ["start", "end"] * 3

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pulumi
@@ -107,6 +108,25 @@ def existing_clusters(session: str) -> set[str]:
     return set(checked(result, "kwokctl get clusters").split())
 
 
+@contextmanager
+def creating_alone():
+    """One `kwokctl create cluster` at a time on this machine. kwokctl gives each component the first
+    free port below 32767, scanning from the top in every new process (pkg/utils/net/unused_port.go):
+    two clusters created at once (a classroom's cluster per student) took the same ports, and one's
+    client met the other's API server ("certificate signed by unknown authority"). Each stack's
+    provider runs in a process of its own, so the turn is a file lock."""
+    import fcntl
+
+    lock = paths.cache_dir() / "kwokctl-create.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def create_command(session: str, name: str) -> list[str]:
     from infra.toolchain import require_tool
 
@@ -128,7 +148,9 @@ class KwokClusterProvider(dynamic.ResourceProvider):
         if name in existing_clusters(session):
             # Left by a run killed midway: start from a clean cluster rather than adopt a half-made one.
             checked(kwokctl(session, "delete", "cluster", "--name", name), f"kwokctl delete cluster {name}")
-        checked(kwokctl(session, *create_command(session, name), timeout=CREATE_TIMEOUT_S), f"kwokctl create cluster {name}")
+        with creating_alone():
+            checked(kwokctl(session, *create_command(session, name), timeout=CREATE_TIMEOUT_S),
+                    f"kwokctl create cluster {name}")
         kubeconfig = self._kubeconfig(session, name)
         self._apply_nodes(session, kubeconfig, node_manifests(session, int(props["workers"])))
         return dynamic.CreateResult(id_=name, outs={**props, "kubeconfig": kubeconfig})
