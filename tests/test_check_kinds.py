@@ -452,3 +452,38 @@ def test_pods_ready_counts_only_pods_whose_ready_condition_is_true(cluster):
         cluster.objects[f"/api/v1/namespaces/lab/pods/{name}"]["status"]["conditions"] = conditions
     assert check(cluster, kind="pods_ready", selector="app=web", count=1) == (True, "1 ready pod(s) for 'app=web' (want 1)")
     assert check(cluster, kind="pods_ready", selector="app=web", count=2) == (False, "1 ready pod(s) for 'app=web' (want 2)")
+
+
+def workload(kind, status, replicas=None):
+    spec = {"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "web", "namespace": "lab", "generation": 1},
+            "spec": spec, "status": status}
+
+
+@pytest.mark.parametrize("kind, status, replicas, seen", [
+    ("Deployment", {}, 2, (False, "Deployment web: 0/2 ready")),  # nothing reported yet
+    ("Deployment", {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}, None,
+     (True, "Deployment web: 1/1 ready")),  # no spec.replicas: 1
+    ("Deployment", {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1}, 1, (True, "Deployment web: 1/1 ready")),
+    ("DaemonSet", {"observedGeneration": 1, "desiredNumberScheduled": 1, "numberAvailable": 1}, None,
+     (False, "DaemonSet web: 1/1 available, 0 updated")),
+    ("DaemonSet", {"desiredNumberScheduled": 1, "numberAvailable": 1, "updatedNumberScheduled": 1}, None,
+     (False, "DaemonSet web: 1/1 available, 1 updated")),  # generation 1 not observed yet
+])
+def test_rollout_reads_a_partial_status_as_not_done(cluster, kind, status, replicas, seen):
+    cluster.add(workload(kind, {}, replicas))
+    cluster.objects[f"/apis/apps/v1/namespaces/lab/{kind.lower()}s/web"]["status"] = status
+    assert check(cluster, kind="rollout", object=kind, name="web") == seen
+
+
+def test_a_missing_workload_is_named_and_a_passed_check_has_no_hint(cluster):
+    assert check(cluster, kind="rollout", object="StatefulSet", name="db") == (False, "StatefulSet db not found in lab")
+    cluster.add(workload("Deployment", {}, 1))
+    (result,) = run_checks([spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web")], cluster.reader, "lab").results
+    assert result.passed and result.hint == ""
+    own = {"id": "starter-web", "kind": "rollout", "kind_of": "Deployment", "name": "absent"}  # lab test's, no hint
+    (result,) = run_checks([own], cluster.reader, "lab").results
+    assert not result.passed and result.hint == ""
