@@ -74,7 +74,8 @@ class Cli:
 
     def run(self, *args: str, check: bool = True, timeout: int = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
         argv = [sys.executable, "-m", "invoke", *args]
-        if not any(arg.startswith("--session") for arg in args) and args[0] in ("lab", "session", "classroom"):
+        takes_session = args[0] in ("lab", "session", "classroom") and args[:2] != ("session", "list")
+        if takes_session and not any(arg.startswith("--session") for arg in args):
             argv.append(f"--session={self.session}")
         result = subprocess.run(argv, cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True,
                                 timeout=timeout)
