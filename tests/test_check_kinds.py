@@ -68,10 +68,22 @@ def test_exists_compares_a_field(cluster, expected, passed):
     ("spec.type", {">=": 1}),  # a string is not a number
     ("spec.selector", {"matches": ".*"}),  # a mapping is not a value to match
     ("status.loadBalancer.ingress", {">=": 1}),  # a LoadBalancer with no address
+    ("spec.ports.1.port", {">=": 1}),  # past the end of a list
+    ("spec.type.a", {"matches": ".*"}),  # into a string
+    ("status.conditions[type=Ready].status", {"in": ["True"]}),  # no such element
 ])
 def test_a_comparison_never_holds_on_what_is_absent_or_of_another_type(cluster, field, expected):
     cluster.add(service())
-    assert not check(cluster, kind="exists", apiVersion="v1", object="Service", name="web", fields={field: expected})[0]
+    ok, detail = check(cluster, kind="exists", apiVersion="v1", object="Service", name="web", fields={field: expected})
+    assert not ok and detail.startswith(f"Service web: {field} is ")  # judged, not crashed
+
+
+def test_a_check_may_look_in_another_namespace(cluster):
+    other = service()
+    other["metadata"]["namespace"] = "tools"
+    cluster.add(other)
+    assert check(cluster, kind="exists", apiVersion="v1", object="Service", name="web", namespace="tools")[0]
+    assert not check(cluster, kind="exists", apiVersion="v1", object="Service", name="web")[0]
 
 
 def test_a_list_is_compared_by_its_length(cluster):
@@ -426,3 +438,52 @@ def test_labs_readme_shows_every_kind_with_an_example_that_validates():
     for example in examples:
         spec(**{**example, "hint": {"fr": "indice", "en": "hint"}})
     assert sorted({example["kind"] for example in examples}) == sorted(KINDS)
+
+
+def test_pods_ready_counts_only_pods_whose_ready_condition_is_true(cluster):
+    def pod(name, conditions):
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "lab", "labels": {"app": "web"}},
+                "status": {"phase": "Running", "conditions": conditions}}
+
+    cluster.add(pod("web-1", []))
+    for name, conditions in (("web-1", [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}]),
+                             ("web-2", [{"type": "Ready", "status": "True"}])):
+        cluster.add(pod(name, []))
+        cluster.objects[f"/api/v1/namespaces/lab/pods/{name}"]["status"]["conditions"] = conditions
+    assert check(cluster, kind="pods_ready", selector="app=web", count=1) == (True, "1 ready pod(s) for 'app=web' (want 1)")
+    assert check(cluster, kind="pods_ready", selector="app=web", count=2) == (False, "1 ready pod(s) for 'app=web' (want 2)")
+
+
+def workload(kind, status, replicas=None):
+    spec = {"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "web", "namespace": "lab", "generation": 1},
+            "spec": spec, "status": status}
+
+
+@pytest.mark.parametrize("kind, status, replicas, seen", [
+    ("Deployment", {}, 2, (False, "Deployment web: 0/2 ready")),  # nothing reported yet
+    ("Deployment", {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}, None,
+     (True, "Deployment web: 1/1 ready")),  # no spec.replicas: 1
+    ("Deployment", {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1}, 1, (True, "Deployment web: 1/1 ready")),
+    ("DaemonSet", {"observedGeneration": 1, "desiredNumberScheduled": 1, "numberAvailable": 1}, None,
+     (False, "DaemonSet web: 1/1 available, 0 updated")),
+    ("DaemonSet", {"desiredNumberScheduled": 1, "numberAvailable": 1, "updatedNumberScheduled": 1}, None,
+     (False, "DaemonSet web: 1/1 available, 1 updated")),  # generation 1 not observed yet
+])
+def test_rollout_reads_a_partial_status_as_not_done(cluster, kind, status, replicas, seen):
+    cluster.add(workload(kind, {}, replicas))
+    cluster.objects[f"/apis/apps/v1/namespaces/lab/{kind.lower()}s/web"]["status"] = status
+    assert check(cluster, kind="rollout", object=kind, name="web") == seen
+
+
+def test_a_missing_workload_is_named_and_a_passed_check_has_no_hint(cluster):
+    assert check(cluster, kind="rollout", object="StatefulSet", name="db") == (False, "StatefulSet db not found in lab")
+    cluster.add(workload("Deployment", {}, 1))
+    (result,) = run_checks([spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web")], cluster.reader, "lab").results
+    assert result.passed and result.hint == ""
+    own = {"id": "starter-web", "kind": "rollout", "kind_of": "Deployment", "name": "absent"}  # lab test's, no hint
+    (result,) = run_checks([own], cluster.reader, "lab").results
+    assert not result.passed and result.hint == ""

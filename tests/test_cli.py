@@ -453,6 +453,7 @@ def test_lab_test_judges_the_starter_once_its_rollouts_are_done(tmp_path, monkey
     monkeypatch.setattr(commands, "Catalog", type("FixedCatalog", (), {"load": staticmethod(lambda *a: catalog)}))
     monkeypatch.setattr("infra.clusters.kind.KindTarget.preflight", lambda self, settings: None)
     monkeypatch.setattr("infra.checks.time.sleep", lambda seconds: None)  # retries without waiting
+    monkeypatch.setattr(commands, "STARTER_SETTLE_S", 2)  # ample for 3 reads without sleeping; bounded if it never settles
     path = "/apis/apps/v1/namespaces/lab-settles/deployments/web"
     with FakeCluster() as cluster:
         def reset(ref, settings, *args, **kwargs):  # kubectl apply of the starter: rolling out for 3 reads
