@@ -8,7 +8,7 @@ Layering (tests/test_structure.py reads it): a module imports only modules of it
 levels listed before it, never a later one, never in a circle, and never another module's `_private`
 name. A name ending in `.*` stands for the submodules of that package not named elsewhere.
   1 foundation: errors paths settings progress kinds quantities toolchain source_build
-  2 model: check_spec catalog manifests layers clusters clusters.cli clusters.cloud clusters.capabilities doctor
+  2 model: check_spec solve_spec catalog manifests layers clusters clusters.cli clusters.cloud clusters.capabilities doctor
     lab_schema bundle pricing sessions classroom classroom.roster classroom.objects
   3 program: layers.* clusters.* classroom.tenancy program recording __main__
   4 engines: driver recovery render footprint images imagecache checks

@@ -15,6 +15,7 @@ from infra import layers as layer_registry
 from infra.check_spec import LANGS, validate_spec
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
+from infra.solve_spec import validate_steps
 
 # libyaml's safe loader when PyYAML has it (10x faster: `lab list` parses every lab.yaml).
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -31,7 +32,9 @@ FIELDS = {
     "namespace": str,  # where students work; `lab check --namespace` overrides it (classrooms)
     "objectives": dict,
     "checks": list,
+    "solve": list,  # optional: steps `lab solve` runs after solution/ (infra.solve_spec)
 }
+OPTIONAL_FIELDS = ("solve",)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Lab:
     namespace: str
     checks: tuple[dict, ...]  # normalised by infra.check_spec.validate_spec
     path: Path
+    solve: tuple[dict, ...] = ()  # steps after solution/, normalised by infra.solve_spec.validate_steps
 
     @property
     def id(self) -> str:
@@ -79,6 +83,8 @@ def load_lab(folder: Path) -> Lab:
     if unknown:
         raise _fail(file, unknown[0], f"unknown field (allowed: {', '.join(FIELDS)})")
     for field, kind in FIELDS.items():
+        if field not in data and field in OPTIONAL_FIELDS:
+            continue
         if field not in data:
             raise _fail(file, field, "missing")
         if not isinstance(data[field], kind) or isinstance(data[field], bool):
@@ -124,6 +130,7 @@ def load_lab(folder: Path) -> Lab:
         namespace=data["namespace"],
         checks=checks,
         path=folder,
+        solve=validate_steps(data.get("solve", []), f"{file}: solve"),
     )
 
 

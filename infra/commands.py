@@ -391,23 +391,126 @@ KUBECTL_TIMEOUT_S = 900
 def kubectl(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
              stdin: str | None = None):
     """kubectl with the session's kubeconfig/context; `stdin` feeds `-f -` (retargeted objects)."""
+    return cluster_tool("kubectl", args, kubeconfig, context, check, stdin)
+
+
+def helm(args: list[str], kubeconfig: str | None, context: str | None, check: bool = True):
+    """The helm CLI with the session's kubeconfig/context (a lab's solve steps)."""
+    return cluster_tool("helm", args, kubeconfig, context, check)
+
+
+CONTEXT_FLAG = {"kubectl": "--context", "helm": "--kube-context"}
+
+
+def cluster_tool(tool: str, args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
+                 stdin: str | None = None):
+    """`tool` (kubectl, helm) run from the repository root against the given kubeconfig/context; with
+    `check`, a failure is one LabsError with its last line of output."""
     import subprocess
 
+    from infra.paths import PROJECT_ROOT
     from infra.toolchain import require_tool
 
-    argv = [require_tool("kubectl"), *(["--kubeconfig", kubeconfig] if kubeconfig else []),
-            *(["--context", context] if context else []), *args]
+    argv = [require_tool(tool), *(["--kubeconfig", kubeconfig] if kubeconfig else []),
+            *([CONTEXT_FLAG[tool], context] if context else []), *args]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S, input=stdin)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S, input=stdin,
+                              cwd=PROJECT_ROOT)
     except subprocess.TimeoutExpired:
         if check:
-            raise LabsError(f"`kubectl {' '.join(args)}` did not finish within {KUBECTL_TIMEOUT_S} s: "
+            raise LabsError(f"`{tool} {' '.join(args)}` did not finish within {KUBECTL_TIMEOUT_S} s: "
                             "is the cluster reachable?") from None
         done = subprocess.CompletedProcess(argv, 124, "", f"timed out after {KUBECTL_TIMEOUT_S} s")
     if check and done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()
-        raise LabsError(f"`kubectl {' '.join(args)}` failed: {last[-1] if last else 'no output'}")
+        raise LabsError(f"`{tool} {' '.join(args)}` failed: {last_output_line(done)}")
     return done
+
+
+def last_output_line(done) -> str:
+    last = ((done.stderr or done.stdout) or "").strip().splitlines()
+    return last[-1] if last else "no output"
+
+
+# --- a lab's solve steps (infra.solve_spec) ------------------------------------------------------
+
+SCHEDULER_LEASE = ("kube-system", "kube-scheduler")
+# A restarted scheduler takes its Lease once the stopped one's expires (15 s by default) or was released.
+LEASE_CHANGE_TIMEOUT_S = 120
+
+
+def scheduler_lease(kubeconfig: str | None, context: str | None) -> tuple[str, str] | None:
+    """(holderIdentity, acquireTime) of the scheduler's Lease; None while there is none."""
+    import json
+
+    namespace, name = SCHEDULER_LEASE
+    done = kubectl(["get", "lease", name, "-n", namespace, "-o", "json"], kubeconfig, context, check=False)
+    if done.returncode != 0:
+        if "notfound" in last_output_line(done).lower().replace(" ", ""):
+            return None
+        raise LabsError(f"`kubectl get lease {name} -n {namespace}` failed: {last_output_line(done)}")
+    spec = json.loads(done.stdout or "{}").get("spec") or {}
+    return spec.get("holderIdentity") or "", spec.get("acquireTime") or ""
+
+
+def restart_scheduler(lab, settings: StackSettings, kubeconfig: str | None, context: str | None,
+                      sleep=None, clock=None) -> bool:
+    """A `restart: scheduler` step: the target restarts kube-scheduler (infra.clusters), then the
+    scheduler's Lease must show a new holder or acquire time, as the lab's check reads it. False (and
+    one line) where the target cannot restart it."""
+    import time
+
+    from infra.clusters import NO_SCHEDULER_RESTART
+
+    sleep, clock = sleep or time.sleep, clock or time.monotonic
+    target = get_target(settings.target)
+    if not hasattr(target, "restart_scheduler"):
+        console.print(f"[yellow]{lab.id}: the scheduler cannot be restarted on {settings.target}: "
+                      f"{NO_SCHEDULER_RESTART}[/yellow]", soft_wrap=True)
+        return False
+    before = scheduler_lease(kubeconfig, context)
+    target.restart_scheduler(settings)
+    deadline = clock() + LEASE_CHANGE_TIMEOUT_S
+    while True:
+        now = scheduler_lease(kubeconfig, context)
+        if now and now[0] and now != before:
+            console.print(f"{lab.id}: kube-scheduler restarted: Lease {SCHEDULER_LEASE[1]} held by {now[0]} "
+                          f"since {now[1]}", soft_wrap=True, markup=False, highlight=False)
+            return True
+        if clock() >= deadline:
+            raise LabsError(f"kube-scheduler was restarted, but its Lease {SCHEDULER_LEASE[1]} (kube-system) still "
+                            f"shows {'no holder' if not now else f'{now[0]} since {now[1]}'} after "
+                            f"{LEASE_CHANGE_TIMEOUT_S} s: is it running? (`kubectl get lease -n kube-system`)")
+        sleep(2)
+
+
+def run_solve_steps(lab, settings: StackSettings, kubeconfig: str | None, context: str | None,
+                    where: tuple[str, str | None] | None) -> None:
+    """The lab's `solve:` steps in order (retargeted with `where`); the first that does not go as the
+    lab declares stops `lab solve` with one line."""
+    from infra.solve_spec import describe
+
+    steps = list(lab.solve)
+    if where:
+        from infra.manifests import retarget_steps
+
+        steps = retarget_steps(steps, lab.namespace, *where, base_domain(settings))
+    for number, step in enumerate(steps, 1):
+        label = f"{lab.id}: step {number}/{len(steps)}" + (f" (guide step {step['guide']})"
+                                                          if step.get("guide") is not None else "")
+        shown = describe(step)
+        console.print(f"{label}: {shown}", markup=False, highlight=False, soft_wrap=True)
+        if step["action"] == "restart":
+            restart_scheduler(lab, settings, kubeconfig, context)
+            continue
+        run = kubectl if step["action"] == "kubectl" else helm
+        done = run(list(step["args"]), kubeconfig, context, check=not step["fails"])
+        if not step["fails"]:
+            continue
+        if done.returncode == 0:
+            raise LabsError(f"{label}: `{shown}` succeeded, but the guide has it fail: the lab's solve steps "
+                            "no longer do what its guide does")
+        console.print(f"{label}: failed, as the guide has it: {last_output_line(done)}",
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 # --- a lab in another namespace (a classroom student's) ------------------------------------------
@@ -533,8 +636,9 @@ def _lab_check_run(ref: str, settings: StackSettings, namespace: str | None = No
 
 def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, context: str | None = None,
               namespace: str | None = None, student: str | None = None) -> None:
-    """Apply the starting point, then the solution (late joiners catch up in one command); with
-    `--namespace`/`--student`, retargeted to that namespace (a classroom student's)."""
+    """Apply the starting point, then the solution (late joiners catch up in one command), then run the
+    lab's solve steps (what its guide does that is no file: infra.solve_spec); with
+    `--namespace`/`--student`, all of it retargeted to that namespace (a classroom student's)."""
     lab = Catalog.load().resolve(ref)
     where = _where(lab, namespace, student)
     kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
@@ -544,6 +648,7 @@ def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
                 apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
             else:
                 kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+        run_solve_steps(lab, settings, kubeconfig, context, where)
     console.print(f"{lab.id}: solution applied" + (f" in {where[0]}" if where else ""))
 
 
@@ -760,13 +865,14 @@ def session_orphans(session: str, settings: StackSettings) -> list[dict]:
 
 def doctor() -> bool:
     """The prerequisites table; True when labs can run on kind clusters or on kwok clusters."""
-    from infra.doctor import ALL, KIND, KWOK, ready_for, run_doctor
+    from infra.doctor import ALL, KIND, KWOK, SOLVE_STEPS, ready_for, run_doctor
 
     table = Table(title="Prerequisites")
     for column in ("tool", "needed for", "status", "version / problem", "fix"):
         table.add_column(column, overflow="fold")
     results = run_doctor()
-    needed_for = {ALL: "all labs", KIND: "kind clusters", KWOK: "kwok clusters"}
+    needed_for = {ALL: "all labs", KIND: "kind clusters", KWOK: "kwok clusters",
+                  SOLVE_STEPS: "lab solve of the helm lab"}
     for result in results:
         # Missing, but only for one kind of cluster: yellow; the other kind may be all there.
         missing = "[red]missing[/red]" if result.needed_for == ALL else "[yellow]missing[/yellow]"

@@ -25,6 +25,8 @@ SOCKET_PERMISSION_FIX = (
 # Which clusters need a tool: every one, kind clusters (Docker), or kwok clusters (kwokctl runs a control
 # plane of binaries, built by `invoke setup --from-source` where no release can be downloaded).
 ALL, KIND, KWOK = "all", "kind", "kwok"
+# A tool only some labs' `lab solve` steps run (helm, lab 20): missing, it makes no target unready.
+SOLVE_STEPS = "solve steps"
 
 # Display name, the arguments that print a version, and which clusters need it, per tool `invoke setup`
 # (or `invoke setup --from-source`) installs.
@@ -38,6 +40,7 @@ _VERSION_COMMANDS = {
     "kube-apiserver": ("kube-apiserver", ["--version"], KWOK),
     "kube-controller-manager": ("kube-controller-manager", ["--version"], KWOK),
     "kube-scheduler": ("kube-scheduler", ["--version"], KWOK),
+    "helm": ("helm", ["version", "--short"], SOLVE_STEPS),
 }
 PROVIDER_PLUGIN = "kubernetes provider plugin"
 

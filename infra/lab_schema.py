@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra import catalog, check_spec
+from infra import catalog, check_spec, solve_spec
 from infra.errors import LabsError
 from infra.layers import LAYERS
 from infra.paths import LABS_DIR
@@ -65,6 +65,27 @@ def _check_schema(kind: str) -> dict:
     }
 
 
+def _step_schema(action: str) -> dict:
+    """One solve step (infra.solve_spec.validate_step): its action and the options."""
+    if action == "restart":
+        value = {"enum": list(solve_spec.COMPONENTS)}
+        fails = {"const": False}
+    else:
+        reserved = "|".join(flag.lstrip("-") for flag in solve_spec.RESERVED_FLAGS)
+        interactive = list(solve_spec.INTERACTIVE_FLAGS)
+        value = {"type": "array", "minItems": 1,
+                 "items": {"type": "string", "pattern": r"\S",
+                           "not": {"anyOf": [{"pattern": f"^--({reserved})(=|$)"}, {"enum": interactive}]}}}
+        fails = {"type": "boolean"}
+    return {
+        "title": f"a '{action}' step",
+        "type": "object",
+        "properties": {action: value, "fails": fails, "guide": {"type": "integer", "minimum": 0}},
+        "required": [action],
+        "additionalProperties": False,
+    }
+
+
 def lab_schema() -> dict:
     """The schema document (JSON Schema 2020-12)."""
     refined = {  # beyond each field's type (catalog.FIELDS), what load_lab checks of it
@@ -78,6 +99,9 @@ def lab_schema() -> dict:
                                       for lang in check_spec.LANGS}},
         "checks": {"minItems": 1, "description": "ids unique within the lab",
                    "items": {"oneOf": [_check_schema(kind) for kind in check_spec.KINDS]}},
+        "solve": {"description": "steps `lab solve` runs after applying solution/, in order: what the guide does "
+                                 "that is no file (kubectl debug, helm, restarting the scheduler)",
+                  "items": {"oneOf": [_step_schema(action) for action in solve_spec.ACTIONS]}},
     }
     fields = {name: {"type": JSON_TYPES[kind], **refined.get(name, {})} for name, kind in catalog.FIELDS.items()}
     return {
@@ -87,7 +111,7 @@ def lab_schema() -> dict:
                        "infra/catalog.py and infra/check_spec.py: do not edit.",
         "type": "object",
         "properties": fields,
-        "required": list(catalog.FIELDS),
+        "required": [name for name in catalog.FIELDS if name not in catalog.OPTIONAL_FIELDS],
         "additionalProperties": False,
     }
 

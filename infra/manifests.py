@@ -270,6 +270,16 @@ def retarget_checks(checks, lab_namespace: str, namespace: str, student: str | N
     return out
 
 
+def retarget_steps(steps, lab_namespace: str, namespace: str, student: str | None = None,
+                   domain: str = SOURCE_DOMAIN) -> list[dict]:
+    """A lab's (normalised) solve steps for `namespace`: each argument through the same rewrite as the
+    files (`-n lab-x` -> `-n <namespace>`, `web.lab-x.svc`...), and a whole `<app>.localhost` host name
+    to the student's. A `restart` step acts on the cluster, not a namespace: it is kept as it is."""
+    rewriter = Rewriter(lab_namespace, namespace, student, domain)
+    return [{**step, "args": tuple(rewriter.host(rewriter.text(arg)) for arg in step["args"])}
+            if "args" in step else dict(step) for step in steps]
+
+
 def _hosts_in(value, rewriter: Rewriter, moved: dict[str, str]):
     if isinstance(value, str):
         moved[value] = rewriter.host(value)

@@ -117,6 +117,14 @@ def recipe_for(name: str) -> Recipe:
             ldflags=(f"-X sigs.k8s.io/kwok/pkg/consts.Version={pin.version}",),
             version_args={binary: ("--version",) for binary in pin.binaries},
         )
+    if name == "helm":
+        # What helm's Makefile stamps (internal/version.version; the source says only "v3.21").
+        return Recipe(
+            kind="wrapper",
+            packages=(f"{pin.module}/cmd/helm",),
+            ldflags=(f"-X {pin.module}/internal/version.version={pin.version}",),
+            version_args={"helm": ("version", "--short")},
+        )
     if name == "etcd":
         # go.etcd.io/etcd/api/v3/version.Version is hard-coded per release; GitSHA has no value to give
         # (the proxy does not say which commit a tag is), so it keeps etcd's "Not provided".

@@ -38,6 +38,9 @@ KUBERNETES_VERSION = "v1.36.1"  # kubectl, and the control plane built from sour
 KWOK_VERSION = "v0.8.0"
 # The kubernetes provider plugin; pyproject.toml pins the pulumi-kubernetes SDK to the same version.
 KUBERNETES_PROVIDER_VERSION = "4.25.0"
+# The helm CLI a lab's solve steps run (lab 20: install, upgrade, a failed upgrade, rollback). Helm 3, the
+# line the lab's guide shows; students may bring Helm 4, whose commands the guide uses the same way.
+HELM_VERSION = "v3.21.4"
 
 MANUAL_INSTALL = {
     "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
@@ -46,6 +49,7 @@ MANUAL_INSTALL = {
     "kwok": "https://kwok.sigs.k8s.io/docs/user/installation/",
     "pulumi": "https://www.pulumi.com/docs/install/",
     "docker": "https://docs.docker.com/get-docker/",
+    "helm": "https://helm.sh/docs/intro/install/",
 }
 
 
@@ -133,6 +137,7 @@ SOURCE_PINS: dict[str, SourcePin] = {
         "github.com/pulumi/pulumi-kubernetes/provider/v4", "v4.0.0-20260115033456-f47bc2d6f199",
         ("pulumi-resource-kubernetes",), release=KUBERNETES_PROVIDER_VERSION,
     ),
+    "helm": SourcePin("helm.sh/helm/v3", HELM_VERSION, ("helm",)),
     # Last: the biggest build.
     "kubernetes": SourcePin(
         "k8s.io/kubernetes", KUBERNETES_VERSION,
@@ -187,8 +192,9 @@ def install_hint(name: str) -> str:
     if name != "pulumi" and name not in PINS:
         if source is None:
             return f"install {name} and put it on PATH"
+        manual = f", or see {MANUAL_INSTALL[name]}" if name in MANUAL_INSTALL else ""
         return (f"run `invoke setup --from-source` (builds {name} {source.shown_version} from "
-                f"{source.module} into {tools_dir()}; needs Go >= 1.26)")
+                f"{source.module} into {tools_dir()}; needs Go >= 1.26){manual}")
     version = PULUMI_VERSION if name == "pulumi" else PINS[name].version
     also = " or `invoke setup --from-source` (builds it with Go)" if source else ""
     return f"run `invoke setup` (installs {name} {version} into {tools_dir()}){also} or see {MANUAL_INSTALL[name]}"

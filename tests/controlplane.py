@@ -23,7 +23,7 @@ from infra.paths import PROJECT_ROOT
 REAL_TOOLS = paths.tools_dir()  # before any test's monkeypatch
 REAL_BUNDLE = paths.bundle_dir()
 TOOLS = ("pulumi", "kubectl", "kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager",
-         "kube-scheduler")
+         "kube-scheduler", "helm")  # helm: lab 20's solve steps
 COMMAND_TIMEOUT_S = 1200
 
 

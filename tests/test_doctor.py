@@ -9,7 +9,7 @@ from infra import doctor, toolchain
 from infra.errors import LabsError
 
 KWOK_TOOLS = ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-ALL_PRESENT = {name: f"/opt/bin/{name}" for name in ("docker", "kind", "pulumi", "kubectl", *KWOK_TOOLS)}
+ALL_PRESENT = {name: f"/opt/bin/{name}" for name in ("docker", "kind", "pulumi", "kubectl", *KWOK_TOOLS, "helm")}
 
 
 def answer(stdout: str) -> subprocess.CompletedProcess:
@@ -27,8 +27,9 @@ HEALTHY_ANSWERS = {
     "kube-apiserver": answer("Kubernetes v1.36.1\n"),
     "kube-controller-manager": answer("Kubernetes v1.36.1\n"),
     "kube-scheduler": answer("Kubernetes v1.36.1\n"),
+    "helm": answer("v3.21.4\n"),  # `helm version --short` of the helm `invoke setup --from-source` builds
 }
-ALL_NAMES = ["docker", "kind", "Pulumi CLI", "kubectl", *KWOK_TOOLS, "kubernetes provider plugin"]
+ALL_NAMES = ["docker", "kind", "Pulumi CLI", "kubectl", *KWOK_TOOLS, "helm", "kubernetes provider plugin"]
 
 
 @pytest.fixture
@@ -201,3 +202,19 @@ def test_a_tool_that_cannot_run_is_reported_not_raised(monkeypatch):
     assert not result.ok
     assert result.version_or_problem == "/opt/bin/kubectl does not run (Exec format error)"
     assert "invoke setup" in result.fix
+
+
+def test_without_helm_every_target_is_still_ready_and_the_fix_is_named(monkeypatch, plugin_installed):
+    machine = FakeMachine(monkeypatch)
+    del machine.present["helm"]
+    results = doctor.run_doctor()
+    helm = by_name(results)["helm"]
+    assert not helm.ok and helm.needed_for == doctor.SOLVE_STEPS
+    assert "`invoke setup --from-source` (builds helm v3.21.4" in helm.fix and "helm.sh/docs" in helm.fix
+    assert doctor.ready_for(results) == ["kind", "kwok"]  # only lab 20's `lab solve` runs helm
+
+
+def test_a_helm_of_another_version_is_a_warning(monkeypatch, plugin_installed):
+    FakeMachine(monkeypatch, answers={**HEALTHY_ANSWERS, "helm": answer("v4.3.2+g1a2b3c4\n")})
+    helm = by_name(doctor.run_doctor())["helm"]
+    assert helm.ok and helm.warning == "version 4.3.2 is not the pinned v3.21.4"

@@ -80,6 +80,16 @@ MISTAKES = [
     ("checks.0", {**HINTED, "kind": "lease", "name": "kube-scheduler"}),  # nothing asked of the Lease
     ("checks.0", {**HINTED, "kind": "lease", "name": "kube-scheduler", "acquired_since_start": False}),
     ("checks.0", {**HINTED, "kind": "helm_release", "release": "web", "history": "failed"}),
+    ("solve", {"kubectl": ["get", "pods"]}),  # a mapping, not a list of steps
+    ("solve", [{"kubectl": []}]),
+    ("solve", [{"kubectl": ["get"], "helm": ["list"]}]),  # two actions in one step
+    ("solve", [{"shell": "kubectl get pods"}]),
+    ("solve", [{"kubectl": ["debug", "-it", "solo"]}]),  # a terminal nobody has
+    ("solve", [{"helm": ["list", "--kube-context=prod"]}]),  # the runner names the cluster
+    ("solve", [{"kubectl": ["get", "pods", "--kubeconfig", "x"]}]),
+    ("solve", [{"restart": "apiserver"}]),
+    ("solve", [{"restart": "scheduler", "fails": True}]),
+    ("solve", [{"helm": ["list"], "guide": -1}]),
 ]
 
 
@@ -101,6 +111,9 @@ def test_a_mistake_the_catalog_refuses_the_schema_refuses_too(tmp_path, path, va
     ("checks.1.fields", {"metadata.labels": {"app": "web", "tier": "front"}}),  # a mapping compared whole
     ("checks.0", {**HINTED, "kind": "lease", "name": "kube-scheduler", "acquired_since_start": True}),
     ("checks.0", {**HINTED, "kind": "helm_release", "release": "web", "revisions": 2, "history": ["failed"]}),
+    ("solve", []),
+    ("solve", [{"kubectl": ["debug", "solo", "--target=whoami"], "guide": 2}, {"restart": "scheduler"},
+               {"helm": ["upgrade", "web", "chart", "--wait"], "fails": True}]),
 ])
 def test_what_the_catalog_accepts_the_schema_accepts(tmp_path, path, value):
     data = _set(_ingress(), path, value)

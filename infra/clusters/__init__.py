@@ -10,7 +10,12 @@ Pulumi code. A target module defines a class with:
   - `cleanup(settings)`: removes what a destroy could leave behind (used by `session down`);
   - optionally `cluster_vanished(settings) -> bool`: True only when the target's own tool answers that
     the session's cluster does not exist (kind), so an `up` may drop what the state holds of it
-    (`infra.driver.cluster_vanished`); a target without it never lets an `up` drop anything.
+    (`infra.driver.cluster_vanished`); a target without it never lets an `up` drop anything;
+  - optionally `restart_scheduler(settings)`: stop kube-scheduler and start it again, the way lab 18's
+    guide does it there (kind: the static manifest moved out of the control-plane node's
+    /etc/kubernetes/manifests and back; kwok: the process stopped, then `kwokctl start cluster`); a
+    solve step `restart: scheduler` (infra.solve_spec) calls it. A target without it (the managed
+    clouds) cannot: NO_SCHEDULER_RESTART says why, and the step is not run.
 This registry is plain data so choosing a target costs nothing until it is used: the managed cloud
 targets (gke, eks, aks) import their cloud SDK, an optional extra, only when they create a cluster
 (`infra.clusters.cloud.require_sdk` names the extra to install when it is absent).
@@ -38,6 +43,9 @@ AUTOSCALED_LABEL = "labs.k8s/autoscaled"
 AUTOSCALED_TAINT = {"key": AUTOSCALED_LABEL, "value": "true", "effect": "NoSchedule"}
 # Clusters on this machine, and the CLI that makes them: `session down` deletes them by name too.
 LOCAL_TARGET_TOOLS = {"kind": "kind", "kwok": "kwokctl"}
+# Why a target without `restart_scheduler` (a managed cloud) cannot run lab 18's step 5.
+NO_SCHEDULER_RESTART = "its control plane is managed by the provider: no node, manifest or process of the scheduler " \
+                       "is reachable (lab 19)"
 
 
 @dataclass(frozen=True)

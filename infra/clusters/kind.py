@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pulumi
@@ -78,6 +79,11 @@ nodeRegistration:
 
 def cluster_name(session: str) -> str:
     return f"labs-{session}"
+
+
+def control_plane_node(session: str) -> str:
+    """The control-plane node's container (kind names it after the cluster)."""
+    return f"{cluster_name(session)}-control-plane"
 
 
 def mirrors_dir(session: str) -> Path:
@@ -150,6 +156,41 @@ def _docker(*args: str, timeout: int = 60) -> subprocess.CompletedProcess | None
         return subprocess.run([require_tool("docker"), *args], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
+
+
+# Lab 18's step 5: the kubelet runs kube-scheduler from this static manifest; moved out, it stops it.
+SCHEDULER_MANIFEST = "/etc/kubernetes/manifests/kube-scheduler.yaml"
+SCHEDULER_PARKED = "/root/kube-scheduler.yaml"
+SCHEDULER_STOP_TIMEOUT_S = 90  # the kubelet notices a removed static manifest within its sync (~20 s)
+
+
+def node_exec(node: str, *command: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    """`docker exec <node> <command>`; LabsError with docker's (or the command's) last line on failure."""
+    shown = f"docker exec {node} {' '.join(command)}"
+    result = _docker("exec", node, *command, timeout=timeout)
+    if result is None:
+        raise LabsError(f"`{shown}` did not finish within {timeout} s: {DOCKER_FIX}")
+    if result.returncode != 0:
+        raise LabsError(f"`{shown}` failed: {last_line(result)}")
+    return result
+
+
+def restart_scheduler(session: str, sleep=time.sleep, clock=time.monotonic) -> None:
+    """Stop kube-scheduler and start it again as lab 18's guide does: its static manifest moved out of
+    the kubelet's folder (the kubelet stops the container), then back (the kubelet starts a new one).
+    The manifest goes back whatever happens in between: a cluster is never left without a scheduler."""
+    node = control_plane_node(session)
+    node_exec(node, "mv", SCHEDULER_MANIFEST, SCHEDULER_PARKED)
+    try:
+        deadline = clock() + SCHEDULER_STOP_TIMEOUT_S
+        while node_exec(node, "crictl", "ps", "--quiet", "--name", "kube-scheduler").stdout.strip():
+            if clock() >= deadline:
+                raise LabsError(f"kube-scheduler still runs on {node} {SCHEDULER_STOP_TIMEOUT_S} s after its "
+                                f"manifest left {SCHEDULER_MANIFEST.rpartition('/')[0]}: is the kubelet running? "
+                                f"(`docker exec {node} systemctl status kubelet`)")
+            sleep(2)
+    finally:
+        node_exec(node, "mv", SCHEDULER_PARKED, SCHEDULER_MANIFEST)
 
 
 def existing_clusters() -> set[str]:
@@ -384,6 +425,9 @@ class KindTarget:
         """True only when kind answers and lists no cluster of the session: whatever the state holds of
         it is gone for sure (a failed listing raises, it never says "vanished")."""
         return cluster_name(settings.session) not in existing_clusters()
+
+    def restart_scheduler(self, settings: StackSettings) -> None:
+        restart_scheduler(settings.session)
 
     def cleanup(self, settings: StackSettings) -> None:
         """Delete the session's kind cluster by name, even when its state was lost."""

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -140,6 +142,70 @@ def create_command(session: str, name: str) -> list[str]:
             "--wait", f"{CREATE_TIMEOUT_S // 2}s"]
 
 
+# kwokctl's binary runtime forks each component and records its pid in <cluster folder>/pids/<binary>.pid
+# (pkg/kwokctl/runtime/exec.go); `kwokctl start cluster` starts every component whose pid file names no
+# running process, and leaves the running ones alone (runtime/binary/cluster_operation.go).
+SCHEDULER_STOP_TIMEOUT_S = 30
+
+
+def scheduler_pid_file(session: str) -> Path:
+    return workdir(session) / "clusters" / cluster_name(session) / "pids" / "kube-scheduler.pid"
+
+
+def running_scheduler(pid_file: Path) -> int | None:
+    """The pid in kwokctl's pid file when that process runs and is a kube-scheduler (a pid the system
+    gave to another process since is never signalled); None otherwise."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    proc = Path("/proc") / str(pid)
+    if proc.parent.is_dir():  # Linux: a zombie is stopped, and the command line says what it runs
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            return None
+        return pid if state != "Z" and any(part.endswith(b"kube-scheduler") for part in command) else None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None
+    return pid
+
+
+def restart_scheduler(session: str, sleep=time.sleep, clock=time.monotonic) -> None:
+    """Stop the cluster's kube-scheduler process (SIGTERM, as kubelet does to a container; SIGKILL if it
+    outlives SCHEDULER_STOP_TIMEOUT_S) and have `kwokctl start cluster` start it again."""
+    name = cluster_name(session)
+    try:
+        found = workdir(session).is_dir() and name in existing_clusters(session)
+    except RuntimeError as exc:
+        raise LabsError(str(exc)) from None
+    if not found:
+        raise LabsError(f"session '{session}' has no kwok cluster {name}: run "
+                        f"`invoke lab up --target=kwok --session={session}` first")
+    pid_file = scheduler_pid_file(session)
+    pid = running_scheduler(pid_file)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = clock() + SCHEDULER_STOP_TIMEOUT_S
+        while running_scheduler(pid_file) == pid:
+            if clock() >= deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            sleep(0.5)
+    pid_file.unlink(missing_ok=True)  # as kwokctl's own stop does: the next start then runs it again
+    try:
+        checked(kwokctl(session, "start", "cluster", "--name", name, timeout=CREATE_TIMEOUT_S),
+                f"kwokctl start cluster {name}")
+    except RuntimeError as exc:
+        raise LabsError(f"{exc}: kube-scheduler is stopped; see {pid_file.parent.parent / 'logs'}") from None
+    if running_scheduler(pid_file) is None:
+        raise LabsError(f"`kwokctl start cluster {name}` did not start kube-scheduler again: see "
+                        f"{pid_file.parent.parent / 'logs' / 'kube-scheduler.log'}")
+
+
 class KwokClusterProvider(dynamic.ResourceProvider):
     """Creates and deletes a kwok cluster with kwokctl (runs inside Pulumi's provider process)."""
 
@@ -236,6 +302,9 @@ class KwokTarget:
 
     def create(self, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> KwokClusterComponent:
         return KwokClusterComponent(settings, opts)
+
+    def restart_scheduler(self, settings: StackSettings) -> None:
+        restart_scheduler(settings.session)
 
     def cleanup(self, settings: StackSettings) -> None:
         """Delete the session's kwok cluster by name, even when its state was lost."""
