@@ -499,6 +499,12 @@ def run_solve_steps(lab, settings: StackSettings, kubeconfig: str | None, contex
                                                           if step.get("guide") is not None else "")
         shown = describe(step)
         console.print(f"{label}: {shown}", markup=False, highlight=False, soft_wrap=True)
+        if step["action"] == "restart" and where:
+            # The scheduler is the whole cluster's (a student cannot reach it): shown once, for everyone.
+            console.print(f"[yellow]{label}: not run for {where[0]}: the scheduler is the whole cluster's; restart "
+                          f"it once for everyone with `invoke lab solve --lab={lab.slug}` (no --student/--namespace)"
+                          "[/yellow]", soft_wrap=True)
+            continue
         if step["action"] == "restart":
             restart_scheduler(lab, settings, kubeconfig, context)
             continue

@@ -461,8 +461,12 @@ def test_lab_solve_of_architecture_restarts_through_the_target_after_the_files(d
     assert order == ["apply", "apply", "restart architecture"]
 
 
-def test_lab_solve_of_architecture_in_a_students_namespace_still_restarts_the_shared_scheduler(driver, monkeypatch):
+def test_lab_solve_of_architecture_for_a_student_leaves_the_shared_scheduler_alone(driver, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(commands, "restart_scheduler", lambda lab, settings, *a: calls.append(settings.session))
     invoke("lab", "solve", "--lab=architecture", "--student=student-01")
-    assert calls == ["default"]
+    assert calls == []  # one student's solve does not stop everyone's scheduler
+    err = " ".join(capsys.readouterr().err.split())
+    assert "step 1/1 (guide step 5): not run for student-01: the scheduler is the whole cluster's; restart it once " \
+           "for everyone with `invoke lab solve --lab=architecture` (no --student/--namespace)" in err
+    assert "18-architecture: solution applied in student-01" in err
