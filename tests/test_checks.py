@@ -15,7 +15,7 @@ from infra.check_spec import validate_spec
 from infra.checks import ClusterReader, ClusterUnreachable, evaluate, run_checks
 from infra.errors import LabsError
 from infra.paths import LABS_DIR
-from tests.fake_cluster import LOKI, PROMETHEUS, FakeCluster, load_objects, rfc3339
+from tests.fake_cluster import PROMETHEUS, FakeCluster, load_objects, rfc3339
 
 # What each lab's services answer once it is solved on a cluster whose containers run: the whoami page,
 # the series and log lines its solution's workloads produce (recorded per host and query, as the real

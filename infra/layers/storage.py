@@ -475,7 +475,7 @@ class StorageLayer(Layer):
         account = self._service_account(SNAPSHOT_CONTROLLER, namespace)
         binding = self._bind_cluster_role("csi-hostpath-snapshot-controller", SNAPSHOT_CONTROLLER_RULES,
                                           SNAPSHOT_CONTROLLER)
-        leases = k8s.rbac.v1.Role(
+        k8s.rbac.v1.Role(
             f"{SNAPSHOT_CONTROLLER}-leaderelection",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{SNAPSHOT_CONTROLLER}-leaderelection",
                                                 namespace=namespace.metadata.name, labels=MANAGED_BY),
