@@ -226,7 +226,6 @@ def test_cloud_clusters_release_what_bills_before_their_destroy(tenants, monkeyp
     never came up (no kubeconfig) is only destroyed."""
     from infra.classroom.record import ClassroomRecord
     from infra.driver import session_kubeconfig
-    from infra.errors import LabsError
     from infra.settings import StackSettings
 
     released = []
