@@ -11,23 +11,12 @@ import time
 
 import pytest
 
-from infra.check_spec import validate_spec
-from infra.checks import ClusterReader, run_checks
+from infra.checks import run_checks
 from infra.errors import LabsError
-from tests.fake_cluster import FakeCluster, rfc3339
+from tests.fake_cluster import rfc3339
+from tests.test_checks import cluster, spec  # noqa: F401 (fixture)
 
 HOUR = 3600
-
-
-def spec(**fields):
-    return validate_spec({"id": "c", "hint": {"fr": "indice", "en": "hint"}, **fields}, "lab.yaml: checks[0]")
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    with FakeCluster() as fake:
-        fake.reader = ClusterReader(fake.kubeconfig(tmp_path), ingress_url=fake.url)
-        yield fake
 
 
 def check(cluster, **fields) -> tuple[bool, str]:

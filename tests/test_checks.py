@@ -106,7 +106,7 @@ def test_checks_pass_on_the_solution(lab, tmp_path):
     assert run.passed, [(r.id, r.detail) for r in run.results if not r.passed]
 
 
-def _spec(**fields):
+def spec(**fields):
     return validate_spec({"id": "c", "hint": {"fr": "indice", "en": "hint"}, **fields}, "lab.yaml: checks[0]")
 
 
@@ -126,9 +126,9 @@ def deployment(name, replicas=2, labels=None):
 
 def test_exists_compares_fields_by_path(cluster):
     cluster.add(deployment("web"))
-    ok = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web", fields={"spec.replicas": 2})
-    wrong = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web", fields={"spec.replicas": 3})
-    missing = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="api")
+    ok = spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web", fields={"spec.replicas": 2})
+    wrong = spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web", fields={"spec.replicas": 3})
+    missing = spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="api")
     assert evaluate(ok, cluster.reader, "lab")[0]
     passed, detail = evaluate(wrong, cluster.reader, "lab")
     assert not passed and "spec.replicas is 2, expected 3" in detail
@@ -138,7 +138,7 @@ def test_exists_compares_fields_by_path(cluster):
 def test_cluster_scoped_objects_are_found_without_a_namespace(cluster):
     cluster.add({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"},
                  "provisioner": "x"})
-    assert evaluate(_spec(kind="exists", apiVersion="storage.k8s.io/v1", object="StorageClass", name="fast"),
+    assert evaluate(spec(kind="exists", apiVersion="storage.k8s.io/v1", object="StorageClass", name="fast"),
                     cluster.reader, "lab")[0]
 
 
@@ -147,21 +147,21 @@ def test_rollout_waits_for_ready_replicas(cluster):
     cluster.add(stuck)
     path = "/apis/apps/v1/namespaces/lab/deployments/web"
     cluster.objects[path]["status"]["readyReplicas"] = 1
-    passed, detail = evaluate(_spec(kind="rollout", object="Deployment", name="web"), cluster.reader, "lab")
+    passed, detail = evaluate(spec(kind="rollout", object="Deployment", name="web"), cluster.reader, "lab")
     assert not passed and "1/2 ready" in detail
 
 
 def test_pods_ready_counts_by_label_selector(cluster):
     cluster.add(deployment("web", replicas=3, labels={"app": "web", "tier": "front"}), deployment("db", 1))
-    assert evaluate(_spec(kind="pods_ready", selector="app=web,tier=front", count=3), cluster.reader, "lab")[0]
-    assert not evaluate(_spec(kind="pods_ready", selector="app=web", count=4), cluster.reader, "lab")[0]
+    assert evaluate(spec(kind="pods_ready", selector="app=web,tier=front", count=3), cluster.reader, "lab")[0]
+    assert not evaluate(spec(kind="pods_ready", selector="app=web", count=4), cluster.reader, "lab")[0]
 
 
 def test_pvc_bound_and_resized(cluster):
     cluster.add({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "lab"},
                  "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
-    assert evaluate(_spec(kind="pvc", name="data"), cluster.reader, "lab")[0]
-    passed, detail = evaluate(_spec(kind="pvc", name="data", capacity="2Gi"), cluster.reader, "lab")
+    assert evaluate(spec(kind="pvc", name="data"), cluster.reader, "lab")[0]
+    passed, detail = evaluate(spec(kind="pvc", name="data", capacity="2Gi"), cluster.reader, "lab")
     assert not passed and "capacity 1Gi" in detail
 
 
@@ -175,22 +175,22 @@ def test_pvc_in_the_default_class_whatever_the_target_names_it(default_class, tm
                  {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "fast", "namespace": "lab"},
                   "spec": {**claim, "storageClassName": "csi-hostpath-sc"}})
         reader = ClusterReader(fake.kubeconfig(tmp_path))
-        passed, detail = evaluate(_spec(kind="pvc", name="plain", storage_class="default"), reader, "lab")
+        passed, detail = evaluate(spec(kind="pvc", name="plain", storage_class="default"), reader, "lab")
         assert passed and f"class {default_class}" in detail
-        passed, detail = evaluate(_spec(kind="pvc", name="fast", storage_class="default"), reader, "lab")
+        passed, detail = evaluate(spec(kind="pvc", name="fast", storage_class="default"), reader, "lab")
         assert not passed and f"expected '{default_class}'" in detail
-        assert evaluate(_spec(kind="pvc", name="fast", storage_class="csi-hostpath-sc"), reader, "lab")[0]
+        assert evaluate(spec(kind="pvc", name="fast", storage_class="csi-hostpath-sc"), reader, "lab")[0]
 
 def test_promql_reads_a_vector_through_the_service_proxy(cluster):
     cluster.answer_promql("up", 3)
-    assert evaluate(_spec(kind="promql", query="up", min=2), cluster.reader, "lab")[0]
-    assert not evaluate(_spec(kind="promql", query="up", min=5), cluster.reader, "lab")[0]
+    assert evaluate(spec(kind="promql", query="up", min=2), cluster.reader, "lab")[0]
+    assert not evaluate(spec(kind="promql", query="up", min=5), cluster.reader, "lab")[0]
 
 
 def test_http_goes_through_the_ingress_with_the_host_header(cluster):
     cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue")
-    assert evaluate(_spec(kind="http", host="blue.localhost", contains="Name: blue"), cluster.reader, "lab")[0]
-    assert not evaluate(_spec(kind="http", host="green.localhost"), cluster.reader, "lab")[0]
+    assert evaluate(spec(kind="http", host="blue.localhost", contains="Name: blue"), cluster.reader, "lab")[0]
+    assert not evaluate(spec(kind="http", host="green.localhost"), cluster.reader, "lab")[0]
 
 
 def test_a_failing_check_is_retried_until_it_converges(cluster):
@@ -199,13 +199,13 @@ def test_a_failing_check_is_retried_until_it_converges(cluster):
     cluster.objects[path]["status"]["readyReplicas"] = 0
     timer = __import__("threading").Timer(0.3, lambda: cluster.objects[path]["status"].update(readyReplicas=2))
     timer.start()
-    run = run_checks([_spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab",
+    run = run_checks([spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab",
                      timeout_s=5, interval_s=0.1)
     assert run.passed
 
 
 def test_hints_come_in_the_requested_language(cluster):
-    run = run_checks([_spec(kind="rollout", object="Deployment", name="nope")], cluster.reader, "lab", lang="en")
+    run = run_checks([spec(kind="rollout", object="Deployment", name="nope")], cluster.reader, "lab", lang="en")
     assert not run.passed and run.results[0].hint == "hint"
 
 
@@ -217,7 +217,7 @@ def test_hints_come_in_the_requested_language(cluster):
 ])
 def test_bad_check_specs_name_the_field(fields, message):
     with pytest.raises(LabsError, match=message):
-        _spec(**fields)
+        spec(**fields)
 
 
 def test_a_check_without_both_hints_is_rejected():
@@ -229,7 +229,7 @@ def test_field_paths_reach_keys_with_dots_in_brackets(cluster):
     web = deployment("web")
     web["spec"]["template"]["spec"]["nodeSelector"] = {"labs.k8s/autoscaled": "true"}
     cluster.add(web)
-    check = _spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web",
+    check = spec(kind="exists", apiVersion="apps/v1", object="Deployment", name="web",
                   fields={"spec.template.spec.nodeSelector[labs.k8s/autoscaled]": "true",
                           "spec.template.spec.containers.0.name": "c"})
     assert evaluate(check, cluster.reader, "lab")[0]
@@ -240,7 +240,7 @@ def test_rollout_is_not_complete_while_pods_of_the_old_revision_remain(cluster):
     cluster.add(deployment("web", replicas=4))
     path = "/apis/apps/v1/namespaces/lab/deployments/web"
     cluster.objects[path]["status"].update(replicas=5, updatedReplicas=4, readyReplicas=4)
-    check = _spec(kind="rollout", object="Deployment", name="web")
+    check = spec(kind="rollout", object="Deployment", name="web")
     assert not evaluate(check, cluster.reader, "lab")[0]
     cluster.objects[path]["status"].update(replicas=4, updatedReplicas=4, readyReplicas=4)
     assert evaluate(check, cluster.reader, "lab")[0]
@@ -252,7 +252,7 @@ def test_http_goes_straight_to_the_ingress_whatever_http_proxy_says(cluster, mon
     for name in ("http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
     cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue")
-    assert evaluate(_spec(kind="http", host="blue.localhost", contains="Name: blue"), cluster.reader, "lab")[0]
+    assert evaluate(spec(kind="http", host="blue.localhost", contains="Name: blue"), cluster.reader, "lab")[0]
 
 
 def test_a_file_that_is_not_a_kubeconfig_is_one_line(tmp_path):
@@ -272,7 +272,7 @@ def test_a_file_that_is_not_a_kubeconfig_is_one_line(tmp_path):
 def test_promql_reads_scalars_and_never_crashes_on_other_answers(cluster, answer, passed, seen):
     cluster.services.add(PROMETHEUS)
     cluster.promql["scalar(up)"] = answer
-    assert evaluate(_spec(kind="promql", query="scalar(up)", min=1), cluster.reader, "lab") == (
+    assert evaluate(spec(kind="promql", query="scalar(up)", min=1), cluster.reader, "lab") == (
         passed, f"scalar(up) -> {seen}")
 
 
@@ -293,7 +293,7 @@ def daemonset(name="agent"):
 def test_daemonset_rollout_is_complete_as_kubectl_rollout_status_says(cluster, status, done):
     cluster.add(daemonset())
     cluster.objects["/apis/apps/v1/namespaces/lab/daemonsets/agent"]["status"].update(status)
-    passed, detail = evaluate(_spec(kind="rollout", object="DaemonSet", name="agent"), cluster.reader, "lab")
+    passed, detail = evaluate(spec(kind="rollout", object="DaemonSet", name="agent"), cluster.reader, "lab")
     assert passed is done and detail.startswith("DaemonSet agent: ")
 
 
@@ -321,7 +321,7 @@ def test_an_api_server_that_does_not_answer_stops_the_run_at_once(cluster, tmp_p
     # Retrying would sleep between attempts: the run must stop before any.
     monkeypatch.setattr("infra.checks.time.sleep", lambda s: pytest.fail("a connection failure was retried"))
     seen = []
-    checks = [_spec(kind="rollout", object="Deployment", name="web"), _spec(kind="pods_ready", selector="app=web")]
+    checks = [spec(kind="rollout", object="Deployment", name="web"), spec(kind="pods_ready", selector="app=web")]
     with pytest.raises(ClusterUnreachable) as error:
         run_checks(checks, reader, "lab", timeout_s=3600, on_result=seen.append)
     assert str(error.value).startswith(f"cannot reach the Kubernetes API server {server} (")
@@ -337,21 +337,21 @@ def test_a_tls_failure_the_client_reports_as_status_0_stops_the_run(cluster, mon
 
     monkeypatch.setattr(cluster.reader.api, "call_api", refuse)
     with pytest.raises(ClusterUnreachable, match=r"\(\[SSL: CERTIFICATE_VERIFY_FAILED\] certificate verify failed\)$"):
-        run_checks([_spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab", timeout_s=3600)
+        run_checks([spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab", timeout_s=3600)
 
 
 def test_answers_that_are_not_there_yet_are_still_failed_attempts(cluster, monkeypatch):
     from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
     # A 404 from the service proxy (no Prometheus yet): a failed check, not an unreachable cluster.
-    run = run_checks([_spec(kind="promql", query="up")], cluster.reader, "lab")
+    run = run_checks([spec(kind="promql", query="up")], cluster.reader, "lab")
     assert not run.passed and "answered 404" in run.results[0].detail
 
     def slow(*args, **kwargs):  # connected, but no answer in time: the server is there
         raise MaxRetryError(None, "/api", ReadTimeoutError(None, "/api", "Read timed out."))
 
     monkeypatch.setattr(cluster.reader.api, "call_api", slow)
-    run = run_checks([_spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab")
+    run = run_checks([spec(kind="rollout", object="Deployment", name="web")], cluster.reader, "lab")
     assert not run.passed and run.results[0].detail.startswith("MaxRetryError")
 
 
@@ -438,7 +438,7 @@ def test_a_data_path_check_where_no_container_runs_is_skipped_with_its_reason_an
         solved_data_path(cluster)  # the answers are there: skipping is not failing to find them
         reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
         reported = []
-        run = run_checks([_spec(kind=kind, **fields)], reader, "lab", timeout_s=60, on_result=reported.append,
+        run = run_checks([spec(kind=kind, **fields)], reader, "lab", timeout_s=60, on_result=reported.append,
                          skip=skips_for(caps))
     (result,) = run.results
     assert result.skipped and not result.passed and result.hint == ""
@@ -458,7 +458,7 @@ def test_on_kind_the_same_check_is_evaluated(kind, tmp_path):
     with RecordingCluster() as cluster:
         solved_data_path(cluster)
         reader = ClusterReader(cluster.kubeconfig(tmp_path), ingress_url=cluster.url)
-        run = run_checks([_spec(kind=kind, **fields)], reader, "lab", skip=skips_for(caps))
+        run = run_checks([spec(kind=kind, **fields)], reader, "lab", skip=skips_for(caps))
     (result,) = run.results
     assert not result.skipped and result.passed, result.detail
     assert asked_for(cluster, seen)
@@ -480,7 +480,7 @@ def test_a_run_with_skips_judges_only_the_decidable_checks(cluster):
     from infra.checks import skips_for
 
     skip = skips_for(capabilities_of("kwok"))
-    rollout = _spec(kind="rollout", object="Deployment", name="web")
+    rollout = spec(kind="rollout", object="Deployment", name="web")
     http = validate_spec({"id": "reachable", "kind": "http", "host": "blue.localhost",
                           "hint": {"fr": "indice", "en": "hint"}}, "lab.yaml")
     run = run_checks([rollout, http], cluster.reader, "lab", skip=skip)  # no Deployment yet
@@ -494,12 +494,12 @@ def test_a_run_with_skips_judges_only_the_decidable_checks(cluster):
 def test_a_check_of_any_kind_that_needs_containers_is_skipped_where_none_run_and_decided_elsewhere(tmp_path):
     from infra.checks import skips_for
 
-    spec = _spec(kind="rollout", object="Deployment", name="worker", needs_containers=True)
+    worker = spec(kind="rollout", object="Deployment", name="worker", needs_containers=True)
     with RecordingCluster() as cluster:
         reader = ClusterReader(cluster.kubeconfig(tmp_path))
-        kwok = run_checks([spec], reader, "lab", skip=skips_for(capabilities_of("kwok")))
+        kwok = run_checks([worker], reader, "lab", skip=skips_for(capabilities_of("kwok")))
         assert cluster.asked == []  # nothing asked for it
-        kind = run_checks([spec], reader, "lab", skip=skips_for(capabilities_of("kind")))
+        kind = run_checks([worker], reader, "lab", skip=skips_for(capabilities_of("kind")))
     assert kwok.results[0].skipped and kwok.results[0].detail == "skipped on kwok: needs running containers"
     assert not kind.results[0].skipped and not kind.results[0].passed  # decided: the Deployment is absent
     assert cluster.asked  # and asked for
@@ -507,4 +507,4 @@ def test_a_check_of_any_kind_that_needs_containers_is_skipped_where_none_run_and
 
 def test_needs_containers_is_a_boolean():
     with pytest.raises(LabsError, match="field 'needs_containers': true or false"):
-        validate_spec({**_spec(kind="rollout", object="Deployment", name="w"), "needs_containers": "yes"}, "lab.yaml")
+        validate_spec({**spec(kind="rollout", object="Deployment", name="w"), "needs_containers": "yes"}, "lab.yaml")
