@@ -508,8 +508,10 @@ def run_solve_steps(lab, settings: StackSettings, kubeconfig: str | None, contex
         if step["action"] == "restart":
             restart_scheduler(lab, settings, kubeconfig, context)
             continue
-        run = kubectl if step["action"] == "kubectl" else helm
-        done = run(list(step["args"]), kubeconfig, context, check=not step["fails"])
+        if step["action"] == "kubectl":  # `stdin`: the step's files, retargeted (retarget_steps)
+            done = kubectl(list(step["args"]), kubeconfig, context, check=not step["fails"], stdin=step.get("stdin"))
+        else:
+            done = helm(list(step["args"]), kubeconfig, context, check=not step["fails"])
         if not step["fails"]:
             continue
         if done.returncode == 0:

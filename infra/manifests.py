@@ -57,9 +57,13 @@ def check_namespace(name: str, option: str = "--namespace") -> str:
 
 
 def load_folder(folder: Path) -> list[dict]:
-    """Every object of every YAML file under `folder` (recursive, file order, multi-document)."""
+    """Every object of every YAML file under `folder` (recursive, file order, multi-document); `folder`
+    may also be one YAML file."""
     objects = []
-    for file in sorted(p for p in Path(folder).rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()):
+    folder = Path(folder)
+    files = [folder] if folder.is_file() else sorted(
+        p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    for file in files:
         try:
             documents = list(yaml.load_all(file.read_text(encoding="utf-8"), Loader=_LOADER))
         except yaml.YAMLError as exc:
@@ -270,14 +274,68 @@ def retarget_checks(checks, lab_namespace: str, namespace: str, student: str | N
     return out
 
 
+FILE_FLAGS = ("-f", "--filename")
+
+
 def retarget_steps(steps, lab_namespace: str, namespace: str, student: str | None = None,
-                   domain: str = SOURCE_DOMAIN) -> list[dict]:
+                   domain: str = SOURCE_DOMAIN, root: Path | None = None) -> list[dict]:
     """A lab's (normalised) solve steps for `namespace`: each argument through the same rewrite as the
     files (`-n lab-x` -> `-n <namespace>`, `web.lab-x.svc`...), and a whole `<app>.localhost` host name
-    to the student's. A `restart` step acts on the cluster, not a namespace: it is kept as it is."""
+    to the student's. A `restart` step acts on the cluster, not a namespace: it is kept as it is.
+
+    A kubectl step's files (`-f <path>`, `--filename=<path>`; a path from `root`, the repository root
+    where steps run) hold `namespace: lab-x` lines the arguments do not reach: their objects go through
+    `retarget` and into the step's `stdin`, and the files become one `-f -`."""
     rewriter = Rewriter(lab_namespace, namespace, student, domain)
-    return [{**step, "args": tuple(rewriter.host(rewriter.text(arg)) for arg in step["args"])}
-            if "args" in step else dict(step) for step in steps]
+    out = []
+    for step in steps:
+        if "args" not in step:
+            out.append(dict(step))
+            continue
+        args, paths = kubectl_files(step["args"]) if step["action"] == "kubectl" else (list(step["args"]), [])
+        moved = {**step, "args": tuple(rewriter.host(rewriter.text(arg)) for arg in args)}
+        if paths:
+            objects = []
+            for path in paths:
+                found = (root or _project_root()) / path
+                if not found.exists():
+                    raise LabsError(f"solve step `kubectl {' '.join(step['args'])}`: no file {path} "
+                                    "(paths are from the repository root)")
+                objects += load_folder(found)
+            moved["stdin"] = retarget(objects, lab_namespace, namespace, student, domain).yaml
+        out.append(moved)
+    return out
+
+
+def _project_root() -> Path:
+    from infra.paths import PROJECT_ROOT
+
+    return PROJECT_ROOT
+
+
+def kubectl_files(args) -> tuple[list[str], list[str]]:
+    """kubectl arguments with their local files (`-f path`, `--filename=path`) replaced by one `-f -`,
+    and those files; stdin (`-`) and URLs are left as they are."""
+    kept, paths = [], []
+    items = list(args)
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        flag, has_value, value = arg.partition("=")
+        if flag in FILE_FLAGS and (has_value or i + 1 < len(items)):
+            if not has_value:
+                i += 1
+                value = items[i]
+            if value == "-" or "://" in value:
+                kept += [flag, value]
+            else:
+                if not paths:
+                    kept += ["-f", "-"]
+                paths.append(value)
+        else:
+            kept.append(arg)
+        i += 1
+    return kept, paths
 
 
 def _hosts_in(value, rewriter: Rewriter, moved: dict[str, str]):

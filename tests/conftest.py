@@ -1,6 +1,7 @@
 """Shared fixtures: isolated per-user folders, the real catalog, a small fake catalog, ../shared."""
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,9 @@ import pytest
 from infra.catalog import Catalog
 from infra.paths import LABS_DIR, PROJECT_ROOT
 
-SHARED = PROJECT_ROOT.parent / "shared"
+# The reference data; LABS_SHARED_DIR points elsewhere (an empty folder: run the suite as without it;
+# pair it with LABS_CHARTS_DIR, which infra.images.charts_dir reads).
+SHARED = Path(os.environ.get("LABS_SHARED_DIR") or PROJECT_ROOT.parent / "shared")
 
 
 @pytest.fixture(autouse=True)

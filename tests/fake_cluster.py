@@ -61,6 +61,8 @@ def simulate(obj: dict) -> list[dict]:
     elif kind == "PersistentVolumeClaim":
         size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
         obj["status"] = {"phase": "Bound", "capacity": {"storage": size}, "accessModes": spec.get("accessModes", [])}
+    elif kind == "VolumeSnapshot":  # the snapshot controller's and the CSI snapshotter's work
+        obj["status"] = {"readyToUse": True, "boundVolumeSnapshotContentName": f"snapcontent-{metadata.get('name')}"}
     elif kind == "HorizontalPodAutoscaler":
         obj["status"] = {"currentReplicas": spec.get("maxReplicas", 1), "desiredReplicas": spec.get("maxReplicas", 1)}
     elif kind == "Pod":
@@ -85,7 +87,7 @@ def _pod(owner: dict, index: int) -> dict:
 def load_objects(*folders: Path, namespace: str) -> list[dict]:
     objects = []
     for folder in folders:
-        for file in sorted(folder.rglob("*.y*ml")):
+        for file in [folder] if folder.is_file() else sorted(folder.rglob("*.y*ml")):
             for doc in yaml.safe_load_all(file.read_text()):
                 if doc:
                     if doc["kind"] not in CLUSTER_SCOPED:

@@ -51,7 +51,17 @@ def answer_solved(cluster: FakeCluster, lab, namespace: str | None = None, stude
         cluster.answer_promql(moved.deep(query), value)
     for name, labels in answers.get("alerts", {}).items():
         cluster.fire_alert(name, **moved.deep(labels))
-    cluster.add(*(moved.deep(obj) for obj in left_by_tools(lab.slug)))
+    cluster.add(*(moved.deep(obj) for obj in [*applied_by_solve_steps(lab), *left_by_tools(lab.slug)]))
+
+
+def applied_by_solve_steps(lab) -> list[dict]:
+    """The objects of the files a lab's kubectl solve steps apply (`-f <path>`, from the repository
+    root): lab 12's VolumeSnapshot, which CI's contract check keeps out of solution/."""
+    from infra.manifests import kubectl_files
+
+    paths = [path for step in lab.solve if step["action"] == "kubectl" and step["args"][0] == "apply"
+             for path in kubectl_files(step["args"])[1]]
+    return load_objects(*(LABS_DIR.parent / path for path in paths), namespace=lab.namespace)
 
 
 def left_by_tools(slug: str) -> list[dict]:
@@ -75,6 +85,13 @@ def left_by_tools(slug: str) -> list[dict]:
                  "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
                  "spec": {"holderIdentity": "labs-default-control-plane_6f1c2d3e", "leaseTransitions": 1,
                           "acquireTime": rfc3339(time.time() + 60)}}]  # a minute after the lab started
+    if slug == "persistent-volume-claim":
+        # `kubectl patch` grew the claim solution/ creates at 1Gi (solve step); the kubelet then grew the
+        # mounted filesystem and said so on the claim (the event `data-claim-grown` looks for).
+        data = next(obj for obj in load_objects(LABS_DIR / "12-persistent-volume-claim" / "solution",
+                                                namespace="lab-persistent-volume-claim") if obj["metadata"]["name"] == "data")
+        data["spec"]["resources"]["requests"]["storage"] = "2Gi"
+        return [data, resize_event("data", "FileSystemResizeSuccessful")]
     if slug == "service-mesh":
         return [{"apiVersion": "v1", "kind": "Pod", "metadata": {
                     "name": "web-7c8b9d6f5-h3j5k", "namespace": "lab-service-mesh-sidecar",
@@ -82,6 +99,15 @@ def left_by_tools(slug: str) -> list[dict]:
                  "spec": {"containers": [{"name": "whoami", "image": "traefik/whoami:v1.11.0"}],
                           "initContainers": [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]}}]
     return []
+
+
+def resize_event(claim: str, reason: str, namespace: str = "lab-persistent-volume-claim") -> dict:
+    """An events.k8s.io/v1 Event on a claim, as the kubelet or a CSI sidecar records it."""
+    return {"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": f"{claim}.{reason.lower()}", "namespace": namespace},
+            "regarding": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": claim, "namespace": namespace},
+            "reason": reason, "type": "Normal", "eventTime": rfc3339(time.time()),
+            "reportingController": "kubelet", "reportingInstance": "labs-default-worker", "action": "Resize"}
 
 
 def run_lab(lab, tmp_path, folders, solved: bool):

@@ -11,6 +11,7 @@ alone and fail on the shortcut. A check no shortcut can fail is a check to rethi
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from infra.clusters import kwok
 from infra.kinds import CLUSTER_SCOPED
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster, load_objects
-from tests.test_checks import answer_solved
+from tests.test_checks import answer_solved, resize_event
 
 SHORTCUTS = Path(__file__).parent / "shortcuts"
 LABS = {lab.id: lab for lab in Catalog.load(LABS_DIR).labs}
@@ -47,10 +48,20 @@ def load_shortcut(file: Path, namespace: str) -> tuple[dict, list[dict]]:
 def run_check(lab, check_id: str, objects: list[dict], tmp_path: Path, solved: bool = False):
     """The check, on a fake cluster holding `objects`; `solved`: plus what the solved labs leave beyond
     their files (Helm's release records, the restarted scheduler's Lease: tests/test_checks.py)."""
-    check = next((c for c in lab.checks if c["id"] == check_id), None)
-    assert check, f"{lab.id} has no check {check_id!r}"
+    check = lab_check(lab, check_id)
     assert check["kind"] not in NEEDS_CONTAINERS and not check.get("needs_containers"), \
         f"{check_id} cannot be decided from objects: test that shortcut on a cluster"
+    return decide(lab, check, objects, tmp_path, solved)
+
+
+def lab_check(lab, check_id: str) -> dict:
+    check = next((c for c in lab.checks if c["id"] == check_id), None)
+    assert check, f"{lab.id} has no check {check_id!r}"
+    return check
+
+
+def decide(lab, check: dict, objects: list[dict], tmp_path: Path, solved: bool = False):
+    """`check` on a fake cluster holding `objects` (and, `solved`, what the solved lab leaves)."""
     with FakeCluster() as cluster:
         cluster.add(*objects)
         if solved:
@@ -80,6 +91,26 @@ def test_the_check_for_the_skipped_step_fails_on_the_shortcut(file, tmp_path):
     kept = [obj for obj in solution if key(obj) not in replaced]
     taken = run_check(lab, shortcut["fails"], starter + kept + applied, tmp_path)
     assert not taken.passed and not taken.skipped, f"{file.name}: {shortcut['fails']} passed: {taken.detail}"
+
+
+def test_lab_12s_resize_check_fails_on_a_claim_created_at_2gi(tmp_path):
+    """The shortcut: `data` created directly at 2Gi, never grown. Its resize check needs the CSI resizer
+    and a kubelet (`needs_containers`), so the harness above refuses it; here the cluster holds the events
+    such a claim really gets (its provisioning) and, solved, the kubelet's resize event (test_checks)."""
+    lab = LABS["12-persistent-volume-claim"]
+    starter = load_objects(lab.path / "manifests", namespace=lab.namespace)
+    solution = load_objects(lab.path / "solution", namespace=lab.namespace)
+    at_2gi = [copy.deepcopy(obj) for obj in solution]
+    claim = next(obj for obj in at_2gi if key(obj) == "PersistentVolumeClaim/data")
+    claim["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    provisioned = resize_event("data", "ProvisioningSucceeded")
+    grown = lab_check(lab, "data-claim-grown")
+
+    assert decide(lab, grown, starter + solution, tmp_path, solved=True).passed
+    shortcut = decide(lab, grown, starter + at_2gi + [provisioned], tmp_path)
+    assert not shortcut.passed and not shortcut.skipped, shortcut.detail
+    # Why the event: the capacity check alone cannot tell that claim from a grown one.
+    assert decide(lab, lab_check(lab, "data-claim-resized"), starter + at_2gi, tmp_path).passed
 
 
 def test_lab_11s_volume_is_pinned_to_one_node_in_every_session():

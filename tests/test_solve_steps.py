@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from infra import commands
 from infra.catalog import Catalog, load_lab
@@ -23,7 +24,7 @@ from infra.paths import LABS_DIR
 from infra.settings import StackSettings
 from infra.solve_spec import describe, validate_step, validate_steps
 from tests.conftest import lab_yaml, write_lab
-from tests.test_cli import KUBECTL_CALLS, driver, invoke  # noqa: F401 (fixture)
+from tests.test_cli import KUBECTL_CALLS, KUBECTL_STDIN, driver, invoke  # noqa: F401 (fixture)
 
 
 # --- the vocabulary ---------------------------------------------------------------------------------
@@ -119,6 +120,47 @@ def test_steps_are_retargeted_like_the_files():
     assert moved[2] == steps[2]  # the scheduler is the cluster's, not a namespace's
     assert moved[3]["args"] == ("get", "ns", "lab-pods-sidecar")  # a longer name is another name
     assert steps[0]["args"][3] == "lab-pods"  # the lab's own steps are left as they are
+
+
+
+def test_a_kubectl_steps_files_are_retargeted_into_its_stdin(tmp_path):
+    """`-n` is an argument, but a file's `namespace: lab-pods` is not: the file's objects go through
+    the same rewrite as the lab's folders and reach kubectl as `-f -`."""
+    folder = tmp_path / "labs" / "03-pods" / "files"
+    folder.mkdir(parents=True)
+    (folder / "snap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: lab-pods}\n"
+        "data: {url: http://web.lab-pods.svc}\n")
+    (folder / "more.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n")
+    steps = validate_steps([
+        {"kubectl": ["apply", "-f", "labs/03-pods/files/snap.yaml", "--filename=labs/03-pods/files/more.yaml"]},
+        {"kubectl": ["apply", "-n", "lab-pods", "-f", "-"]},
+        {"helm": ["install", "web", "labs/03-pods/files", "-f", "labs/03-pods/files/snap.yaml"]},
+    ], "solve")
+    moved = retarget_steps(steps, "lab-pods", "student-01", "student-01", "class.example", root=tmp_path)
+    assert moved[0]["args"] == ("apply", "-f", "-")
+    objects = [doc for doc in yaml.safe_load_all(moved[0]["stdin"])]
+    assert [(o["metadata"]["name"], o["metadata"]["namespace"]) for o in objects] == [
+        ("a", "student-01"), ("b", "student-01")]
+    assert objects[0]["data"]["url"] == "http://web.student-01.svc"
+    assert moved[1]["args"] == ("apply", "-n", "student-01", "-f", "-") and "stdin" not in moved[1]
+    assert "stdin" not in moved[2]  # helm's -f is a values file, read by helm itself
+
+
+def test_a_kubectl_step_naming_a_missing_file_is_one_line(tmp_path):
+    steps = validate_steps([{"kubectl": ["apply", "-f", "labs/nowhere.yaml"]}], "solve")
+    with pytest.raises(LabsError, match=r"no file labs/nowhere.yaml \(paths are from the repository root\)"):
+        retarget_steps(steps, "lab-pods", "student-01", root=tmp_path)
+
+
+def test_lab_solve_of_lab_12_for_a_student_grows_then_snapshots_in_their_namespace(driver, capsys):
+    invoke("lab", "solve", "--lab=persistent-volume-claim", "--student=student-01")
+    assert [call[:3] for call in KUBECTL_CALLS] == [["apply", "-f", "-"], ["patch", "pvc", "data"],
+                                                    ["apply", "-f", "-"]]
+    assert KUBECTL_CALLS[1][KUBECTL_CALLS[1].index("-n") + 1] == "student-01"
+    snapshot, = yaml.safe_load_all(KUBECTL_STDIN[2])
+    assert snapshot["kind"] == "VolumeSnapshot" and snapshot["metadata"]["namespace"] == "student-01"
+    assert snapshot["spec"]["source"]["persistentVolumeClaimName"] == "data"
 
 
 HELM_CALLS: list[list[str]] = []
