@@ -32,14 +32,27 @@ def write_result(name: str, lines: list[str]) -> Path:
     return out
 
 
+class CommandFailed(SystemExit):
+    """A timed command that failed: it stops the benchmark, unless caught to write down what was measured."""
+
+    def __init__(self, args: tuple[str, ...], seconds: float, output: str):
+        super().__init__(f"`invoke {' '.join(args)}` failed:\n{output[-4000:]}")
+        self.seconds, self.output = seconds, output
+
+    @property
+    def last_error(self) -> str:
+        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
+        return next((line for line in reversed(lines) if line.startswith("error")), lines[-1] if lines else "")
+
+
 def timed_invoke(env: dict, *args: str) -> tuple[float, str]:
-    """One `invoke ...` as typed, timed; (seconds, its output). A failure stops the benchmark."""
+    """One `invoke ...` as typed, timed; (seconds, its output). A failure raises CommandFailed."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True,
                             text=True)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        raise SystemExit(f"`invoke {' '.join(args)}` failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        raise CommandFailed(args, elapsed, result.stdout + result.stderr)
     return elapsed, result.stdout + result.stderr
 
 

@@ -2,6 +2,7 @@
 
 - `lab up` killed with SIGKILL while Helm installs a release, then `lab up` again converges: the lock
   of the dead run is released and the release it left pending-install is installed again.
+- the API server gives Services addresses from a range a whole classroom fits in;
 - `session down` leaves no kwok cluster, no state folder and no stack file.
 """
 from __future__ import annotations
@@ -57,6 +58,16 @@ def test_a_lab_up_killed_midway_is_resumed_by_the_next_one(cli):
             if s["metadata"]["labels"]["status"] == "deployed"} >= {"loki", "alloy"}
     again = cli.run("lab", "up", "--lab=logging", "--target=kwok")
     assert set(engine_changes(again.output)) <= {"same"}
+
+
+def test_the_api_server_allocates_services_from_the_class_sized_range(cli):
+    """kwokctl's cluster without our range gave 10.0.0.0/24: full at 126 students of lab 07."""
+    import ipaddress
+
+    from infra.clusters.kwok import SERVICE_CIDR
+
+    ip = cli.kubectl("get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}").stdout
+    assert ipaddress.ip_address(ip.strip()) in ipaddress.ip_network(SERVICE_CIDR)
 
 
 def test_session_down_leaves_no_cluster_no_state_and_no_stack_file(cli):

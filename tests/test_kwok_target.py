@@ -58,6 +58,23 @@ def test_create_command_points_kwokctl_at_the_local_binaries(isolated_user_dirs)
     assert kubeconfig.startswith(str(kwok.workdir("monday")))
 
 
+def test_the_service_range_holds_the_largest_class_of_the_lab_with_most_services(isolated_user_dirs):
+    """kube-apiserver's default range (254 addresses) was full at 126 students of lab 07 on kwok."""
+    import ipaddress
+
+    from infra.catalog import Catalog
+    from infra.classroom.roster import MAX_STUDENTS
+    from infra.manifests import load_lab_objects
+
+    _fake_tools(isolated_user_dirs / "tools" / "bin", "#!/bin/sh\nexit 0\n")
+    argv = kwok.create_command("monday", "labs-monday")
+    assert f"--extra-args=kube-apiserver=service-cluster-ip-range={kwok.SERVICE_CIDR}" in argv
+    most = max(sum(obj["kind"] == "Service" for obj in load_lab_objects(lab, ("manifests", "solution")))
+               for lab in Catalog.load().labs)
+    assert most >= 3  # lab 07's starting point alone has three
+    assert ipaddress.ip_network(kwok.SERVICE_CIDR).num_addresses - 2 >= MAX_STUDENTS * most
+
+
 def test_a_failing_listing_is_an_error_never_an_empty_set(isolated_user_dirs):
     # As kwokctl fails when its workdir is unreadable: exit 1, the reason on stderr.
     _fake_tools(isolated_user_dirs / "tools" / "bin",

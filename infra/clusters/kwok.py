@@ -43,6 +43,10 @@ LB_ADDRESS_RANGE = "192.0.2.100-192.0.2.150"
 NODE_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}  # what kwokctl's kwok controller manages
 # A laptop-sized node: quota, LimitRange and scheduling then behave as on kind.
 NODE_CAPACITY = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+# The Services' address range. kwokctl sets none, and kube-apiserver's own default is 10.0.0.0/24: 254
+# addresses, full at about 85 students of lab 07 (3 Services each: "range is full"). kind's default range,
+# 65534 addresses: a classroom of MAX_STUDENTS fits with every lab.
+SERVICE_CIDR = "10.96.0.0/16"
 # kwokctl --runtime=binary flag -> the tool that gives it (infra.toolchain names).
 BINARY_FLAGS = {
     "--kube-apiserver-binary": "kube-apiserver",
@@ -137,6 +141,7 @@ def create_command(session: str, name: str) -> list[str]:
 
     binaries = [f"{flag}={require_tool(tool)}" for flag, tool in BINARY_FLAGS.items()]
     return ["create", "cluster", "--name", name, "--runtime", "binary", *binaries,
+            f"--extra-args=kube-apiserver=service-cluster-ip-range={SERVICE_CIDR}",
             # kwokctl adds a context to this file: the session's own, so ~/.kube/config is left alone.
             "--kubeconfig", str(workdir(session) / "kwokctl.kubeconfig"),
             "--wait", f"{CREATE_TIMEOUT_S // 2}s"]
