@@ -487,8 +487,11 @@ def run_solve_steps(lab, settings: StackSettings, kubeconfig: str | None, contex
                     where: tuple[str, str | None] | None) -> None:
     """The lab's `solve:` steps in order (retargeted with `where`); the first that does not go as the
     lab declares stops `lab solve` with one line."""
+    from infra.checks import NEEDS_CONTAINERS_REASON
+    from infra.clusters.capabilities import target_capabilities
     from infra.solve_spec import describe
 
+    containers_run = target_capabilities(settings).containers_run
     steps = list(lab.solve)
     if where:
         from infra.manifests import retarget_steps
@@ -499,6 +502,10 @@ def run_solve_steps(lab, settings: StackSettings, kubeconfig: str | None, contex
                                                           if step.get("guide") is not None else "")
         shown = describe(step)
         console.print(f"{label}: {shown}", markup=False, highlight=False, soft_wrap=True)
+        if step["needs_containers"] and not containers_run:
+            console.print(f"[yellow]{label}: not run on {settings.target}: {NEEDS_CONTAINERS_REASON}[/yellow]",
+                          soft_wrap=True)
+            continue
         if step["action"] == "restart" and where:
             # The scheduler is the whole cluster's (a student cannot reach it): shown once, for everyone.
             console.print(f"[yellow]{label}: not run for {where[0]}: the scheduler is the whole cluster's; restart "

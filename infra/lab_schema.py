@@ -80,7 +80,8 @@ def _step_schema(action: str) -> dict:
     return {
         "title": f"a '{action}' step",
         "type": "object",
-        "properties": {action: value, "fails": fails, "guide": {"type": "integer", "minimum": 0}},
+        "properties": {action: value, "fails": fails, "guide": {"type": "integer", "minimum": 0},
+                       "needs_containers": {"type": "boolean"}},
         "required": [action],
         "additionalProperties": False,
     }

@@ -14,6 +14,9 @@ order against the lab's cluster, stopping at the first that does not go as decla
 and optionally:
   fails: true         the step must fail (a guide's failed upgrade): a success stops `lab solve`
   guide: n            the step of the guide it does (for readers; shown when it runs)
+  needs_containers: true  the step needs running containers (a claim a CSI driver binds, a pod that
+                      answers): not run, and said, on a target where none run (kwok), as such checks
+                      are skipped there
 
 Arguments are written as the guide writes them, for the lab's own namespace and from the repository
 root (a chart folder as `labs/20-helm/files/chart`); `lab solve --student/--namespace` rewrites them
@@ -25,7 +28,7 @@ from infra.errors import LabsError
 
 ACTIONS = ("kubectl", "helm", "restart")
 COMPONENTS = ("scheduler",)  # what a `restart` step can restart
-OPTIONS = ("fails", "guide")
+OPTIONS = ("fails", "guide", "needs_containers")
 # The runner gives these itself (the lab's cluster), and a step never waits for a terminal.
 RESERVED_FLAGS = ("--kubeconfig", "--context", "--kube-context")
 INTERACTIVE_FLAGS = ("-i", "-t", "-it", "-ti", "--stdin", "--tty")
@@ -36,7 +39,8 @@ def _flag(arg: str) -> str:
 
 
 def validate_step(step, where: str) -> dict:
-    """One step, normalised: {"action", "args" (kubectl/helm) or "component" (restart), "fails", "guide"}.
+    """One step, normalised: {"action", "args" (kubectl/helm) or "component" (restart), "fails", "guide",
+    "needs_containers"}.
     A mistake is one LabsError naming `where`."""
     if not isinstance(step, dict):
         raise LabsError(f"{where}: a step is a mapping with one of {', '.join(ACTIONS)}")
@@ -52,10 +56,13 @@ def validate_step(step, where: str) -> dict:
     fails = step.get("fails", False)
     if not isinstance(fails, bool):
         raise LabsError(f"{where}: 'fails' must be true or false")
+    needs_containers = step.get("needs_containers", False)
+    if not isinstance(needs_containers, bool):
+        raise LabsError(f"{where}: 'needs_containers' must be true or false")
     guide = step.get("guide")
     if guide is not None and (not isinstance(guide, int) or isinstance(guide, bool) or guide < 0):
         raise LabsError(f"{where}: 'guide' must be the number of the guide's step")
-    normal = {"action": action, "fails": fails, "guide": guide}
+    normal = {"action": action, "fails": fails, "guide": guide, "needs_containers": needs_containers}
     value = step[action]
     if action == "restart":
         if value not in COMPONENTS:

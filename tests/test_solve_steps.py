@@ -45,6 +45,7 @@ from tests.test_cli import KUBECTL_CALLS, KUBECTL_STDIN, driver, invoke  # noqa:
     ({"restart": "scheduler", "fails": True}, "a restart step cannot be expected to fail"),
     ({"helm": ["list"], "fails": "yes"}, "'fails' must be true or false"),
     ({"helm": ["list"], "guide": "two"}, "'guide' must be the number of the guide's step"),
+    ({"kubectl": ["wait"], "needs_containers": "yes"}, "'needs_containers' must be true or false"),
 ])
 def test_a_step_the_vocabulary_refuses_is_one_line_naming_where(step, message):
     with pytest.raises(LabsError) as error:
@@ -55,11 +56,11 @@ def test_a_step_the_vocabulary_refuses_is_one_line_naming_where(step, message):
 
 def test_steps_are_normalised_and_shown_as_typed():
     steps = validate_steps([{"kubectl": ["debug", "solo"], "guide": 2}, {"restart": "scheduler"},
-                            {"helm": ["upgrade", "web", "chart"], "fails": True}], "solve")
+                            {"helm": ["upgrade", "web", "chart"], "fails": True, "needs_containers": True}], "solve")
     assert steps == (
-        {"action": "kubectl", "args": ("debug", "solo"), "fails": False, "guide": 2},
-        {"action": "restart", "component": "scheduler", "fails": False, "guide": None},
-        {"action": "helm", "args": ("upgrade", "web", "chart"), "fails": True, "guide": None},
+        {"action": "kubectl", "args": ("debug", "solo"), "fails": False, "guide": 2, "needs_containers": False},
+        {"action": "restart", "component": "scheduler", "fails": False, "guide": None, "needs_containers": False},
+        {"action": "helm", "args": ("upgrade", "web", "chart"), "fails": True, "guide": None, "needs_containers": True},
     )
     assert [describe(step) for step in steps] == ["kubectl debug solo", "restart scheduler", "helm upgrade web chart"]
 
@@ -155,10 +156,11 @@ def test_a_kubectl_step_naming_a_missing_file_is_one_line(tmp_path):
 
 def test_lab_solve_of_lab_12_for_a_student_grows_then_snapshots_in_their_namespace(driver, capsys):
     invoke("lab", "solve", "--lab=persistent-volume-claim", "--student=student-01")
-    assert [call[:3] for call in KUBECTL_CALLS] == [["apply", "-f", "-"], ["patch", "pvc", "data"],
-                                                    ["apply", "-f", "-"]]
-    assert KUBECTL_CALLS[1][KUBECTL_CALLS[1].index("-n") + 1] == "student-01"
-    snapshot, = yaml.safe_load_all(KUBECTL_STDIN[2])
+    assert [call[:3] for call in KUBECTL_CALLS] == [["apply", "-f", "-"], ["wait", "pvc/data", "-n"],
+                                                    ["patch", "pvc", "data"], ["apply", "-f", "-"]]
+    assert KUBECTL_CALLS[1][KUBECTL_CALLS[1].index("-n") + 1] == "student-01"  # Bound first: then it can grow
+    assert KUBECTL_CALLS[2][KUBECTL_CALLS[2].index("-n") + 1] == "student-01"
+    snapshot, = yaml.safe_load_all(KUBECTL_STDIN[3])
     assert snapshot["kind"] == "VolumeSnapshot" and snapshot["metadata"]["namespace"] == "student-01"
     assert snapshot["spec"]["source"]["persistentVolumeClaimName"] == "data"
 
@@ -512,3 +514,16 @@ def test_lab_solve_of_architecture_for_a_student_leaves_the_shared_scheduler_alo
     assert "step 1/1 (guide step 5): not run for student-01: the scheduler is the whole cluster's; restart it once " \
            "for everyone with `invoke lab solve --lab=architecture` (no --student/--namespace)" in err
     assert "18-architecture: solution applied in student-01" in err
+
+
+def test_steps_that_need_running_containers_are_not_run_on_kwok_and_said(driver, monkeypatch, capsys):
+    """Lab 12's claim binds only once a CSI driver (a pod) provisions it, and the API server lets a claim
+    grow only once Bound: on kwok the wait and the patch are not run, the snapshot is still taken."""
+    from infra.clusters.kwok import KwokTarget
+
+    monkeypatch.setattr(KwokTarget, "preflight", lambda self, settings: None, raising=False)
+    invoke("lab", "solve", "--lab=persistent-volume-claim", "--target=kwok")
+    assert [call[:2] for call in KUBECTL_CALLS] == [["apply", "-R"], ["apply", "-R"], ["apply", "-f"]]
+    err = capsys.readouterr().err
+    assert "12-persistent-volume-claim: step 1/3 (guide step 4): not run on kwok: needs running containers" in err
+    assert "step 2/3 (guide step 4): not run on kwok: needs running containers" in err
