@@ -422,13 +422,17 @@ def cluster_tool(tool: str, args: list[str], kubeconfig: str | None, context: st
                             "is the cluster reachable?") from None
         done = subprocess.CompletedProcess(argv, 124, "", f"timed out after {KUBECTL_TIMEOUT_S} s")
     if check and done.returncode != 0:
-        raise LabsError(f"`{tool} {' '.join(args)}` failed: {last_output_line(done)}")
+        raise LabsError(f"`{tool} {' '.join(args)}` failed: {error_line(done)}")
     return done
 
 
-def last_output_line(done) -> str:
-    last = ((done.stderr or done.stdout) or "").strip().splitlines()
-    return last[-1] if last else "no output"
+def error_line(done) -> str:
+    """The line of a tool's output that says what went wrong: its first error line (kubectl follows "The
+    PersistentVolumeClaim "data" is invalid: ..." with a diff of the object), else its last line."""
+    lines = [line.strip() for line in ((done.stderr or done.stdout) or "").splitlines() if line.strip()]
+    if not lines:
+        return "no output"
+    return next((line for line in lines if line.lower().startswith("error") or " is invalid: " in line), lines[-1])
 
 
 # --- a lab's solve steps (infra.solve_spec) ------------------------------------------------------
@@ -445,9 +449,9 @@ def scheduler_lease(kubeconfig: str | None, context: str | None) -> tuple[str, s
     namespace, name = SCHEDULER_LEASE
     done = kubectl(["get", "lease", name, "-n", namespace, "-o", "json"], kubeconfig, context, check=False)
     if done.returncode != 0:
-        if "notfound" in last_output_line(done).lower().replace(" ", ""):
+        if "notfound" in error_line(done).lower().replace(" ", ""):
             return None
-        raise LabsError(f"`kubectl get lease {name} -n {namespace}` failed: {last_output_line(done)}")
+        raise LabsError(f"`kubectl get lease {name} -n {namespace}` failed: {error_line(done)}")
     spec = json.loads(done.stdout or "{}").get("spec") or {}
     return spec.get("holderIdentity") or "", spec.get("acquireTime") or ""
 
@@ -524,7 +528,7 @@ def run_solve_steps(lab, settings: StackSettings, kubeconfig: str | None, contex
         if done.returncode == 0:
             raise LabsError(f"{label}: `{shown}` succeeded, but the guide has it fail: the lab's solve steps "
                             "no longer do what its guide does")
-        console.print(f"{label}: failed, as the guide has it: {last_output_line(done)}",
+        console.print(f"{label}: failed, as the guide has it: {error_line(done)}",
                       markup=False, highlight=False, soft_wrap=True)
 
 

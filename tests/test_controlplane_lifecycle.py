@@ -66,6 +66,7 @@ def test_the_api_server_allocates_services_from_the_class_sized_range(cli):
 
     from infra.clusters.kwok import SERVICE_CIDR
 
+    cli.run("lab", "up", "--lab=pods", "--target=kwok")  # the cluster (already up after the test above)
     ip = cli.kubectl("get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}").stdout
     assert ipaddress.ip_address(ip.strip()) in ipaddress.ip_network(SERVICE_CIDR)
 

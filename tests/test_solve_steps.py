@@ -527,3 +527,18 @@ def test_steps_that_need_running_containers_are_not_run_on_kwok_and_said(driver,
     err = capsys.readouterr().err
     assert "12-persistent-volume-claim: step 1/3 (guide step 4): not run on kwok: needs running containers" in err
     assert "step 2/3 (guide step 4): not run on kwok: needs running containers" in err
+
+
+def test_a_tools_error_is_its_error_line_not_the_diff_kubectl_prints_after_it():
+    # As kubectl 1.36 answers a patch of a claim that is not Bound: the reason, then the object's diff.
+    stderr = ('The PersistentVolumeClaim "data" is invalid: spec: Forbidden: spec is immutable after creation '
+              'except resources.requests and volumeAttributesClassName for bound claims\n'
+              '  core.PersistentVolumeClaimSpec{\n    AccessModes: {"ReadWriteOnce"},\n    "VolumeName": "",\n  }\n')
+    done = subprocess.CompletedProcess(["kubectl"], 1, "", stderr)
+    assert commands.error_line(done).startswith('The PersistentVolumeClaim "data" is invalid: spec: Forbidden')
+    helm = subprocess.CompletedProcess(["helm"], 1, "", "history of web:\nError: UPGRADE FAILED: context deadline exceeded\n")
+    assert commands.error_line(helm) == "Error: UPGRADE FAILED: context deadline exceeded"
+    quiet = subprocess.CompletedProcess(["kubectl"], 1, "", "")
+    assert commands.error_line(quiet) == "no output"
+    last = subprocess.CompletedProcess(["kubectl"], 1, "", "first\nsecond words\n")
+    assert commands.error_line(last) == "second words"
