@@ -37,6 +37,7 @@ import yaml
 
 from infra.errors import LabsError
 from infra.kinds import CLUSTER_SCOPED
+from infra.paths import PROJECT_ROOT
 
 SOURCE_DOMAIN = "localhost"  # the labs' files are written for kind: <app>.localhost
 MIDDLEWARES_ANNOTATION = "traefik.ingress.kubernetes.io/router.middlewares"
@@ -297,7 +298,7 @@ def retarget_steps(steps, lab_namespace: str, namespace: str, student: str | Non
         if paths:
             objects = []
             for path in paths:
-                found = (root or _project_root()) / path
+                found = (root or PROJECT_ROOT) / path
                 if not found.exists():
                     raise LabsError(f"solve step `kubectl {' '.join(step['args'])}`: no file {path} "
                                     "(paths are from the repository root)")
@@ -305,12 +306,6 @@ def retarget_steps(steps, lab_namespace: str, namespace: str, student: str | Non
             moved["stdin"] = retarget(objects, lab_namespace, namespace, student, domain).yaml
         out.append(moved)
     return out
-
-
-def _project_root() -> Path:
-    from infra.paths import PROJECT_ROOT
-
-    return PROJECT_ROOT
 
 
 def kubectl_files(args) -> tuple[list[str], list[str]]:
