@@ -15,7 +15,7 @@ from rich.table import Table
 
 from infra.catalog import Catalog
 from infra.clusters import CLOUD_TARGETS, check_target, get_target
-from infra.errors import LabsError
+from infra.errors import LabsError, tool_error_line
 from infra.paths import check_session_name
 from infra.settings import StackSettings
 
@@ -427,12 +427,8 @@ def cluster_tool(tool: str, args: list[str], kubeconfig: str | None, context: st
 
 
 def error_line(done) -> str:
-    """The line of a tool's output that says what went wrong: its first error line (kubectl follows "The
-    PersistentVolumeClaim "data" is invalid: ..." with a diff of the object), else its last line."""
-    lines = [line.strip() for line in ((done.stderr or done.stdout) or "").splitlines() if line.strip()]
-    if not lines:
-        return "no output"
-    return next((line for line in lines if line.lower().startswith("error") or " is invalid: " in line), lines[-1])
+    """What went wrong, from a finished tool's output (infra.errors.tool_error_line)."""
+    return tool_error_line(done.stderr or done.stdout)
 
 
 # --- a lab's solve steps (infra.solve_spec) ------------------------------------------------------

@@ -542,3 +542,11 @@ def test_a_tools_error_is_its_error_line_not_the_diff_kubectl_prints_after_it():
     assert commands.error_line(quiet) == "no output"
     last = subprocess.CompletedProcess(["kubectl"], 1, "", "first\nsecond words\n")
     assert commands.error_line(last) == "second words"
+    # kubectl apply goes on past an object it cannot apply: one "Error from server" line per object, all said.
+    both = subprocess.CompletedProcess(["kubectl"], 1, "", (
+        'Error from server (Forbidden): error when creating "STDIN": gateways.gateway.networking.k8s.io is forbidden\n'
+        'httproute.gateway.networking.k8s.io/web-split created\n'
+        'Error from server (Forbidden): error when creating "STDIN": httproutes ... denied request: hostnames\n'))
+    assert commands.error_line(both) == (
+        'Error from server (Forbidden): error when creating "STDIN": gateways.gateway.networking.k8s.io is forbidden; '
+        'Error from server (Forbidden): error when creating "STDIN": httproutes ... denied request: hostnames')
