@@ -87,12 +87,19 @@ class Cli:
     def kubectl(self, *args: str, check: bool = True, kubeconfig: Path | None = None,
                 stdin: str | None = None) -> subprocess.CompletedProcess:
         """kubectl with the session's (the instructor's) kubeconfig, or another one (a student's)."""
+        return self.tool("kubectl", *args, check=check, kubeconfig=kubeconfig, stdin=stdin)
+
+    def tool(self, name: str, *args: str, check: bool = True, kubeconfig: Path | None = None,
+             stdin: str | None = None) -> subprocess.CompletedProcess:
+        """One of the real tools (kubectl, helm) on this session's cluster, run from the project's root as
+        a lab's solve steps are (their files are named from there)."""
         kubeconfig = kubeconfig or Path(self.env["LABS_STATE_DIR"]) / "sessions" / self.session / "kubeconfig"
-        result = subprocess.run([str(REAL_TOOLS / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
-                                env=self.env, capture_output=True, text=True, timeout=120, input=stdin)
+        result = subprocess.run([str(REAL_TOOLS / "bin" / name), "--kubeconfig", str(kubeconfig), *args],
+                                cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, timeout=120,
+                                input=stdin)
         result.output = result.stdout + result.stderr
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr}")
+            raise AssertionError(f"{name} {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
 
     def student_kubeconfig(self, student: str) -> Path:

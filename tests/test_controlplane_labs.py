@@ -5,7 +5,9 @@ One kwok cluster for the module, walked through the labs in catalog order, as a 
 a second `lab up` changes nothing (the engine's own summary), and what the API server holds matches
 `lab render`, and `lab test` decides every check the API server alone can decide (the starting point
 fails, the solution passes, reset fails again; the ones that need running containers are counted as
-skipped, never passed). At the end `lab down` then `session down` leave nothing of the session: no namespace,
+skipped, never passed). Then each of the lab's shortcuts (tests/shortcut_files.py) is taken from the
+starting point, and `lab check` must fail the check named for the step it skips: the API server, its
+controllers and Helm decide, not a fake. At the end `lab down` then `session down` leave nothing of the session: no namespace,
 CRD, cluster-scoped object or webhook of ours before the cluster goes, no state folder or kwok
 cluster after.
 """
@@ -15,14 +17,17 @@ import json
 import re
 
 import pytest
+import yaml
 
 from infra.catalog import Catalog
 from infra.paths import LABS_DIR
 from tests.controlplane import Cli, engine_changes, throwaway_cli
+from tests.shortcut_files import is_tool_record, load_shortcut, shortcut_files, taken_instead
 
 pytestmark = pytest.mark.controlplane
 
-LABS = [lab.slug for lab in Catalog.load(LABS_DIR).labs]
+CATALOG = {lab.slug: lab for lab in Catalog.load(LABS_DIR).labs}
+LABS = list(CATALOG)
 MANAGED_BY = "app.kubernetes.io/managed-by=k8s-labs"
 SKIPPED: dict[str, int] = {}  # lab -> checks `lab test` skipped (they need running containers)
 # Labs whose `lab test` must fail here, known and filed (when it passes, the entry goes). Labs 03, 18 and
@@ -97,6 +102,32 @@ def test_lab_comes_up_converges_changes_nothing_twice_and_matches_its_render(cli
     assert summary and not re.search(r"\b[1-9]\d* failed", summary.group(1)), tested.output[-5000:]
     skipped = re.search(r"(\d+) checks? skipped on kwok", tested.output)
     SKIPPED[lab] = int(skipped.group(1)) if skipped else 0
+
+    missed = [miss for file in shortcut_files(CATALOG[lab].id) if (miss := take_shortcut(cli, CATALOG[lab], file))]
+    assert not missed, "\n".join(missed)
+
+
+def take_shortcut(cli: Cli, lab, file) -> str | None:
+    """From the lab's starting point, what the student did instead of the solution (their objects applied
+    with kubectl, the solve steps they did run), then `lab check`: None when the check named for the
+    skipped step fails, else what happened. The lab is back at its starting point after."""
+    shortcut, applied = load_shortcut(file, lab.namespace)
+    cli.run("lab", "reset", f"--lab={lab.slug}", "--target=kwok")
+    # Helm's release Secrets stand, offline, for what the steps below make Helm write here.
+    objects = [obj for obj in taken_instead(lab, shortcut, applied) if not is_tool_record(obj)]
+    if objects:
+        cli.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
+    for number in shortcut.get("steps") or []:
+        step = lab.solve[number - 1]
+        cli.tool(step["action"], *step["args"], check=not step["fails"])
+    # A few seconds of retries: a check the shortcut cannot fail would pass as the objects settle.
+    checked = cli.run("lab", "check", f"--lab={lab.slug}", "--target=kwok", "--lang=en", "--timeout=10", check=False)
+    cli.run("lab", "reset", f"--lab={lab.slug}", "--target=kwok")
+    line = re.search(rf"^(\S) {re.escape(shortcut['fails'])}: (.*)$", checked.output, re.M)
+    if line and line.group(1) == "✗":
+        return None
+    said = line.group(0) if line else f"no line for {shortcut['fails']} in:\n{checked.output[-3000:]}"
+    return f"{file.parent.name}/{file.name}: {said}"
 
 
 def test_the_checks_that_need_running_containers_were_counted_as_skipped():

@@ -1,13 +1,8 @@
-"""Shortcuts an impatient student might take, each against the check named for the step it skips.
-
-A shortcut lives in tests/shortcuts/<lab id>/<name>.yaml, never in labs/ (students read labs/). Its
-first document says which check it must fail, `shortcut: {fails: <check id>[, without: [Kind/name]]}`;
-the other documents are what the student applied in place of the solution's objects of the same kind
-and name, or what their tools wrote (Helm's release Secrets); `without`: solution objects the student
-never applied. The fake API server
-(tests/fake_cluster.py) gets the lab's starting point, the rest of its solution and the shortcut's
-objects, with the statuses a converged cluster reports; the named check must pass on the solution
-alone and fail on the shortcut. A check no shortcut can fail is a check to rethink.
+"""Shortcuts an impatient student might take (tests/shortcut_files.py), each against the check named
+for the step it skips, offline. The fake API server (tests/fake_cluster.py) gets the lab's starting
+point, the rest of its solution and the shortcut's objects, with the statuses a converged cluster
+reports; the named check must pass on the solution alone and fail on the shortcut. A check no shortcut
+can fail is a check to rethink. The same shortcuts run on a real API server in the controlplane tier.
 """
 from __future__ import annotations
 
@@ -15,34 +10,16 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infra.catalog import Catalog
 from infra.checks import ClusterReader, NEEDS_CONTAINERS, run_checks
 from infra.clusters import kwok
-from infra.kinds import CLUSTER_SCOPED
 from infra.paths import LABS_DIR
 from tests.fake_cluster import FakeCluster, load_objects
+from tests.shortcut_files import is_tool_record, key, load_shortcut, shortcut_files, taken_instead
 from tests.test_checks import answer_solved, resize_event
 
-SHORTCUTS = Path(__file__).parent / "shortcuts"
 LABS = {lab.id: lab for lab in Catalog.load(LABS_DIR).labs}
-
-
-def shortcut_files() -> list[Path]:
-    return sorted(SHORTCUTS.glob("*/*.yaml"))
-
-
-def key(obj: dict) -> str:
-    return f"{obj['kind']}/{obj['metadata']['name']}"
-
-
-def load_shortcut(file: Path, namespace: str) -> tuple[dict, list[dict]]:
-    header, *objects = [doc for doc in yaml.safe_load_all(file.read_text()) if doc]
-    for obj in objects:
-        if obj["kind"] not in CLUSTER_SCOPED:
-            obj.setdefault("metadata", {}).setdefault("namespace", namespace)
-    return header["shortcut"], objects
 
 
 def run_check(lab, check_id: str, objects: list[dict], tmp_path: Path, solved: bool = False):
@@ -85,12 +62,22 @@ def test_the_check_for_the_skipped_step_fails_on_the_shortcut(file, tmp_path):
     solved = run_check(lab, shortcut["fails"], starter + solution, tmp_path, solved=True)
     assert solved.passed, f"{shortcut['fails']} fails on the solution itself: {solved.detail}"
 
-    without = set(shortcut.get("without") or [])
-    assert without <= {key(obj) for obj in solution}, f"{file.name}: `without` names objects the solution lacks"
-    replaced = without | {key(obj) for obj in applied}
-    kept = [obj for obj in solution if key(obj) not in replaced]
-    taken = run_check(lab, shortcut["fails"], starter + kept + applied, tmp_path)
+    taken = run_check(lab, shortcut["fails"], starter + taken_instead(lab, shortcut, applied), tmp_path)
     assert not taken.passed and not taken.skipped, f"{file.name}: {shortcut['fails']} passed: {taken.detail}"
+
+
+@pytest.mark.parametrize("file", shortcut_files(), ids=lambda file: f"{file.parent.name}/{file.stem}")
+def test_a_shortcut_can_be_played_on_a_real_cluster(file):
+    """On kwok a shortcut's objects are applied with kubectl, and what its tools wrote (Helm's release
+    Secrets) comes from the solve steps it names: those must exist, and records need steps that write them."""
+    lab = LABS[file.parent.name]
+    shortcut, applied = load_shortcut(file, lab.namespace)
+    steps = shortcut.get("steps") or []
+    assert all(isinstance(n, int) and 1 <= n <= len(lab.solve) for n in steps), f"{file.name}: steps {steps}"
+    assert all(lab.solve[n - 1]["action"] in ("kubectl", "helm") for n in steps), f"{file.name}: steps {steps}"
+    if any(is_tool_record(obj) for obj in applied):
+        assert any(lab.solve[n - 1]["action"] == "helm" for n in steps), \
+            f"{file.name}: Helm's records, but no helm step to write them on a real cluster"
 
 
 def test_lab_12s_resize_check_fails_on_a_claim_created_at_2gi(tmp_path):
