@@ -29,6 +29,20 @@ def test_nodes_are_named_and_labelled_like_kinds():
     assert all(n["status"]["allocatable"]["pods"] == "110" for n in nodes)
 
 
+def test_the_cluster_holds_kinds_default_class_as_its_capabilities_say():
+    """A claim that names no class gets the default one on kind; with no default class it would bind to a
+    class-less PersistentVolume instead (the API server's rule), so kwok carries kind's class too."""
+    objects = kwok.cluster_objects("monday", 2)
+    classes = [obj for obj in objects if obj["kind"] == "StorageClass"]
+    assert len(objects) == 4 and len(classes) == 1
+    caps = BY_TARGET["kwok"](StackSettings(target="kwok"))
+    (default,) = classes
+    assert default["metadata"]["name"] == caps.default_storage_class
+    assert default["provisioner"] == caps.default_provisioner
+    assert default["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert default["volumeBindingMode"] == "WaitForFirstConsumer"
+
+
 def test_capabilities_say_what_kwok_cannot_do():
     caps = BY_TARGET["kwok"](StackSettings(target="kwok"))
     assert caps.containers_run is False

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from infra.clusters import capabilities
 from infra.quantities import cpu_millicores, memory_mebibytes
 from infra.layers.storage import (
     BUDGET_CPU_M, BUDGET_MEMORY_MI, CSI_CLASS, DRIVER, IMAGES, IMMEDIATE_CLASS, NAMESPACE, PLUGIN, PLUGIN_SA,
@@ -75,8 +76,12 @@ def test_kinds_default_class_is_left_alone(rendered):
 
 def test_the_retain_class_follows_the_targets_provisioner_and_csi_classes_work_anywhere():
     assert [c["name"] for c in storage_classes(CAPS)] == [RETAIN_CLASS, CSI_CLASS]
-    elsewhere = storage_classes(kind_capabilities(provider="somecloud"))
-    assert [c["name"] for c in elsewhere] == [CSI_CLASS]  # no local-path outside kind
+    # kwok's cluster holds kind's default class (local-path): its Retain twin too, as on kind.
+    kwok = storage_classes(capabilities.kwok_capabilities(KIND))
+    assert [(c["name"], c["provisioner"]) for c in kwok][:1] == [(RETAIN_CLASS, "rancher.io/local-path")]
+    # Another non-CSI default provisioner: the layer knows no parameters for it, so no Retain class.
+    elsewhere = storage_classes(kind_capabilities(provider="somecloud", default_provisioner="example.com/nfs"))
+    assert [c["name"] for c in elsewhere] == [CSI_CLASS]
 
 
 # --- The CSI driver -----------------------------------------------------------------------------------

@@ -58,6 +58,11 @@ def kind_host_address(settings: StackSettings) -> str:
         return ""
 
 
+# The StorageClass kind creates with every cluster, its default (kind v0.32.0: the installstorage action).
+KIND_DEFAULT_CLASS = "standard"
+KIND_PROVISIONER = "rancher.io/local-path"  # not CSI: no expansion, no snapshots
+
+
 def kind_capabilities(settings: StackSettings) -> Capabilities:
     return Capabilities(
         provider="kind",
@@ -65,9 +70,9 @@ def kind_capabilities(settings: StackSettings) -> Capabilities:
         ingress_exposure="host-ports",
         http_port=settings.http_port,
         https_port=settings.https_port,
-        default_storage_class="standard",
-        storage_classes=("standard",),
-        default_provisioner="rancher.io/local-path",  # not CSI: no expansion, no snapshots
+        default_storage_class=KIND_DEFAULT_CLASS,
+        storage_classes=(KIND_DEFAULT_CLASS,),
+        default_provisioner=KIND_PROVISIONER,
         metrics_server=False,
         kubelet_certs_verifiable=False,  # kind kubelets serve self-signed certificates
         base_domain=kind_base_domain(settings),

@@ -32,7 +32,7 @@ import pulumi.dynamic as dynamic
 import pulumi_kubernetes as k8s
 
 from infra import paths
-from infra.clusters.capabilities import HOSTPATH_NODE_LABEL
+from infra.clusters.capabilities import HOSTPATH_NODE_LABEL, KIND_DEFAULT_CLASS, KIND_PROVISIONER
 from infra.clusters.cli import checked
 from infra.errors import LabsError
 from infra.settings import StackSettings
@@ -92,6 +92,22 @@ def node_manifests(session: str, workers: int) -> list[dict]:
             "status": {"capacity": dict(NODE_CAPACITY), "allocatable": dict(NODE_CAPACITY)},
         })
     return nodes
+
+
+def default_storage_class() -> dict:
+    """The default StorageClass kind creates with every cluster: a claim that names no class gets it, as
+    on kind, instead of binding to a class-less PersistentVolume (which a cluster with no default class
+    allows). Its provisioner runs no pod here: such a claim stays Pending, as every volume does on kwok."""
+    return {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": KIND_DEFAULT_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": KIND_PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+    }
+
+
+def cluster_objects(session: str, workers: int) -> list[dict]:
+    """What kind's cluster holds from its creation, and the kwok cluster then: the nodes, the default class."""
+    return [*node_manifests(session, workers), default_storage_class()]
 
 
 def _env(session: str) -> dict[str, str]:
@@ -226,7 +242,7 @@ class KwokClusterProvider(dynamic.ResourceProvider):
             checked(kwokctl(session, *create_command(session, name), timeout=CREATE_TIMEOUT_S),
                     f"kwokctl create cluster {name}")
         kubeconfig = self._kubeconfig(session, name)
-        self._apply_nodes(session, kubeconfig, node_manifests(session, int(props["workers"])))
+        self._apply_objects(session, kubeconfig, cluster_objects(session, int(props["workers"])))
         return dynamic.CreateResult(id_=name, outs={**props, "kubeconfig": kubeconfig})
 
     def read(self, id_: str, props: dict) -> dynamic.ReadResult:
@@ -250,18 +266,19 @@ class KwokClusterProvider(dynamic.ResourceProvider):
         return checked(kwokctl(session, "get", "kubeconfig", "--name", name), f"kwokctl get kubeconfig {name}")
 
     @staticmethod
-    def _apply_nodes(session: str, kubeconfig: str, nodes: list[dict]) -> None:
-        """The fake nodes, through kubectl with the new cluster's kubeconfig (kept 0600 in the session)."""
+    def _apply_objects(session: str, kubeconfig: str, objects: list[dict]) -> None:
+        """The fake nodes and the default class, through kubectl with the new cluster's kubeconfig (kept
+        0600 in the session)."""
         from infra.paths import write_private
         from infra.toolchain import require_tool
 
         config = write_private(workdir(session) / "admin.kubeconfig", kubeconfig)
         result = subprocess.run(
             [require_tool("kubectl"), "--kubeconfig", str(config), "apply", "--server-side", "-f", "-"],
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}),
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
             capture_output=True, text=True, timeout=120,
         )
-        checked(result, "kubectl apply (kwok nodes)")
+        checked(result, "kubectl apply (kwok nodes and default StorageClass)")
 
 
 class KwokCluster(dynamic.Resource):

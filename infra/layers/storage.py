@@ -77,7 +77,8 @@ Design decisions (the hostpath stack is kind's; the last ones hold on every targ
     and a memory limit, see RESOURCES (45m / 136Mi). `WORKLOADS = {}` because no chart runs here:
     the footprint reads the requests from the rendered StatefulSet and Deployment.
   - The Retain class mirrors the target's default provisioner when that is the target's CSI driver
-    (the clouds) or a provisioner known here (DEFAULT_PROVISIONERS: kind's local-path); a target
+    (the clouds) or a provisioner known here (RETAIN_PROVISIONERS: kind's local-path, which kwok's
+    default class names too); a target
     with another, non-CSI default class gets no Retain class (the layer knows no parameters for it).
   - On the clouds the snapshot class waits for the cluster's own snapshot add-on where the
     cluster component exposes one (`addons`, EKS's `snapshot-controller`): its CRDs must exist.
@@ -93,6 +94,7 @@ import pulumi_kubernetes as k8s
 
 from infra.bundle import manifest_sources
 from infra.clusters import Capabilities
+from infra.clusters.capabilities import KIND_PROVISIONER
 from infra.errors import LabsError
 from infra.layers.base import MANAGED_BY, Layer
 
@@ -108,8 +110,8 @@ PLUGIN = "csi-hostpathplugin"
 PLUGIN_SA = "csi-hostpathplugin-sa"
 SNAPSHOT_CONTROLLER = "snapshot-controller"
 
-# The provisioner of each target's default StorageClass (the Retain class mirrors it).
-DEFAULT_PROVISIONERS = {"kind": "rancher.io/local-path"}
+# Non-CSI default provisioners whose Retain class needs no parameters (the Retain class mirrors them).
+RETAIN_PROVISIONERS = (KIND_PROVISIONER,)
 
 SNAPSHOTTER_VERSION = "v8.6.0"
 # Raw CRD files of the external-snapshotter release tag (path client/config/crd, the three files
@@ -182,7 +184,7 @@ def retain_provisioner(caps: Capabilities) -> str:
     """The provisioner of the Retain class: the target's default one, when the layer knows it ("" none)."""
     if caps.csi_driver and caps.default_provisioner == caps.csi_driver:
         return caps.default_provisioner
-    return DEFAULT_PROVISIONERS.get(caps.provider, "")
+    return caps.default_provisioner if caps.default_provisioner in RETAIN_PROVISIONERS else ""
 
 
 def storage_classes(caps: Capabilities) -> list[dict]:
