@@ -319,11 +319,16 @@ def _kube_target(settings: StackSettings, kubeconfig: str | None, context: str |
     return None, f"kind-{cluster_name(settings.session)}"
 
 
-def up_command(lab, settings: StackSettings) -> str:
-    """The `invoke lab up ...` that brings this lab's cluster up, as the user would type it."""
-    return " ".join(["invoke lab up", f"--lab={lab.slug}",
+def lab_command(action: str, lab, settings: StackSettings, *options: str) -> str:
+    """`invoke lab <action> ...` for this lab and this cluster, as the user would type it."""
+    return " ".join([f"invoke lab {action}", f"--lab={lab.slug}", *options,
                      *([f"--target={settings.target}"] if settings.target != "kind" else []),
                      *([f"--session={settings.session}"] if settings.session != "default" else [])])
+
+
+def up_command(lab, settings: StackSettings) -> str:
+    """The `invoke lab up ...` that brings this lab's cluster up, as the user would type it."""
+    return lab_command("up", lab, settings)
 
 
 def kubeconfig_files(kubeconfig: str | None) -> tuple[list[Path], str]:
@@ -659,10 +664,20 @@ def lab_solve(ref: str, settings: StackSettings, kubeconfig: str | None = None, 
     kubeconfig, context = lab_cluster(lab, settings, kubeconfig, context)
     with cluster_reached(lab, settings):
         for folder in ("manifests", "solution"):
-            if where:
-                apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
-            else:
-                kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+            try:
+                if where:
+                    apply_retargeted(lab, (folder,), *where, base_domain(settings), kubeconfig, context)
+                else:
+                    kubectl(["apply", "-R", "-f", str(lab.path / folder)], kubeconfig, context)
+            except LabsError as refused:
+                if " is invalid: " not in str(refused):
+                    raise
+                # An object already there that no update can turn into the file's (lab 12's claim, grown
+                # by a solve step: a request never shrinks): only starting over brings the file's back.
+                reset = lab_command("reset", lab, settings, *([f"--namespace={namespace}"] if namespace else []),
+                                    *([f"--student={student}"] if student else []))
+                raise LabsError(f"{refused}; the cluster holds this lab's objects in a state its files cannot "
+                                f"update (solved already?): start over with `{reset}`, then solve again") from None
         run_solve_steps(lab, settings, kubeconfig, context, where)
     console.print(f"{lab.id}: solution applied" + (f" in {where[0]}" if where else ""))
 

@@ -550,3 +550,27 @@ def test_a_tools_error_is_its_error_line_not_the_diff_kubectl_prints_after_it():
     assert commands.error_line(both) == (
         'Error from server (Forbidden): error when creating "STDIN": gateways.gateway.networking.k8s.io is forbidden; '
         'Error from server (Forbidden): error when creating "STDIN": httproutes ... denied request: hostnames')
+
+
+GROWN_CLAIM_REFUSED = ('The PersistentVolumeClaim "data" is invalid: spec.resources.requests.storage: Forbidden: '
+                       'field can not be less than status.capacity')  # kube-apiserver v1.36.1, a claim grown to 2Gi
+
+
+@pytest.mark.parametrize("refusal, starts_over", [(GROWN_CLAIM_REFUSED, True), (
+    'Error from server (Forbidden): persistentvolumes is forbidden: User "system:serviceaccount:student-01:student" '
+    'cannot create resource "persistentvolumes"', False)])
+def test_a_solution_the_cluster_cannot_update_to_says_to_start_over(driver, monkeypatch, refusal, starts_over):
+    """Lab 12 solved once: its claim was grown to 2Gi by a solve step, and the solution's 1Gi claim cannot
+    be applied again (seen on kwok with a claim bound by hand). A refusal of another kind stays as it is."""
+    def kubectl(args, kubeconfig, context, check=True, stdin=None):
+        if args[-1].endswith("solution") or (stdin and "data-restored" in stdin):
+            raise LabsError(f"`kubectl {' '.join(args)}` failed: {refusal}")
+
+    monkeypatch.setattr(commands, "kubectl", kubectl)
+    for student, reset in ((None, "`invoke lab reset --lab=persistent-volume-claim`"),
+                           ("student-01", "`invoke lab reset --lab=persistent-volume-claim --student=student-01`")):
+        with pytest.raises(LabsError) as error:
+            commands.lab_solve("persistent-volume-claim", commands.stack_settings(), student=student)
+        message = str(error.value)
+        assert refusal in message
+        assert (f"start over with {reset}, then solve again" in message) is starts_over, message
