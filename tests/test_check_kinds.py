@@ -13,7 +13,7 @@ import pytest
 
 from infra.checks import run_checks
 from infra.errors import LabsError
-from tests.fake_cluster import rfc3339
+from tests.fake_cluster import PROMETHEUS, rfc3339
 from tests.test_checks import cluster, spec  # noqa: F401 (fixture)
 
 HOUR = 3600
@@ -476,3 +476,191 @@ def test_a_missing_workload_is_named_and_a_passed_check_has_no_hint(cluster):
     own = {"id": "starter-web", "kind": "rollout", "kind_of": "Deployment", "name": "absent"}  # lab test's, no hint
     (result,) = run_checks([own], cluster.reader, "lab").results
     assert not result.passed and result.hint == ""
+
+
+# --- what each check says, on the edges of what the API server reports --------------------------------
+# A check's detail is what the student reads beside ✗: it names what was seen, with the API server's
+# defaults for what a status leaves out (a field absent is 0, not 1, nor an error).
+
+def put(cluster, obj: dict, status: dict | None = None, metadata: dict | None = None) -> dict:
+    """`obj` in the cluster with exactly `status` (not the converged one the fake would give it)."""
+    cluster.add(obj)
+    meta = obj["metadata"]
+    from infra.checks import resource_path
+    from infra.kinds import CLUSTER_SCOPED
+
+    stored = cluster.objects[resource_path(obj["apiVersion"], obj["kind"],
+                                           None if obj["kind"] in CLUSTER_SCOPED else meta.get("namespace"), meta["name"])]
+    if status is not None:
+        stored["status"] = status
+    if metadata is not None:
+        stored["metadata"] = {**metadata, "name": meta["name"], **({"namespace": meta["namespace"]} if "namespace" in meta else {})}
+    return stored
+
+
+def test_what_is_not_found_is_named_with_its_namespace_unless_cluster_scoped(cluster):
+    assert check(cluster, kind="exists", apiVersion="v1", object="Service", name="web") == \
+        (False, "Service web not found in lab")
+    assert check(cluster, kind="exists", apiVersion="storage.k8s.io/v1", object="StorageClass", name="fast") == \
+        (False, "StorageClass fast not found")
+    assert check(cluster, kind="written_by", apiVersion="storage.k8s.io/v1", object="StorageClass", name="fast",
+                 manager="helm") == (False, "StorageClass fast not found")
+    assert check(cluster, kind="pvc", name="data") == (False, "PersistentVolumeClaim data not found in lab")
+    assert check(cluster, kind="lease", name="kube-scheduler", transitions=1) == (False, "Lease kube-scheduler not found in lab")
+
+
+def test_a_daemonset_that_reports_nothing_yet_has_scheduled_nothing(cluster):
+    put(cluster, workload("DaemonSet", {}), status={}, metadata={})  # no generation either: nothing to observe
+    assert check(cluster, kind="rollout", object="DaemonSet", name="web") == (True, "DaemonSet web: 0/0 available, 0 updated")
+    put(cluster, workload("DaemonSet", {}), status={"desiredNumberScheduled": 2}, metadata={})
+    assert check(cluster, kind="rollout", object="DaemonSet", name="web") == (False, "DaemonSet web: 0/2 available, 0 updated")
+
+
+@pytest.mark.parametrize("replicas, status, metadata, seen", [
+    # Ready but not updated: pods of the old template still serve (no updatedReplicas reported: 0).
+    (1, {"observedGeneration": 1, "readyReplicas": 1}, None, (False, "Deployment web: 1/1 ready")),
+    # Scaled to 0, nothing reported but the generation: done (no replicas reported: 0 left).
+    (0, {"observedGeneration": 1}, None, (True, "Deployment web: 0/0 ready")),
+    # No generation in metadata (0): any observed generation is the latest.
+    (1, {"readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}, {}, (True, "Deployment web: 1/1 ready")),
+])
+def test_a_deployments_absent_status_fields_are_zero(cluster, replicas, status, metadata, seen):
+    put(cluster, workload("Deployment", {}, replicas), status=status, metadata=metadata)
+    assert check(cluster, kind="rollout", object="Deployment", name="web") == seen
+
+
+def test_ready_pods_endpoints_and_events_of_another_namespace_do_not_count(cluster):
+    other = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": "elsewhere", "labels": {"app": "web"}},
+             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    put(cluster, other, status=other["status"])
+    assert check(cluster, kind="pods_ready", selector="app=web") == (False, "0 ready pod(s) for 'app=web' (want 1)")
+    piece = endpoint_slice("web-abc", "web", True)
+    piece["metadata"]["namespace"] = "elsewhere"
+    cluster.add(piece)
+    assert check(cluster, kind="endpoints", service="web") == (False, "Service web: 0 ready endpoint(s) (want 1)")
+    cluster.add(endpoint_slice("web-abc", "web", True))
+    assert check(cluster, kind="endpoints", service="web") == (True, "Service web: 1 ready endpoint(s) (want 1)")
+    moved = event("Unhealthy", "Pod", "web-1")
+    moved["metadata"]["namespace"] = "elsewhere"
+    cluster.add(moved)
+    assert check(cluster, kind="event", reason="Unhealthy", object="Pod", name="web-.*") == \
+        (False, "0 event(s) Unhealthy on Pod web-.*")
+
+
+def test_an_event_about_an_unnamed_object_and_what_the_check_says(cluster):
+    nameless = event("Evicted", "Pod", "x")
+    nameless["regarding"] = {"kind": "Pod"}
+    cluster.add(nameless)
+    assert check(cluster, kind="event", reason="Evicted", name=".*") == (True, "1 event(s) Evicted on any .*")
+    assert check(cluster, kind="event", reason="Evicted", name="web") == (False, "0 event(s) Evicted on any web")
+    assert check(cluster, kind="event", reason="Evicted") == (True, "1 event(s) Evicted")
+
+
+def test_a_claim_says_its_phase_capacity_and_class(cluster):
+    put(cluster, {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "lab"},
+                  "spec": {"storageClassName": "fast", "resources": {"requests": {"storage": "1Gi"}}}}, status={})
+    assert check(cluster, kind="pvc", name="data") == (False, "PVC data: no phase, capacity none")
+    cluster.objects["/api/v1/namespaces/lab/persistentvolumeclaims/data"]["status"] = {
+        "phase": "Bound", "capacity": {"storage": "1Gi"}}
+    assert check(cluster, kind="pvc", name="data", storage_class="fast") == (True, "PVC data: Bound, capacity 1Gi, class fast")
+
+
+def test_an_hpa_that_reports_no_replicas_has_none(cluster):
+    put(cluster, {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web", "namespace": "lab"},
+                  "spec": {"minReplicas": 1, "maxReplicas": 3}}, status={})
+    assert check(cluster, kind="hpa", name="web", min_replicas=1) == (False, "HPA web: 0 replica(s) (want >= 1)")
+
+
+def test_http_says_the_url_it_asked(cluster):
+    cluster.http_answers[("blue.localhost", "/")] = (200, "Name: blue\n")
+    assert check(cluster, kind="http", host="blue.localhost") == (True, "GET http://blue.localhost/ -> 200")
+
+
+def test_promql_shows_three_values_at_most(cluster):
+    cluster.answer_promql("up", 1, 2, 3, 4)
+    assert check(cluster, kind="promql", query="up") == (True, "up -> [1.0, 2.0, 3.0]")
+
+
+def test_one_mtls_connection_is_enough(cluster):
+    query = ('sum(istio_tcp_connections_opened_total{connection_security_policy="mutual_tls",'
+             'source_workload="web",destination_workload="api",destination_workload_namespace="lab"})')
+    cluster.answer_promql(query, 1)
+    assert check(cluster, kind="mtls", source="web", destination="api") == (True, "mTLS connections web -> api: 1")
+
+
+def test_an_alert_says_the_states_it_was_seen_in(cluster):
+    cluster.services.add(PROMETHEUS)  # Prometheus runs, no alert yet
+    assert check(cluster, kind="alert", alertname="LabHighErrorRate") == (False, "alert LabHighErrorRate: not seen")
+    cluster.fire_alert("LabHighErrorRate", "pending", namespace="lab")
+    cluster.alerts.append({"labels": {"alertname": "LabHighErrorRate", "namespace": "lab"}})  # no state reported
+    assert check(cluster, kind="alert", alertname="LabHighErrorRate") == (False, "alert LabHighErrorRate: pending, ?")
+
+
+def test_a_loki_check_without_contains_passes_on_any_line(cluster):
+    started(cluster, time.time() - 60)
+    cluster.log(QUERY, '{"level":"error","msg":"stock empty"}')
+    assert check(cluster, kind="loki", query=QUERY) == (True, f"1 log line(s) for {QUERY}")
+
+
+@pytest.mark.parametrize("secrets, fields, passed", [
+    ([("web", 1, "deployed")], {}, True),  # installed once: one revision is enough when none is asked
+    (HISTORY, {"history": ["superseded", "failed", "deployed"]}, True),  # exactly the statuses it went through
+])
+def test_helm_release_without_thresholds(cluster, secrets, fields, passed):
+    cluster.add(*(release_secret(*s) for s in secrets))
+    assert check(cluster, kind="helm_release", release="web", **fields)[0] is passed
+
+
+def test_helm_release_says_its_revision_and_history_and_skips_unnumbered_records(cluster):
+    cluster.add(*(release_secret(*s) for s in HISTORY))
+    unnumbered = release_secret("web", 9, "deployed")
+    del unnumbered["metadata"]["labels"]["version"]
+    unnumbered["metadata"]["name"] = "sh.helm.release.v1.web.vx"
+    cluster.add(unnumbered)
+    assert check(cluster, kind="helm_release", release="web") == \
+        (True, "Helm release web: revision 3 deployed, history deployed, failed, superseded")
+
+
+def test_lease_transitions_and_acquisition_on_their_edges(cluster):
+    now = time.time()
+    started(cluster, now - 600)
+    unset = lease(0, now - 60)
+    del unset["spec"]["leaseTransitions"]  # a Lease never handed over: the API server leaves it out
+    cluster.add(unset)
+    assert check(cluster, kind="lease", name="kube-scheduler", transitions=1) == \
+        (False, f"Lease kube-scheduler: held by node_1234, 0 transition(s), acquired {rfc3339(now - 60)}")
+    assert check(cluster, kind="lease", name="kube-scheduler", acquired_since_start=True)[0]
+    # Acquired the very second the lab started: not since.
+    namespace_created = cluster.objects["/api/v1/namespaces/lab"]["metadata"]["creationTimestamp"]
+    cluster.objects["/apis/coordination.k8s.io/v1/namespaces/lab/leases/kube-scheduler"]["spec"]["acquireTime"] = namespace_created
+    assert not check(cluster, kind="lease", name="kube-scheduler", acquired_since_start=True)[0]
+    del cluster.objects["/apis/coordination.k8s.io/v1/namespaces/lab/leases/kube-scheduler"]["spec"]["acquireTime"]
+    assert check(cluster, kind="lease", name="kube-scheduler", acquired_since_start=True) == \
+        (False, "Lease kube-scheduler: held by node_1234, 0 transition(s), acquired never")
+
+
+def test_a_lease_acquired_with_no_lab_started_is_not_since_its_start(cluster):
+    cluster.add(lease(1, time.time() - 60))
+    assert not check(cluster, kind="lease", name="kube-scheduler", acquired_since_start=True)[0]
+
+
+def test_an_error_with_no_message_is_named_by_its_type(cluster, monkeypatch):
+    import infra.checks as checks
+
+    def broken(check, reader, namespace):
+        raise ValueError()
+
+    monkeypatch.setattr(checks, "evaluate", broken)
+    assert check(cluster, kind="exists", apiVersion="v1", object="Service", name="web") == (False, "ValueError: ")
+
+
+@pytest.mark.parametrize("kind, plural", [
+    ("NetworkPolicy", "networkpolicies"), ("Gateway", "gateways"), ("Ingress", "ingresses"),
+    ("HTTPRoute", "httproutes"), ("PersistentVolumeClaim", "persistentvolumeclaims"), ("PriorityClass", "priorityclasses"),
+    ("VolumeSnapshot", "volumesnapshots"), ("ServiceMonitor", "servicemonitors"),
+])
+def test_a_kinds_path_uses_the_plural_the_api_server_serves(kind, plural):
+    # As kube-apiserver v1.36 and the CRDs (spec.names.plural) name these resources.
+    from infra.checks import plural as plural_of
+
+    assert plural_of(kind) == plural

@@ -534,3 +534,14 @@ def test_a_check_of_any_kind_that_needs_containers_is_skipped_where_none_run_and
 def test_needs_containers_is_a_boolean():
     with pytest.raises(LabsError, match="field 'needs_containers': true or false"):
         validate_spec({**spec(kind="rollout", object="Deployment", name="w"), "needs_containers": "yes"}, "lab.yaml")
+
+
+def test_the_starters_rollouts_are_awaited_where_the_starter_puts_them():
+    """`lab test` waits for the starting point's rollouts before judging it: lab 21's sidecar demo lives
+    in a namespace of its own, and its Deployments must be awaited there, not in the lab's."""
+    from infra import commands
+
+    lab = Catalog.load(LABS_DIR).resolve("service-mesh")
+    awaited = {(r["kind_of"], r["name"], r["namespace"]) for r in commands.starter_rollouts(lab)}
+    assert ("Deployment", "web", "lab-service-mesh-sidecar") in awaited
+    assert ("Deployment", "web-v1", "lab-service-mesh") in awaited
