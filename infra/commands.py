@@ -410,7 +410,7 @@ CONTEXT_FLAG = {"kubectl": "--context", "helm": "--kube-context"}
 def cluster_tool(tool: str, args: list[str], kubeconfig: str | None, context: str | None, check: bool = True,
                  stdin: str | None = None):
     """`tool` (kubectl, helm) run from the repository root against the given kubeconfig/context; with
-    `check`, a failure is one LabsError with its last line of output."""
+    `check`, a failure is one LabsError saying its error lines (error_line)."""
     import subprocess
 
     from infra.paths import PROJECT_ROOT
