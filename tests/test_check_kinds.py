@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from infra.checks import run_checks
+from infra.checks import resource_path, run_checks
 from infra.errors import LabsError
+from infra.kinds import CLUSTER_SCOPED
 from tests.fake_cluster import PROMETHEUS, rfc3339
 from tests.test_checks import cluster, spec  # noqa: F401 (fixture)
 
@@ -486,9 +487,6 @@ def put(cluster, obj: dict, status: dict | None = None, metadata: dict | None = 
     """`obj` in the cluster with exactly `status` (not the converged one the fake would give it)."""
     cluster.add(obj)
     meta = obj["metadata"]
-    from infra.checks import resource_path
-    from infra.kinds import CLUSTER_SCOPED
-
     stored = cluster.objects[resource_path(obj["apiVersion"], obj["kind"],
                                            None if obj["kind"] in CLUSTER_SCOPED else meta.get("namespace"), meta["name"])]
     if status is not None:
