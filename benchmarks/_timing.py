@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -67,3 +70,22 @@ def goal_lines(title: str, figures: dict[str, float], goals: dict[str, float],
         met &= goal is None or seconds <= goal
         lines.append(f"{name}: {seconds:.1f} s{verdict}" + (f"; {notes[name]}" if notes and name in notes else ""))
     return lines, met
+
+
+@contextmanager
+def throwaway_session(prefix: str, session: str = "bench"):
+    """The environment of a benchmark's own state folder; afterwards, whatever happened, `session down`
+    of `session` and the folder removed: nothing is left behind."""
+    state = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {**os.environ, "LABS_STATE_DIR": str(state), "NO_COLOR": "1"}
+    try:
+        yield env
+    finally:
+        subprocess.run([sys.executable, "-m", "invoke", "session", "down", f"--session={session}"], cwd=ROOT, env=env,
+                       capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def first_failed_step(figures: dict[str, float], before: str) -> str:
+    """The step a benchmark stopped at: its last figure (a failed step's time is kept), else `before`."""
+    return list(figures)[-1] if figures else before

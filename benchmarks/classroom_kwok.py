@@ -12,15 +12,10 @@ offline bundle. Writes benchmarks/results/classroom_kwok.txt; nothing is left be
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from _timing import ROOT, CommandFailed, goal_lines, timed_invoke, write_result
+from _timing import CommandFailed, first_failed_step, goal_lines, throwaway_session, timed_invoke, write_result
 
 GOALS = {"classroom up, 60 students": 60.0, "board refresh, 60 students": 5.0, "classroom up, 200 students": 180.0,
          "add 1 student to 200": 20.0, "classroom down, 200 students": 60.0}
@@ -33,8 +28,11 @@ def engine_note(output: str) -> str:
 
 
 def main() -> int:
-    state = Path(tempfile.mkdtemp(prefix="classroom-bench-"))
-    env = {**os.environ, "LABS_STATE_DIR": str(state), "NO_COLOR": "1"}
+    with throwaway_session("classroom-bench-") as env:
+        return measure(env)
+
+
+def measure(env: dict) -> int:
     kw = ("--target=kwok", "--session=bench")
     figures: dict[str, float] = {}
     notes: dict[str, str] = {}
@@ -69,11 +67,7 @@ def main() -> int:
         timed("classroom down, 200 students", "classroom", "down", "--session=bench")
     except CommandFailed:
         # The steps after it depend on it: not measured. (The untimed `lab up` first: no figure at all.)
-        failed = list(figures)[-1] if figures else "lab up --lab=ingress"
-    finally:
-        subprocess.run([sys.executable, "-m", "invoke", "session", "down", "--session=bench"], cwd=ROOT, env=env,
-                       capture_output=True)
-        shutil.rmtree(state, ignore_errors=True)
+        failed = first_failed_step(figures, "lab up --lab=ingress")
     met = write(f"not measured: every step after '{failed}', which failed" if failed else "")
     return 0 if met and not failed else 1
 
