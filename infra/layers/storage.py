@@ -78,8 +78,8 @@ Design decisions (the hostpath stack is kind's; the last ones hold on every targ
     the footprint reads the requests from the rendered StatefulSet and Deployment.
   - The Retain class mirrors the target's default provisioner when that is the target's CSI driver
     (the clouds) or a provisioner known here (RETAIN_PROVISIONERS: kind's local-path, which kwok's
-    default class names too); a target
-    with another, non-CSI default class gets no Retain class (the layer knows no parameters for it).
+    default class names too); a target with another, non-CSI default class gets no Retain class (the
+    layer knows no parameters for it).
   - On the clouds the snapshot class waits for the cluster's own snapshot add-on where the
     cluster component exposes one (`addons`, EKS's `snapshot-controller`): its CRDs must exist.
 
