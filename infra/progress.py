@@ -33,6 +33,22 @@ def short_name(urn: str) -> str:
     return f"{kind} {parts[3]}"
 
 
+TRACEBACK = "Traceback (most recent call last):"
+
+
+def provider_message(message: str) -> str:
+    """What a resource's failure says. A Python dynamic provider's (the kind and kwok clusters', the CRD
+    cleanup's) reaches the engine as its whole traceback: keep what the last exception says, on one
+    line, without its type (the traceback stays in the run's full log)."""
+    if TRACEBACK not in message:
+        return message
+    frames = message.rsplit(TRACEBACK, 1)[1].splitlines()
+    raised = [line.strip() for line in frames[next((i for i, line in enumerate(frames)
+                                                    if line and not line[0].isspace()), len(frames)):]]
+    kind, colon, text = " ".join(line for line in raised if line).partition(": ")
+    return text if colon and kind.replace(".", "").replace("_", "").isalnum() else kind + colon + text
+
+
 @dataclass
 class Failure:
     resource: str
@@ -75,7 +91,8 @@ class ProgressDisplay:
             self.rows[meta.urn] = "failed"
         elif event.diagnostic_event and event.diagnostic_event.severity == "error":
             diag = event.diagnostic_event
-            self.failures.append(Failure(short_name(diag.urn) if diag.urn else "stack", diag.message.strip()))
+            self.failures.append(Failure(short_name(diag.urn) if diag.urn else "stack",
+                                         provider_message(diag.message.strip())))
         elif event.diagnostic_event and event.diagnostic_event.severity.startswith("info") \
                 and event.diagnostic_event.message.startswith("note: "):
             self.notes.append(event.diagnostic_event.message.strip())

@@ -2,6 +2,8 @@
 was found by the real engine on kwok (controlplane tier): without it `lab up` hangs or fails there."""
 from __future__ import annotations
 
+import pytest
+
 from infra.settings import StackSettings
 from tests.conftest import render_with_layers
 from tests.layer_helpers import objects_of_kind, release_named
@@ -61,21 +63,31 @@ def test_the_crds_a_chart_installs_from_its_crds_folder_go_with_the_layer(tmp_pa
 
 
 class _Crds:
-    """The API server's CRD list, as the kubernetes client returns it; deletions take effect at once."""
+    """The API server's CRD list, as the kubernetes client returns it. Deletions take effect at once,
+    except for the CRDs in `stuck`: those stay, Terminating with the API server's message."""
 
-    def __init__(self, groups: dict[str, str]):
+    def __init__(self, groups: dict[str, str], stuck: dict[str, str] | None = None):
         self.groups = dict(groups)  # name -> group
+        self.stuck = stuck or {}  # name -> its Terminating condition's message
         self.deleted: list[str] = []
 
     def list_custom_resource_definition(self):
         from types import SimpleNamespace
 
-        return SimpleNamespace(items=[SimpleNamespace(metadata=SimpleNamespace(name=n), spec=SimpleNamespace(group=g))
+        def status(name):
+            if name not in self.deleted or name not in self.stuck:
+                return SimpleNamespace(conditions=[SimpleNamespace(type="Established", message="the initial names "
+                                                                   "have been accepted")])
+            return SimpleNamespace(conditions=[SimpleNamespace(type="Terminating", message=self.stuck[name])])
+
+        return SimpleNamespace(items=[SimpleNamespace(metadata=SimpleNamespace(name=n), spec=SimpleNamespace(group=g),
+                                                      status=status(n))
                                       for n, g in self.groups.items()])
 
     def delete_custom_resource_definition(self, name):
         self.deleted.append(name)
-        del self.groups[name]
+        if name not in self.stuck:
+            del self.groups[name]
 
 
 def test_chart_crds_deletes_only_its_groups(monkeypatch):
@@ -87,3 +99,19 @@ def test_chart_crds_deletes_only_its_groups(monkeypatch):
     chart_crds.ChartCrdsProvider().delete("traefik.io", {"groups": ["hub.traefik.io", "traefik.io"], "kubeconfig": "x"})
     assert sorted(api.deleted) == ["apis.hub.traefik.io", "ingressroutes.traefik.io"]
     assert list(api.groups) == ["prometheuses.monitoring.coreos.com"]
+
+
+def test_a_crd_the_api_server_does_not_remove_in_time_is_named_with_its_reason(monkeypatch):
+    """The API server's CRD finalizer says why a CRD is still there (its Terminating condition): the
+    error names that CRD, that reason and what to do, in one line."""
+    from infra.layers import chart_crds
+
+    api = _Crds({"stages.kwok.x-k8s.io": "kwok.x-k8s.io", "clusterresourceusages.kwok.x-k8s.io": "kwok.x-k8s.io"},
+                stuck={"clusterresourceusages.kwok.x-k8s.io": "CustomResource deletion is in progress"})
+    monkeypatch.setattr(chart_crds, "_api", lambda kubeconfig: api)
+    monkeypatch.setattr(chart_crds, "DELETE_TIMEOUT_S", 0)
+    with pytest.raises(RuntimeError) as failure:
+        chart_crds.ChartCrdsProvider().delete("kwok.x-k8s.io", {"groups": ["kwok.x-k8s.io"], "kubeconfig": "x"})
+    message = str(failure.value)
+    assert "clusterresourceusages.kwok.x-k8s.io (CustomResource deletion is in progress)" in message
+    assert "stages" not in message and "run the command again" in message and "\n" not in message

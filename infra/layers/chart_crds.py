@@ -18,7 +18,10 @@ import time
 import pulumi
 import pulumi.dynamic as dynamic
 
-DELETE_TIMEOUT_S = 120
+# How long the API server may take to remove the CRDs once asked. Its CRD finalizer first deletes every
+# object of each CRD (and polls up to a minute for them to go), one CRD per worker; on an API server
+# short of CPU a CRD was seen still there after 120 s. The wait ends as soon as they are all gone.
+DELETE_TIMEOUT_S = 300
 
 
 def _api(kubeconfig: str):
@@ -28,8 +31,16 @@ def _api(kubeconfig: str):
     return client.ApiextensionsV1Api(config.new_client_from_config_dict(yaml.safe_load(kubeconfig)))
 
 
-def crds_of(api, groups: list[str]) -> list[str]:
-    return sorted(crd.metadata.name for crd in api.list_custom_resource_definition().items if crd.spec.group in groups)
+def crds_of(api, groups: list[str]) -> list:
+    return sorted((crd for crd in api.list_custom_resource_definition().items if crd.spec.group in groups),
+                  key=lambda crd: crd.metadata.name)
+
+
+def still_terminating(crd) -> str:
+    """`name` and, when the API server says one, why it has not removed it yet (its Terminating condition)."""
+    condition = next((c for c in (crd.status.conditions or []) if c.type == "Terminating"), None) \
+        if crd.status else None
+    return f"{crd.metadata.name} ({condition.message})" if condition and condition.message else crd.metadata.name
 
 
 class ChartCrdsProvider(dynamic.ResourceProvider):
@@ -51,12 +62,12 @@ class ChartCrdsProvider(dynamic.ResourceProvider):
 
         api = _api(props["kubeconfig"])
         try:
-            names = crds_of(api, props["groups"])
+            crds = crds_of(api, props["groups"])
         except HTTPError:  # no API server answers: the cluster is gone, and its CRDs with it
             return
-        for name in names:
+        for crd in crds:
             try:
-                api.delete_custom_resource_definition(name)
+                api.delete_custom_resource_definition(crd.metadata.name)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
@@ -64,7 +75,8 @@ class ChartCrdsProvider(dynamic.ResourceProvider):
         while (left := crds_of(api, props["groups"])) and time.monotonic() < deadline:
             time.sleep(1)
         if left:
-            raise RuntimeError(f"CRDs still being deleted after {DELETE_TIMEOUT_S} s: {', '.join(left)}")
+            raise RuntimeError(f"the API server has not removed these CRDs {DELETE_TIMEOUT_S} s after their deletion: "
+                               f"{', '.join(map(still_terminating, left))}; run the command again to wait for them")
 
 
 class ChartCrds(dynamic.Resource):
