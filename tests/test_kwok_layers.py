@@ -2,6 +2,8 @@
 was found by the real engine on kwok (controlplane tier): without it `lab up` hangs or fails there."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from infra.settings import StackSettings
@@ -63,31 +65,52 @@ def test_the_crds_a_chart_installs_from_its_crds_folder_go_with_the_layer(tmp_pa
 
 
 class _Crds:
-    """The API server's CRD list, as the kubernetes client returns it. Deletions take effect at once,
-    except for the CRDs in `stuck`: those stay, Terminating with the API server's message."""
+    """The API server's CRD list and their objects, as the kubernetes client returns them. Deletions
+    take effect at once, except for the CRDs in `stuck`: those stay, Terminating with the API server's
+    message, and keep the objects in `held` (name -> finalizers)."""
 
-    def __init__(self, groups: dict[str, str], stuck: dict[str, str] | None = None):
+    def __init__(self, groups: dict[str, str], stuck: dict[str, str] | None = None,
+                 held: dict[str, list[str]] | None = None):
         self.groups = dict(groups)  # name -> group
         self.stuck = stuck or {}  # name -> its Terminating condition's message
+        self.held = held or {}
         self.deleted: list[str] = []
 
     def list_custom_resource_definition(self):
-        from types import SimpleNamespace
-
         def status(name):
             if name not in self.deleted or name not in self.stuck:
                 return SimpleNamespace(conditions=[SimpleNamespace(type="Established", message="the initial names "
                                                                    "have been accepted")])
             return SimpleNamespace(conditions=[SimpleNamespace(type="Terminating", message=self.stuck[name])])
 
-        return SimpleNamespace(items=[SimpleNamespace(metadata=SimpleNamespace(name=n), spec=SimpleNamespace(group=g),
-                                                      status=status(n))
-                                      for n, g in self.groups.items()])
+        return SimpleNamespace(items=[
+            SimpleNamespace(metadata=SimpleNamespace(name=n), status=status(n), spec=SimpleNamespace(
+                group=g, names=SimpleNamespace(plural=n.split(".")[0]),
+                versions=[SimpleNamespace(name="v1beta1", storage=False), SimpleNamespace(name="v1", storage=True)]))
+            for n, g in self.groups.items()])
 
     def delete_custom_resource_definition(self, name):
         self.deleted.append(name)
         if name not in self.stuck:
             del self.groups[name]
+
+    def list_cluster_custom_object(self, group, version, plural):
+        assert version == "v1"  # the stored version
+        return {"items": [{"metadata": {"name": name, "finalizers": finalizers}}
+                          for name, finalizers in self.held.items()
+                          if any(crd == f"{plural}.{group}" for crd in self.stuck)]}
+
+
+def crd_cleanup_error(monkeypatch, api: _Crds, groups: list[str]) -> str:
+    """The one-line error of the CRD cleanup once its wait is over (no wait here)."""
+    from infra.layers import chart_crds
+
+    monkeypatch.setattr(chart_crds, "_api", lambda kubeconfig: (api, api))
+    monkeypatch.setattr(chart_crds, "DELETE_TIMEOUT_S", 0)
+    with pytest.raises(RuntimeError) as failure:
+        chart_crds.ChartCrdsProvider().delete(",".join(groups), {"groups": groups, "kubeconfig": "x"})
+    assert "\n" not in str(failure.value)
+    return str(failure.value)
 
 
 def test_chart_crds_deletes_only_its_groups(monkeypatch):
@@ -95,23 +118,26 @@ def test_chart_crds_deletes_only_its_groups(monkeypatch):
 
     api = _Crds({"ingressroutes.traefik.io": "traefik.io", "apis.hub.traefik.io": "hub.traefik.io",
                  "prometheuses.monitoring.coreos.com": "monitoring.coreos.com"})
-    monkeypatch.setattr(chart_crds, "_api", lambda kubeconfig: api)
+    monkeypatch.setattr(chart_crds, "_api", lambda kubeconfig: (api, api))
     chart_crds.ChartCrdsProvider().delete("traefik.io", {"groups": ["hub.traefik.io", "traefik.io"], "kubeconfig": "x"})
     assert sorted(api.deleted) == ["apis.hub.traefik.io", "ingressroutes.traefik.io"]
     assert list(api.groups) == ["prometheuses.monitoring.coreos.com"]
 
 
 def test_a_crd_the_api_server_does_not_remove_in_time_is_named_with_its_reason(monkeypatch):
-    """The API server's CRD finalizer says why a CRD is still there (its Terminating condition): the
-    error names that CRD, that reason and what to do, in one line."""
-    from infra.layers import chart_crds
-
+    """The API server's CRD finalizer says why a CRD is still there (its Terminating condition)."""
     api = _Crds({"stages.kwok.x-k8s.io": "kwok.x-k8s.io", "clusterresourceusages.kwok.x-k8s.io": "kwok.x-k8s.io"},
                 stuck={"clusterresourceusages.kwok.x-k8s.io": "CustomResource deletion is in progress"})
-    monkeypatch.setattr(chart_crds, "_api", lambda kubeconfig: api)
-    monkeypatch.setattr(chart_crds, "DELETE_TIMEOUT_S", 0)
-    with pytest.raises(RuntimeError) as failure:
-        chart_crds.ChartCrdsProvider().delete("kwok.x-k8s.io", {"groups": ["kwok.x-k8s.io"], "kubeconfig": "x"})
-    message = str(failure.value)
+    message = crd_cleanup_error(monkeypatch, api, ["kwok.x-k8s.io"])
     assert "clusterresourceusages.kwok.x-k8s.io (CustomResource deletion is in progress)" in message
-    assert "stages" not in message and "run the command again" in message and "\n" not in message
+    assert "stages" not in message and "run the command again" in message
+
+
+def test_a_crd_whose_objects_finalizers_hold_names_them_and_the_fix(monkeypatch):
+    """Found on kwok: an object with a finalizer no controller removes keeps its CRD for ever."""
+    api = _Crds({"clusterresourceusages.kwok.x-k8s.io": "kwok.x-k8s.io"},
+                stuck={"clusterresourceusages.kwok.x-k8s.io": "could not confirm zero CustomResources remaining"},
+                held={"held": ["example.com/never-removed"]})
+    message = crd_cleanup_error(monkeypatch, api, ["kwok.x-k8s.io"])
+    assert "1 object(s) held by finalizers: held (example.com/never-removed)" in message
+    assert "kubectl patch clusterresourceusages.kwok.x-k8s.io held --type=merge" in message

@@ -25,10 +25,12 @@ DELETE_TIMEOUT_S = 300
 
 
 def _api(kubeconfig: str):
+    """(the CRD API, the API of their objects) for the cluster of `kubeconfig`."""
     import yaml
     from kubernetes import client, config
 
-    return client.ApiextensionsV1Api(config.new_client_from_config_dict(yaml.safe_load(kubeconfig)))
+    api_client = config.new_client_from_config_dict(yaml.safe_load(kubeconfig))
+    return client.ApiextensionsV1Api(api_client), client.CustomObjectsApi(api_client)
 
 
 def crds_of(api, groups: list[str]) -> list:
@@ -36,8 +38,25 @@ def crds_of(api, groups: list[str]) -> list:
                   key=lambda crd: crd.metadata.name)
 
 
-def still_terminating(crd) -> str:
-    """`name` and, when the API server says one, why it has not removed it yet (its Terminating condition)."""
+def why_still_there(objects_api, crd) -> str:
+    """`name (why)`: its objects that finalizers hold (the API server removes a CRD only once its objects
+    are gone), else the API server's Terminating condition."""
+    from kubernetes.client.exceptions import ApiException
+
+    version = next(v.name for v in crd.spec.versions if v.storage)
+    try:
+        items = objects_api.list_cluster_custom_object(crd.spec.group, version, crd.spec.names.plural)["items"]
+    except ApiException:
+        items = []
+    held = [item["metadata"] for item in items if item["metadata"].get("finalizers")]
+    if held:
+        first = held[0]
+        where = f" -n {first['namespace']}" if first.get("namespace") else ""
+        named = ", ".join(f"{meta.get('namespace', '') and meta['namespace'] + '/'}{meta['name']} "
+                          f"({', '.join(meta['finalizers'])})" for meta in held[:3])
+        return (f"{crd.metadata.name} ({len(held)} object(s) held by finalizers: {named}; "
+                f"e.g. `kubectl patch {crd.metadata.name} {first['name']}{where} --type=merge "
+                "-p '{\"metadata\":{\"finalizers\":null}}'`)")
     condition = next((c for c in (crd.status.conditions or []) if c.type == "Terminating"), None) \
         if crd.status else None
     return f"{crd.metadata.name} ({condition.message})" if condition and condition.message else crd.metadata.name
@@ -60,7 +79,7 @@ class ChartCrdsProvider(dynamic.ResourceProvider):
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        api = _api(props["kubeconfig"])
+        api, objects_api = _api(props["kubeconfig"])
         try:
             crds = crds_of(api, props["groups"])
         except HTTPError:  # no API server answers: the cluster is gone, and its CRDs with it
@@ -75,8 +94,9 @@ class ChartCrdsProvider(dynamic.ResourceProvider):
         while (left := crds_of(api, props["groups"])) and time.monotonic() < deadline:
             time.sleep(1)
         if left:
+            reasons = "; ".join(why_still_there(objects_api, crd) for crd in left)
             raise RuntimeError(f"the API server has not removed these CRDs {DELETE_TIMEOUT_S} s after their deletion: "
-                               f"{', '.join(map(still_terminating, left))}; run the command again to wait for them")
+                               f"{reasons}; run the command again to wait for them")
 
 
 class ChartCrds(dynamic.Resource):
