@@ -277,15 +277,21 @@ def _default_storage_class(reader: ClusterReader) -> str | None:
     return None
 
 
+def named_object(check: dict, reader: ClusterReader, ns: str) -> tuple[dict | None, str]:
+    """The object a check names (in `ns` unless its kind is cluster-scoped), and the line saying it is missing."""
+    scope = None if check["kind_of"] in CLUSTER_SCOPED else ns
+    obj = reader.get(check["apiVersion"], check["kind_of"], check["name"], scope)
+    return obj, f"{check['kind_of']} {check['name']} not found" + (f" in {scope}" if scope else "")
+
+
 def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, str]:
     """(passed, what was seen) for one normalised check."""
     ns = check.get("namespace") or namespace
     kind = check["kind"]
     if kind == "exists":
-        scope = None if check["kind_of"] in CLUSTER_SCOPED else ns
-        obj = reader.get(check["apiVersion"], check["kind_of"], check["name"], scope)
+        obj, missing = named_object(check, reader, ns)
         if obj is None:
-            return False, f"{check['kind_of']} {check['name']} not found" + (f" in {scope}" if scope else "")
+            return False, missing
         for path, expected in (check.get("fields") or {}).items():
             actual = _dig(obj, path)
             if not matches(actual, expected):
@@ -414,10 +420,9 @@ def evaluate(check: dict, reader: ClusterReader, namespace: str) -> tuple[bool, 
         return bool(seen), f"{len(seen)} event(s) {check['reason']}" + (
             f" on {check.get('kind_of') or 'any'} {check['name']}" if check.get("name") else "")
     if kind == "written_by":
-        scope = None if check["kind_of"] in CLUSTER_SCOPED else ns
-        obj = reader.get(check["apiVersion"], check["kind_of"], check["name"], scope)
+        obj, missing = named_object(check, reader, ns)
         if obj is None:
-            return False, f"{check['kind_of']} {check['name']} not found" + (f" in {scope}" if scope else "")
+            return False, missing
         writer = _last_spec_writer(obj)
         ok = writer is not None and re.fullmatch(check["manager"], writer) is not None
         return ok, f"{check['kind_of']} {check['name']}: last written by {writer or 'unknown (no managedFields)'}"
