@@ -11,7 +11,7 @@ name. A name ending in `.*` stands for the submodules of that package not named 
   2 model: check_spec solve_spec catalog manifests layers clusters clusters.cli clusters.cloud clusters.capabilities doctor
     lab_schema bundle pricing sessions classroom classroom.roster classroom.objects
   3 program: layers.* clusters.* classroom.tenancy program recording __main__
-  4 engines: driver recovery render footprint images imagecache checks
+  4 engines: checkpoints driver recovery render footprint images imagecache checks
   5 lab commands: commands
   6 classroom: classroom.*
   7 classroom commands: classroom.commands

@@ -21,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from urllib.request import url2pathname
 
 from rich.console import Console
 
 from infra import paths
+from infra.checkpoints import UnsavedRun, may_skip_checkpoints
 from infra.errors import LabsError
 from infra.progress import ProgressDisplay
 from infra.sessions import RUN_LOG
@@ -212,7 +213,6 @@ class PulumiDriver:
 
     def up(self, settings: StackSettings, title: str) -> dict:
         """Converge the session's stack to `settings`; returns the stack outputs (secrets stay secret)."""
-        from pulumi import automation as auto
 
         from infra.bundle import cache_charts, lab_charts
 
@@ -222,18 +222,46 @@ class PulumiDriver:
         with self._pulumi_errors(title):
             workspace = self._workspace(delete_unreachable=vanished)
             stack = self._stack(workspace, settings.stack_name)
-            stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
-            self._resume_interrupted(stack, settings)
-        outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
-                                                             on_output=self._log, color="never"),
-                            settings.stack_name)
+            unsaved = UnsavedRun(self.session, settings.stack_name)
+            left = unsaved.left()
+            if left and left[0].roster and not Path(left[0].roster).exists():
+                self.console.print(f"[yellow]warning[/yellow]: an interrupted run ({left[1]}) cannot be finished: its "
+                                   f"roster {left[0].roster} is gone; what it made may stay in the cluster until "
+                                   f"`invoke session down --session={self.session}`", soft_wrap=True, highlight=False)
+                unsaved.finish()
+                left = None
+            deployment, interrupted = self._resume_interrupted(stack, left[0] if left else settings)
+        if left:
+            previous, previous_title = left
+            # Killed before it saved: run it again, so the state knows all it made (unless it is this run).
+            if interrupted and previous.as_config() != settings.as_config():
+                self.console.print(f"note: an interrupted run ({previous_title}) is finished first, so that the "
+                                   "state knows all it made", markup=False, highlight=False, soft_wrap=True)
+                self._converge(stack, previous, previous_title, deployment, unsaved)
+            unsaved.finish()
+        outputs = self._converge(stack, settings, title, deployment, unsaved)
         if "kubeconfig" in outputs:
             paths.write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
 
-    def _resume_interrupted(self, stack, settings: StackSettings) -> None:
+    def _converge(self, stack, settings: StackSettings, title: str, deployment: dict, unsaved: UnsavedRun) -> dict:
+        """One `up` of `stack` to `settings`; without intermediate checkpoints where infra.checkpoints
+        allows it, its settings kept in `unsaved` until the engine has saved the state."""
+        from pulumi import automation as auto
+
+        with self._pulumi_errors(title):
+            stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
+        fast = may_skip_checkpoints(settings, deployment)
+        with unsaved.running(stack.workspace, settings, title) if fast else nullcontext():
+            outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event,
+                                                                 on_output=self._log, color="never"),
+                                settings.stack_name)
+        return outputs
+
+    def _resume_interrupted(self, stack, settings: StackSettings) -> tuple[dict, bool]:
         """After a run killed outright (its lock left behind, or operations left pending): release its
-        lock, unblock the Helm releases it interrupted (infra.recovery), clear its pending creates."""
+        lock, unblock the Helm releases it interrupted (infra.recovery), clear its pending creates.
+        Returns the stack's deployment and whether a run had been interrupted."""
         from infra.recovery import interrupted_releases, planned_releases, unblock
 
         stale = release_stale_locks(paths.backend_url(self.session), stack.name)
@@ -242,7 +270,7 @@ class PulumiDriver:
         deployment = stack.export_stack().deployment or {}
         pending = deployment.get("pending_operations") or []
         if not stale and not pending:
-            return
+            return deployment, False
         if pending:
             self.console.print(f"note: an interrupted run left {len(pending)} operation(s) pending: they are done again")
         for release in interrupted_releases(deployment, planned_releases(settings)):
@@ -259,6 +287,7 @@ class PulumiDriver:
         # Pulumi keeps pending creates until told what to do with them: dropped from the state, the
         # update creates them again (server-side apply and Helm adopt what the dead run had made).
         stack.refresh(clear_pending_creates=True, on_output=self._log, color="never")
+        return deployment, True
 
     def list_stacks(self) -> list[str]:
         """The names of the session's stacks (`<session>-<target>`)."""

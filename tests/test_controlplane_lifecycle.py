@@ -3,6 +3,7 @@
 - `lab up` killed with SIGKILL while Helm installs a release, then `lab up` again converges: the lock
   of the dead run is released and the release it left pending-install is installed again.
 - the API server gives Services addresses from a range a whole classroom fits in;
+- students added by a `classroom up` killed before it saved its state are all removed by `classroom down`;
 - `session down` leaves no kwok cluster, no state folder and no stack file.
 """
 from __future__ import annotations
@@ -51,7 +52,9 @@ def test_a_lab_up_killed_midway_is_resumed_by_the_next_one(cli):
     assert pending_helm_records(cli, "logging"), "the kill came too late to leave a release pending"
 
     resumed = cli.run("lab", "up", "--lab=logging", "--target=kwok")
-    assert "an interrupted run left" in resumed.output
+    # The cluster was in the state: the killed run went without intermediate checkpoints (its lock says
+    # it died; infra.checkpoints); a run that creates the cluster keeps them (then: operations pending).
+    assert "an interrupted run had left" in resumed.output
     assert pending_helm_records(cli, "logging") == []
     releases = json.loads(cli.kubectl("get", "secrets", "-n", "logging", "-l", "owner=helm", "-o", "json").stdout)
     assert {s["metadata"]["labels"]["name"] for s in releases["items"]
@@ -69,6 +72,40 @@ def test_the_api_server_allocates_services_from_the_class_sized_range(cli):
     cli.run("lab", "up", "--lab=pods", "--target=kwok")  # the cluster (already up after the test above)
     ip = cli.kubectl("get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}").stdout
     assert ipaddress.ip_address(ip.strip()) in ipaddress.ip_network(SERVICE_CIDR)
+
+
+def student_namespaces(cli: Cli) -> list[str]:
+    namespaces = json.loads(cli.kubectl("get", "namespaces", "-o", "json").stdout)["items"]
+    return sorted(ns["metadata"]["name"] for ns in namespaces if ns["metadata"]["name"].startswith("student-"))
+
+
+def test_students_added_by_a_run_killed_before_it_saved_are_all_removed_by_classroom_down(cli):
+    """On a cluster the state holds, `classroom up` runs without intermediate checkpoints
+    (infra.checkpoints): killed outright, it has saved nothing of the students it made. `classroom down`
+    finishes that run first, so it removes every student, none left unknown in the cluster."""
+    cli.run("classroom", "up", "--target=kwok", "--students=2")
+    assert student_namespaces(cli) == ["student-01", "student-02"]
+    process = subprocess.Popen([sys.executable, "-m", "invoke", "classroom", "up", "--target=kwok", "--students=14",
+                                f"--session={cli.session}"], cwd=PROJECT_ROOT, env=cli.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len(student_namespaces(cli)) < 5:  # the run is making the new students: kill everything now
+            assert process.poll() is None, "classroom up ended before it had made three new students"
+            assert time.monotonic() < deadline, "no new student's namespace within 300 s"
+            time.sleep(0.2)
+    finally:
+        kill_tree(process)
+    unsaved = cli.state / "sessions" / cli.session / "unsaved-run.json"
+    assert unsaved.exists(), "the kill came after the run had saved its state"
+    made = student_namespaces(cli)
+
+    down = cli.run("classroom", "down")
+    assert "is finished first" in down.output
+    assert student_namespaces(cli) == [], f"made by the killed run: {made}"
+    bindings = cli.kubectl("get", "clusterrolebindings", "-o", "name").stdout
+    assert "student-" not in bindings
+    assert not unsaved.exists()
 
 
 def test_session_down_leaves_no_cluster_no_state_and_no_stack_file(cli):
