@@ -108,11 +108,10 @@ def test_lab_comes_up_converges_changes_nothing_twice_and_matches_its_render(cli
 
 
 def take_shortcut(cli: Cli, lab, file) -> str | None:
-    """From the lab's starting point, what the student did instead of the solution (their objects applied
-    with kubectl, the solve steps they did run), then `lab check`: None when the check named for the
-    skipped step fails, else what happened. The lab is back at its starting point after."""
+    """From the lab's starting point (where `lab test` ends, and where each shortcut leaves it), what the
+    student did instead of the solution (their objects applied with kubectl, the solve steps they did
+    run), then `lab check`: None when the check named for the skipped step fails, else what happened."""
     shortcut, applied = load_shortcut(file, lab.namespace)
-    cli.run("lab", "reset", f"--lab={lab.slug}", "--target=kwok")
     # Helm's release Secrets stand, offline, for what the steps below make Helm write here.
     objects = [obj for obj in taken_instead(lab, shortcut, applied) if not is_tool_record(obj)]
     if objects:
