@@ -1,5 +1,5 @@
 """Runs without Pulumi's intermediate checkpoints (infra.checkpoints): where, and how a killed one is
-finished before anything else. The kill itself, on a real engine and API server, is in
+finished before anything else; and how many steps the engine runs at once. The kill itself, on a real engine and API server, is in
 tests/test_controlplane_lifecycle.py."""
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ class _Stack:
         from pulumi import automation as auto
 
         marker = paths.session_dir("monday") / UNSAVED_RUN
+        self.parallel = kwargs.get("parallel")
         self.ups.append((self.config["k8s-labs:roster"] if "k8s-labs:roster" in self.config else "",
                          self.workspace.env_vars.get("PULUMI_SKIP_CHECKPOINTS"), marker.exists()))
         if self.fails:
@@ -115,6 +116,14 @@ def test_an_up_on_a_local_cluster_runs_without_checkpoints_and_keeps_its_setting
     _driver(monkeypatch, stack).up(classroom, "classroom of 30 students")
     assert stack.ups == [(classroom.roster, "true", True)]
     assert stack.workspace.env_vars == {} and UnsavedRun("monday", "monday-kwok").left() is None
+    assert stack.parallel == driver.ENGINE_PARALLEL
+
+
+def test_pulumi_parallel_in_the_environment_wins(monkeypatch, classroom):
+    monkeypatch.setenv("PULUMI_PARALLEL", "4")
+    stack = _Stack()
+    _driver(monkeypatch, stack).up(classroom, "classroom of 30 students")
+    assert stack.parallel is None  # the CLI then reads PULUMI_PARALLEL itself
 
 
 def test_a_run_killed_before_it_saved_is_run_again_before_the_next_one(monkeypatch, classroom):
