@@ -224,7 +224,6 @@ class PulumiDriver:
 
     def up(self, settings: StackSettings, title: str) -> dict:
         """Converge the session's stack to `settings`; returns the stack outputs (secrets stay secret)."""
-
         from infra.bundle import cache_charts, lab_charts
 
         vanished = cluster_vanished(settings)  # asks the target first: Docker down stops here, before a refresh
@@ -234,13 +233,7 @@ class PulumiDriver:
             workspace = self._workspace(delete_unreachable=vanished)
             stack = self._stack(workspace, settings.stack_name)
             unsaved = UnsavedRun(self.session, settings.stack_name)
-            left = unsaved.left()
-            if left and left[0].roster and not Path(left[0].roster).exists():
-                self.console.print(f"[yellow]warning[/yellow]: an interrupted run ({left[1]}) cannot be finished: its "
-                                   f"roster {left[0].roster} is gone; what it made may stay in the cluster until "
-                                   f"`invoke session down --session={self.session}`", soft_wrap=True, highlight=False)
-                unsaved.finish()
-                left = None
+            left = self._unsaved_run_left(unsaved)
             deployment, interrupted = self._resume_interrupted(stack, left[0] if left else settings)
         if left:
             previous, previous_title = left
@@ -254,6 +247,18 @@ class PulumiDriver:
         if "kubeconfig" in outputs:
             paths.write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
+
+    def _unsaved_run_left(self, unsaved: UnsavedRun) -> tuple[StackSettings, str] | None:
+        """(settings, title) of a run without checkpoints that did not finish, when it can be run again:
+        a classroom run needs its roster, which `classroom down` removes."""
+        left = unsaved.left()
+        if left and left[0].roster and not Path(left[0].roster).exists():
+            self.console.print(f"[yellow]warning[/yellow]: an interrupted run ({left[1]}) cannot be finished: its "
+                               f"roster {left[0].roster} is gone; what it made may stay in the cluster until "
+                               f"`invoke session down --session={self.session}`", soft_wrap=True, highlight=False)
+            unsaved.finish()
+            return None
+        return left
 
     def _converge(self, stack, settings: StackSettings, title: str, deployment: dict, unsaved: UnsavedRun) -> dict:
         """One `up` of `stack` to `settings`; without intermediate checkpoints where infra.checkpoints
