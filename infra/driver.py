@@ -191,6 +191,9 @@ class PulumiDriver:
             pulumi_command=command,
         )
 
+    def _busy(self) -> LabsError:
+        return LabsError(f"another command is already changing session '{self.session}': wait for it to finish")
+
     @contextmanager
     def _pulumi_errors(self, doing: str, progress: ProgressDisplay | None = None):
         """Any failure of the Pulumi CLI within becomes one LabsError line: what failed, why, the fix.
@@ -200,9 +203,7 @@ class PulumiDriver:
         try:
             yield
         except auto.ConcurrentUpdateError:
-            raise LabsError(
-                f"another command is already changing session '{self.session}': wait for it to finish"
-            ) from None
+            raise self._busy() from None
         except auto.CommandError as exc:
             line = pulumi_error_line(exc)
             if "passphrase" in line.lower():
@@ -235,6 +236,8 @@ class PulumiDriver:
             unsaved = UnsavedRun(self.session, settings.stack_name)
             left = self._unsaved_run_left(unsaved)
             deployment, interrupted = self._resume_interrupted(stack, left[0] if left else settings)
+            if stack_locks(paths.backend_url(self.session), stack.name):  # a live run holds it (stale ones are gone)
+                raise self._busy()
         if left:
             previous, previous_title = left
             # Killed before it saved: run it again, so the state knows all it made (unless it is this run).
@@ -376,6 +379,15 @@ class PulumiDriver:
         return getattr(result, "outputs", {})
 
 
+def stack_locks(backend: str, stack_name: str) -> list[Path]:
+    """The lock files of `stack_name` in a local (file://) backend (Pulumi's DIY lock files:
+    .pulumi/locks/<org>/<project>/<stack>/<id>.json); none for another backend."""
+    if not stack_name or not backend.startswith("file://"):
+        return []
+    root = Path(url2pathname(backend.removeprefix("file://").split("?", 1)[0])).expanduser() / ".pulumi" / "locks"
+    return sorted(root.glob(f"**/{stack_name}/*.json"))
+
+
 def release_stale_locks(backend: str, stack_name: str, alive=None, host: str | None = None) -> list[Path]:
     """Remove the locks of `stack_name` in a local (file://) backend that a process of this machine
     left when it died (Pulumi's DIY lock files: .pulumi/locks/<org>/<project>/<stack>/<id>.json, with
@@ -384,13 +396,10 @@ def release_stale_locks(backend: str, stack_name: str, alive=None, host: str | N
     import json
     import socket
 
-    if not stack_name or not backend.startswith("file://"):
-        return []
-    root = Path(url2pathname(backend.removeprefix("file://").split("?", 1)[0])).expanduser() / ".pulumi" / "locks"
     alive = alive or _process_alive
     host = host or socket.gethostname()
     removed = []
-    for lock in root.glob(f"**/{stack_name}/*.json"):
+    for lock in stack_locks(backend, stack_name):
         try:
             holder = json.loads(lock.read_text())
         except (OSError, ValueError):

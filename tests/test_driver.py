@@ -544,3 +544,16 @@ def test_loading_the_program_modules_leaves_no_lazy_module_behind():
               "print(sorted(n for n in names if type(sys.modules[n]) is not types.ModuleType))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_an_up_while_a_live_run_holds_the_stack_is_refused_before_it_changes_anything(monkeypatch):
+    """Pulumi's own refusal comes only once the update starts; before it, the settings of a run without
+    checkpoints (infra.checkpoints) would be written over the live run's."""
+    import os
+    import socket
+
+    pulumi_driver = _driver_failing_at(monkeypatch, None, None)
+    _lock(paths.session_backend("monday"), "monday-kind", os.getpid(), socket.gethostname())
+    with pytest.raises(LabsError) as err:
+        UP(pulumi_driver)
+    assert str(err.value) == "another command is already changing session 'monday': wait for it to finish"
