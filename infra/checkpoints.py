@@ -33,6 +33,11 @@ from infra.clusters import LOCAL_TARGET_TOOLS
 from infra.settings import StackSettings
 
 SKIP_CHECKPOINTS = {"PULUMI_SKIP_CHECKPOINTS": "true"}
+# For the first run after a killed one: the objects it made carry a server-side apply field manager
+# (pulumi-kubernetes-<random>) that only its lost state knew; applied again under a new one, a field
+# whose value differs conflicts (found on kwok: the Grafana admin Secret, whose generated password was
+# lost with the state, so generated again). Forcing makes the new manager take those fields over.
+TAKE_OVER = {"PULUMI_K8S_ENABLE_PATCH_FORCE": "true"}
 CLUSTER_TYPE_PREFIX = "labs:cluster:"  # every target's cluster component (infra.clusters)
 UNSAVED_RUN = "unsaved-run.json"
 
@@ -59,16 +64,12 @@ class UnsavedRun:
 
     @contextmanager
     def running(self, workspace, settings: StackSettings, title: str):
-        """The run within goes without checkpoints (Pulumi reads its environment at each command), its
-        settings kept meanwhile. A run that raised keeps them: the next `up` tells whether it was killed."""
+        """The run within goes without checkpoints, its settings kept meanwhile. A run that raised keeps
+        them: the next `up` tells whether it was killed."""
         record = {"stack": self.stack_name, "target": settings.target, "title": title, "config": settings.as_config()}
         paths.write_private(self.file, json.dumps(record, indent=2, sort_keys=True) + "\n")
-        workspace.env_vars.update(SKIP_CHECKPOINTS)
-        try:
+        with environment(workspace, SKIP_CHECKPOINTS):
             yield
-        finally:
-            for key in SKIP_CHECKPOINTS:
-                workspace.env_vars.pop(key, None)
         self.finish()
 
     def left(self) -> tuple[StackSettings, str] | None:
@@ -89,3 +90,15 @@ class UnsavedRun:
 
     def finish(self) -> None:
         self.file.unlink(missing_ok=True)
+
+
+@contextmanager
+def environment(workspace, variables: dict[str, str]):
+    """`variables` in the environment of the Pulumi commands run within (the Automation API passes the
+    workspace's env_vars to each; the engine passes them on to the providers)."""
+    workspace.env_vars.update(variables)
+    try:
+        yield
+    finally:
+        for key in variables:
+            workspace.env_vars.pop(key, None)

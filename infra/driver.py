@@ -28,7 +28,7 @@ from urllib.request import url2pathname
 from rich.console import Console
 
 from infra import paths
-from infra.checkpoints import UnsavedRun, may_skip_checkpoints
+from infra.checkpoints import TAKE_OVER, UnsavedRun, environment, may_skip_checkpoints
 from infra.errors import LabsError
 from infra.progress import ProgressDisplay
 from infra.sessions import RUN_LOG
@@ -238,15 +238,17 @@ class PulumiDriver:
             deployment, interrupted = self._resume_interrupted(stack, left[0] if left else settings)
             if stack_locks(paths.backend_url(self.session), stack.name):  # a live run holds it (stale ones are gone)
                 raise self._busy()
+        take_over = bool(left) and interrupted  # a run killed before it saved: the next one takes over its objects
         if left:
             previous, previous_title = left
-            # Killed before it saved: run it again, so the state knows all it made (unless it is this run).
-            if interrupted and previous.as_config() != settings.as_config():
+            # Run it again first, so the state knows all it made (unless it is this very run).
+            if take_over and previous.as_config() != settings.as_config():
                 self.console.print(f"note: an interrupted run ({previous_title}) is finished first, so that the "
                                    "state knows all it made", markup=False, highlight=False, soft_wrap=True)
-                self._converge(stack, previous, previous_title, deployment, unsaved)
+                self._converge(stack, previous, previous_title, deployment, unsaved, take_over=True)
+                take_over = False
             unsaved.finish()
-        outputs = self._converge(stack, settings, title, deployment, unsaved)
+        outputs = self._converge(stack, settings, title, deployment, unsaved, take_over=take_over)
         if "kubeconfig" in outputs:
             paths.write_private(session_kubeconfig(self.session), outputs["kubeconfig"].value)
         return {key: ("[secret]" if value.secret else value.value) for key, value in outputs.items()}
@@ -263,15 +265,18 @@ class PulumiDriver:
             return None
         return left
 
-    def _converge(self, stack, settings: StackSettings, title: str, deployment: dict, unsaved: UnsavedRun) -> dict:
+    def _converge(self, stack, settings: StackSettings, title: str, deployment: dict, unsaved: UnsavedRun,
+                  take_over: bool = False) -> dict:
         """One `up` of `stack` to `settings`; without intermediate checkpoints where infra.checkpoints
-        allows it, its settings kept in `unsaved` until the engine has saved the state."""
+        allows it, its settings kept in `unsaved` until the engine has saved the state. `take_over`: the
+        first run after one killed before it saved takes over the fields of the objects that run made."""
         from pulumi import automation as auto
 
         with self._pulumi_errors(title):
             stack.set_all_config({key: auto.ConfigValue(value) for key, value in settings.as_config().items()})
         fast = may_skip_checkpoints(settings, deployment)
-        with unsaved.running(stack.workspace, settings, title) if fast else nullcontext():
+        with environment(stack.workspace, TAKE_OVER) if take_over else nullcontext(), \
+                unsaved.running(stack.workspace, settings, title) if fast else nullcontext():
             outputs = self._run(title, lambda on_event: stack.up(refresh=True, on_event=on_event, **engine_parallel(),
                                                                  on_output=self._log, color="never"),
                                 settings.stack_name)

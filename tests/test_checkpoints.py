@@ -79,6 +79,7 @@ class _Stack:
         self.workspace = SimpleNamespace(env_vars={})
         self.config: dict = {}
         self.ups: list[tuple[str, str | None, bool]] = []
+        self.forced: list[str | None] = []  # PULUMI_K8S_ENABLE_PATCH_FORCE of each up
         self.fails = fails
         self.name = "monday-kwok"
 
@@ -96,6 +97,7 @@ class _Stack:
 
         marker = paths.session_dir("monday") / UNSAVED_RUN
         self.parallel = kwargs.get("parallel")
+        self.forced.append(self.workspace.env_vars.get("PULUMI_K8S_ENABLE_PATCH_FORCE"))
         self.ups.append((self.config["k8s-labs:roster"] if "k8s-labs:roster" in self.config else "",
                          self.workspace.env_vars.get("PULUMI_SKIP_CHECKPOINTS"), marker.exists()))
         if self.fails:
@@ -136,6 +138,8 @@ def test_a_run_killed_before_it_saved_is_run_again_before_the_next_one(monkeypat
     _driver(monkeypatch, stack, stale_lock=True).up(replace(classroom, roster=""), "removing the classroom")
     assert stack.ups == [(classroom.roster, "true", True), ("", "true", True)]
     assert UnsavedRun("monday", "monday-kwok").left() is None
+    # The run again takes over the fields the killed run's lost field manager held; the next one does not.
+    assert stack.forced == ["true", None] and stack.workspace.env_vars == {}
 
 
 def test_a_killed_run_asked_again_runs_once(monkeypatch, classroom):
@@ -144,6 +148,7 @@ def test_a_killed_run_asked_again_runs_once(monkeypatch, classroom):
     stack = _Stack()
     _driver(monkeypatch, stack, stale_lock=True).up(classroom, "classroom of 30 students")
     assert stack.ups == [(classroom.roster, "true", True)]
+    assert stack.forced == ["true"]
 
 
 def test_a_run_that_failed_but_saved_is_not_run_again(monkeypatch, classroom):
@@ -153,6 +158,7 @@ def test_a_run_that_failed_but_saved_is_not_run_again(monkeypatch, classroom):
     stack = _Stack()
     _driver(monkeypatch, stack).up(replace(classroom, roster=""), "removing the classroom")
     assert stack.ups == [("", "true", True)]
+    assert stack.forced == [None]
 
 
 def test_a_cloud_run_keeps_its_checkpoints(monkeypatch, classroom):
