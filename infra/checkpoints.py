@@ -14,8 +14,9 @@ So it is used only where that loss can be repaired exactly:
   - the run's settings are kept in the session folder while it runs (`UnsavedRun`); a run killed
     outright leaves them there, and the lock on its stack. The next `up` of that stack runs them again
     first: Kubernetes objects are taken over by server-side apply (pulumi-kubernetes 4.25 creates with
-    it) and Helm releases are cleared by infra.recovery, so the state then knows all the killed run
-    made; only then does it run what was asked (a `classroom down` removes every student, none forgotten).
+    it; that first run forces the fields the lost field manager held: TAKE_OVER) and Helm releases
+    are cleared by infra.recovery, so the state then knows all the killed run made; only then does it
+    run what was asked (a `classroom down` removes every student, none forgotten).
 PULUMI_SKIP_CHECKPOINTS=false in the user's environment keeps every checkpoint (Pulumi's default).
 A marker with no stale lock beside it belongs to a run that finished (its process was killed after the
 engine saved): it is dropped.
